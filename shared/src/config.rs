@@ -1,0 +1,66 @@
+//! Runtime configuration, read once per cold start from the environment.
+
+/// Settings every function shares. Built by [`Config::from_env`] in `main`, or directly in tests.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// DynamoDB table of events (`AUDITRELAY_EVENTS_TABLE`, default `auditrelay-events`).
+    pub events_table: String,
+    /// DynamoDB table of orgs, keys and configuration (`AUDITRELAY_CONFIG_TABLE`,
+    /// default `auditrelay-config`).
+    pub config_table: String,
+    /// Whether outbound destinations may resolve to loopback or private addresses
+    /// (`AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1`; for local runs and tests only).
+    pub allow_private_destinations: bool,
+}
+
+/// A configuration value that is present but unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn var_or(name: &'static str, default: &str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Err(ConfigError {
+            name,
+            problem: "is set but empty".into(),
+        }),
+        Ok(v) => Ok(v),
+        Err(_) => Ok(default.to_string()),
+    }
+}
+
+fn flag(name: &'static str) -> Result<bool, ConfigError> {
+    match std::env::var(name).as_deref() {
+        Err(_) | Ok("") | Ok("0") | Ok("false") => Ok(false),
+        Ok("1") | Ok("true") => Ok(true),
+        Ok(other) => Err(ConfigError {
+            name,
+            problem: format!("must be 1 or 0, got {other:?}"),
+        }),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the environment, failing fast with a clear message.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Config {
+            events_table: var_or("AUDITRELAY_EVENTS_TABLE", "auditrelay-events")?,
+            config_table: var_or("AUDITRELAY_CONFIG_TABLE", "auditrelay-config")?,
+            allow_private_destinations: flag("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS")?,
+        })
+    }
+
+    /// A configuration whose resource names all start with `prefix` (tests use one per test).
+    pub fn with_prefix(prefix: &str) -> Self {
+        Config {
+            events_table: format!("{prefix}-events"),
+            config_table: format!("{prefix}-config"),
+            allow_private_destinations: true,
+        }
+    }
+}

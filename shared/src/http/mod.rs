@@ -1,0 +1,65 @@
+//! The HTTP API: one axum router, run by the `api` Lambda (through lambda_http) and by
+//! `auditctl serve` (through hyper), so both execute the same handlers.
+
+mod extract;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::Config;
+use crate::cursor::CursorSigner;
+use crate::error::{ApiError, StoreError};
+use crate::store::Store;
+
+pub use extract::MAX_BODY_BYTES;
+
+/// Everything a request handler needs; built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    cursors: CursorSigner,
+    #[allow(dead_code)]
+    config: Config,
+}
+
+impl AppState {
+    /// Builds the state: the store over `config`'s tables and the cursor key (read, or created
+    /// on the very first start, from the config table).
+    pub async fn new(config: Config, ddb: aws_sdk_dynamodb::Client) -> Result<Self, StoreError> {
+        let store = Store::new(ddb, &config);
+        let cursors = CursorSigner::new(store.system_secret("cursor").await?);
+        Ok(AppState {
+            inner: Arc::new(Inner { store, cursors, config }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The cursor signer.
+    pub fn cursors(&self) -> &CursorSigner {
+        &self.inner.cursors
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/audit/events", post(routes::ingest))
+        .route("/v1/audit/logs", get(routes::list_logs))
+        .route("/v1/audit/logs/{event_id}", get(routes::get_log))
+        .route("/v1/whoami", get(routes::whoami))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}

@@ -1,0 +1,67 @@
+//! Handlers: decode, authorise, call the service, encode. No storage calls here.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::extract::{JsonBody, QueryPairs};
+use super::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::model::Scope;
+use crate::query::LogQuery;
+
+/// `POST /v1/audit/events` (scope `audit:write`).
+pub async fn ingest(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let org = state
+        .store()
+        .get_org(principal.org_id())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let now = OffsetDateTime::now_utc();
+    let events = crate::ingest::validate_body(body, &org, now)?;
+    let out = crate::ingest::store_events(state.store(), &org, events, now).await?;
+    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+}
+
+/// `GET /v1/audit/logs` (scope `audit:read`, or an admin/owner key).
+pub async fn list_logs(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let query = LogQuery::parse(&pairs)?;
+    let out = crate::logs::list(state.store(), state.cursors(), principal.org_id(), &query).await?;
+    Ok(Json(out).into_response())
+}
+
+/// `GET /v1/audit/logs/{event_id}`.
+pub async fn get_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let doc = crate::logs::get(state.store(), principal.org_id(), &event_id).await?;
+    Ok(Json(doc).into_response())
+}
+
+/// `GET /v1/whoami`: the key's org, role and scopes (never the token).
+pub async fn whoami(principal: Principal) -> Json<serde_json::Value> {
+    let k = &principal.key;
+    Json(json!({
+        "org_id": k.org_id,
+        "key_id": k.key_id,
+        "role": k.role,
+        "scopes": k.scopes,
+    }))
+}

@@ -1,0 +1,22 @@
+//! AuditRelay's shared library: everything the Lambda functions and `auditctl` run.
+//!
+//! Organised by concern: [`model`] (events, orgs, keys, ids), [`store`] (DynamoDB),
+//! [`auth`] (API keys), [`cursor`] (pagination tokens), [`query`] (log filters),
+//! [`ingest`] and [`logs`] (the services behind the endpoints), [`http`] (routing and the
+//! one mapping of errors to HTTP), [`error`], [`config`], [`clients`], [`telemetry`].
+
+pub mod auth;
+pub mod clients;
+pub mod config;
+pub mod cursor;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod logs;
+pub mod model;
+pub mod query;
+pub mod store;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::ApiError;

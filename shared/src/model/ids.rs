@@ -1,0 +1,42 @@
+//! Prefixed, sortable identifiers (`evt_`, `org_`, `key_`) and random secrets.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// A new id `{prefix}_{ULID}`: unique, and lexicographically sortable by creation time.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new())
+}
+
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    // The OS RNG failing is not recoverable and does not happen on Linux after boot.
+    getrandom::fill(&mut buf).expect("operating system RNG unavailable");
+    buf
+}
+
+/// A URL-safe random token of `n` bytes of entropy.
+pub fn random_token(n: usize) -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_unique_and_sortable() {
+        let a = new_id("evt");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id("evt");
+        assert!(a.starts_with("evt_") && a.len() == 30);
+        assert!(a < b);
+    }
+
+    #[test]
+    fn tokens_have_requested_entropy() {
+        assert_eq!(random_token(32).len(), 43);
+        assert_ne!(random_token(16), random_token(16));
+    }
+}

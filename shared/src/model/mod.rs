@@ -1,0 +1,8 @@
+//! Data model: the canonical audit event, orgs, API keys and typed ids.
+
+pub mod event;
+pub mod ids;
+pub mod org;
+
+pub use event::{Actor, ActorType, AuditEvent, Resource};
+pub use org::{ApiKey, Org, Role, Scope};

@@ -1,0 +1,75 @@
+//! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org.
+
+pub mod events;
+pub mod orgs;
+pub mod schema;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::config::Config;
+use crate::error::StoreError;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Handle on the service's tables.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) ddb: aws_sdk_dynamodb::Client,
+    pub(crate) events_table: String,
+    pub(crate) config_table: String,
+}
+
+impl Store {
+    /// A store over the tables named in `config`.
+    pub fn new(ddb: aws_sdk_dynamodb::Client, config: &Config) -> Self {
+        Store {
+            ddb,
+            events_table: config.events_table.clone(),
+            config_table: config.config_table.clone(),
+        }
+    }
+
+    /// The underlying client (for provisioning and tests).
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.ddb
+    }
+}
+
+/// `S` attribute.
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// `N` attribute.
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A required string attribute of a stored item.
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(StoreError::Corrupt(format!("attribute {name} missing or not a string"))),
+    }
+}
+
+/// An optional string attribute.
+pub(crate) fn opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// A required number attribute.
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a number"))),
+        _ => Err(StoreError::Corrupt(format!("attribute {name} missing or not a number"))),
+    }
+}
