@@ -1,1 +1,213 @@
-fn main(){}
+//! `auditctl`: the operator's CLI. It talks to the same tables and queues as the functions,
+//! configured by the same environment (`AWS_*`, `AUDITRELAY_*`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use shared::model::event::rfc3339_millis;
+use shared::model::{Role, Scope};
+use shared::store::schema;
+use shared::store::Store;
+use shared::{clients, http, telemetry, Config};
+
+#[derive(Parser)]
+#[command(name = "auditctl", version, about = "Operate an AuditRelay deployment")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create every table, index, stream and queue the stack uses (idempotent).
+    Provision,
+    /// Manage orgs.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Run the whole service locally: the HTTP API with the handlers the Lambdas run.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an org; prints JSON with `org_id`.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The platform's own id for this customer (events carry it as tenant_id).
+        #[arg(long)]
+        tenant_id: Option<String>,
+        /// Days events are kept (default 365).
+        #[arg(long)]
+        retention_days: Option<u32>,
+    },
+    /// Show an org as JSON.
+    Show {
+        /// The org id.
+        org_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key; prints JSON with the `token` (shown this once only).
+    Create {
+        /// Org the key belongs to.
+        #[arg(long)]
+        org: String,
+        /// owner, admin, member or service.
+        #[arg(long)]
+        role: String,
+        /// audit:write, audit:read or audit:export (repeatable; default by role).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A label.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List an org's keys (without tokens).
+    List {
+        /// The org id.
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a key: its token stops working at once.
+    Revoke {
+        /// The org id.
+        #[arg(long)]
+        org: String,
+        /// The key id (`key_…`).
+        key_id: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn print(v: serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+fn now() -> String {
+    rfc3339_millis(time::OffsetDateTime::now_utc())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let config = Config::from_env()?;
+    let sdk = clients::load_aws_config().await;
+    let ddb = clients::dynamodb(&sdk);
+    let store = Store::new(ddb.clone(), &config);
+    match cli.command {
+        Command::Provision => {
+            let mut created = vec![];
+            for (name, spec) in [
+                (&config.events_table, schema::events_table()),
+                (&config.config_table, schema::config_table()),
+            ] {
+                if schema::ensure_table(&ddb, name, &spec).await? {
+                    created.push(name.clone());
+                }
+            }
+            print(json!({
+                "tables": [config.events_table, config.config_table],
+                "created": created,
+            }));
+        }
+        Command::Org { command } => match command {
+            OrgCommand::Create {
+                name,
+                tenant_id,
+                retention_days,
+            } => {
+                if retention_days.is_some_and(|d| !(1..=3650).contains(&d)) {
+                    return Err("--retention-days must be from 1 to 3650".into());
+                }
+                let org = store
+                    .create_org(&name, tenant_id.as_deref(), retention_days, &now())
+                    .await?;
+                print(serde_json::to_value(org)?);
+            }
+            OrgCommand::Show { org_id } => match store.get_org(&org_id).await? {
+                Some(org) => print(serde_json::to_value(org)?),
+                None => return Err(format!("no org {org_id}").into()),
+            },
+        },
+        Command::Key { command } => match command {
+            KeyCommand::Create {
+                org,
+                role,
+                scopes,
+                name,
+            } => {
+                let role =
+                    Role::parse(&role).ok_or("--role must be owner, admin, member or service")?;
+                let scopes = if scopes.is_empty() {
+                    role.default_scopes()
+                } else {
+                    scopes
+                        .iter()
+                        .map(|s| {
+                            Scope::parse(s).ok_or_else(|| {
+                                format!(
+                                    "unknown scope {s:?} (audit:write, audit:read, audit:export)"
+                                )
+                            })
+                        })
+                        .collect::<std::result::Result<_, _>>()?
+                };
+                if store.get_org(&org).await?.is_none() {
+                    return Err(format!("no org {org}").into());
+                }
+                let (key, token) = store
+                    .create_key(&org, role, scopes, name.as_deref(), &now())
+                    .await?;
+                let mut v = serde_json::to_value(key)?;
+                v["token"] = json!(token);
+                print(v);
+            }
+            KeyCommand::List { org } => print(serde_json::to_value(store.list_keys(&org).await?)?),
+            KeyCommand::Revoke { org, key_id } => {
+                if !store.revoke_key(&org, &key_id).await? {
+                    return Err(format!("no key {key_id} in org {org}").into());
+                }
+                print(json!({"revoked": key_id}));
+            }
+        },
+        Command::Serve { addr } => {
+            let state = http::AppState::new(config, ddb).await?;
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(%addr, "auditrelay API listening");
+            axum::serve(listener, http::router(state))
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("auditctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -111,8 +111,17 @@ mod tests {
     fn bearer_parsing_is_strict() {
         assert_eq!(bearer_token(Some("Bearer ar_abc")).unwrap(), "ar_abc");
         assert_eq!(bearer_token(Some("bearer  ar_abc ")).unwrap(), "ar_abc");
-        for bad in [None, Some(""), Some("Basic ar_abc"), Some("Bearer"), Some("Bearer xyz")] {
-            assert!(matches!(bearer_token(bad), Err(ApiError::Unauthorized)), "{bad:?}");
+        for bad in [
+            None,
+            Some(""),
+            Some("Basic ar_abc"),
+            Some("Bearer"),
+            Some("Bearer xyz"),
+        ] {
+            assert!(
+                matches!(bearer_token(bad), Err(ApiError::Unauthorized)),
+                "{bad:?}"
+            );
         }
     }
 }

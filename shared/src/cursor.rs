@@ -98,7 +98,10 @@ mod tests {
     }
 
     fn pos() -> Pos {
-        Pos { t: "2026-01-01".into(), e: "evt_1".into() }
+        Pos {
+            t: "2026-01-01".into(),
+            e: "evt_1".into(),
+        }
     }
 
     #[test]
@@ -116,7 +119,9 @@ mod tests {
         assert!(s.decode::<Pos>("org_a", "q2", &c).is_err());
         let (p, m) = c.split_once('.').unwrap();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"t":"2026-01-01","e":"evt_2"}"#);
-        assert!(s.decode::<Pos>("org_a", "q1", &format!("{forged}.{m}")).is_err());
+        assert!(s
+            .decode::<Pos>("org_a", "q1", &format!("{forged}.{m}"))
+            .is_err());
         assert!(s.decode::<Pos>("org_a", "q1", p).is_err());
         assert!(s.decode::<Pos>("org_a", "q1", "garbage").is_err());
         let other_key = CursorSigner::new(vec![8; 32]);

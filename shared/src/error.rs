@@ -123,7 +123,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
-            ApiError::Unavailable(detail) => tracing::warn!(error = %detail, "dependency unavailable"),
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "dependency unavailable")
+            }
             _ => {}
         }
         let body = ErrorBody {
@@ -162,11 +164,9 @@ impl StoreError {
         use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
         let code = err.code().unwrap_or_default().to_string();
         let detail = match &err {
-            SdkError::ServiceError(se) => format!(
-                "{}: {}",
-                code,
-                se.err().message().unwrap_or("no message")
-            ),
+            SdkError::ServiceError(se) => {
+                format!("{}: {}", code, se.err().message().unwrap_or("no message"))
+            }
             other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
         };
         let throttled = matches!(
@@ -176,7 +176,10 @@ impl StoreError {
                 | "RequestLimitExceeded"
                 | "InternalServerError"
                 | "ServiceUnavailable"
-        ) || matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_));
+        ) || matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)
+        );
         if throttled {
             StoreError::Throttled(detail)
         } else {

@@ -75,7 +75,10 @@ pub fn validate_body(
     org: &Org,
     now: OffsetDateTime,
 ) -> Result<Vec<ValidEvent>, ApiError> {
-    let ctx = IngestContext { tenant_id: &org.tenant_id, now };
+    let ctx = IngestContext {
+        tenant_id: &org.tenant_id,
+        now,
+    };
     let mut out: Vec<ValidEvent> = Vec::new();
     for (value, at) in split_body(body)? {
         let ev = validate(parse_event(value, &at)?, &ctx, &at)?;
@@ -178,25 +181,48 @@ mod tests {
     #[test]
     fn single_and_batch_bodies() {
         let ev = json!({"action": "user_login", "actor": {"user_id": "u"}});
-        assert_eq!(validate_body(ev.clone(), &org(), OffsetDateTime::now_utc()).unwrap().len(), 1);
+        assert_eq!(
+            validate_body(ev.clone(), &org(), OffsetDateTime::now_utc())
+                .unwrap()
+                .len(),
+            1
+        );
         let batch = json!({"events": [ev.clone(), ev]});
-        assert_eq!(validate_body(batch, &org(), OffsetDateTime::now_utc()).unwrap().len(), 2);
+        assert_eq!(
+            validate_body(batch, &org(), OffsetDateTime::now_utc())
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
     fn batch_shape_errors() {
         let now = OffsetDateTime::now_utc();
-        assert_eq!(err_field(validate_body(json!({"events": []}), &org(), now)), "events");
-        assert_eq!(err_field(validate_body(json!({"events": {}}), &org(), now)), "events");
-        let many: Vec<Value> =
-            (0..501).map(|_| json!({"action": "a", "actor": {"user_id": "u"}})).collect();
-        assert_eq!(err_field(validate_body(json!({"events": many}), &org(), now)), "events");
+        assert_eq!(
+            err_field(validate_body(json!({"events": []}), &org(), now)),
+            "events"
+        );
+        assert_eq!(
+            err_field(validate_body(json!({"events": {}}), &org(), now)),
+            "events"
+        );
+        let many: Vec<Value> = (0..501)
+            .map(|_| json!({"action": "a", "actor": {"user_id": "u"}}))
+            .collect();
+        assert_eq!(
+            err_field(validate_body(json!({"events": many}), &org(), now)),
+            "events"
+        );
         assert_eq!(
             err_field(validate_body(json!({"events": [], "x": 1}), &org(), now)),
             "x"
         );
         let bad = json!({"events": [{"action": "a", "actor": {"user_id": "u"}}, {"action": "a"}]});
-        assert_eq!(err_field(validate_body(bad, &org(), now)), "events[1].actor");
+        assert_eq!(
+            err_field(validate_body(bad, &org(), now)),
+            "events[1].actor"
+        );
         assert!(matches!(
             validate_body(json!([1]), &org(), now),
             Err(ApiError::MalformedBody(_))
@@ -210,9 +236,18 @@ mod tests {
         b["action"] = json!("b");
         let now = OffsetDateTime::now_utc();
         assert_eq!(
-            err_field(validate_body(json!({"events": [a.clone(), b]}), &org(), now)),
+            err_field(validate_body(
+                json!({"events": [a.clone(), b]}),
+                &org(),
+                now
+            )),
             "events[1].event_id"
         );
-        assert_eq!(validate_body(json!({"events": [a.clone(), a]}), &org(), now).unwrap().len(), 2);
+        assert_eq!(
+            validate_body(json!({"events": [a.clone(), a]}), &org(), now)
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

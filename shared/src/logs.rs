@@ -36,7 +36,10 @@ pub async fn list(
     let page = store
         .query_events(org_id, &query.filter, query.limit, start)
         .await?;
-    let cursor = page.next.as_ref().map(|p| cursors.encode(org_id, &context, p));
+    let cursor = page
+        .next
+        .as_ref()
+        .map(|p| cursors.encode(org_id, &context, p));
     Ok(LogsResponse {
         has_more: cursor.is_some(),
         cursor,

@@ -61,7 +61,8 @@ impl LogFilter {
     /// A canonical description of the filters: a cursor is bound to it.
     pub fn fingerprint(&self) -> String {
         let t = |v: &Option<OffsetDateTime>| {
-            v.map(crate::model::event::sortable_time).unwrap_or_default()
+            v.map(crate::model::event::sortable_time)
+                .unwrap_or_default()
         };
         format!(
             "from={}|to={}|action={}|identity_id={}|identity_type={}|path_prefix={}|success={:?}|source_ip={}|request_id={}",
@@ -83,7 +84,10 @@ fn non_empty(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
         return Err(ApiError::invalid(field, "must not be empty"));
     }
     if v.len() > max {
-        return Err(ApiError::invalid(field, format!("must be at most {max} bytes")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} bytes"),
+        ));
     }
     Ok(v.to_string())
 }
@@ -163,7 +167,11 @@ impl LogQuery {
                 return Err(ApiError::invalid("from", "must be before to"));
             }
         }
-        Ok(LogQuery { filter, limit, cursor })
+        Ok(LogQuery {
+            filter,
+            limit,
+            cursor,
+        })
     }
 }
 
@@ -172,8 +180,10 @@ mod tests {
     use super::*;
 
     fn p(q: &[(&str, &str)]) -> Result<LogQuery, ApiError> {
-        let pairs: Vec<(String, String)> =
-            q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> = q
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         LogQuery::parse(&pairs)
     }
 
@@ -221,7 +231,10 @@ mod tests {
         assert_eq!(field(p(&[("colour", "red")])), "colour");
         assert_eq!(field(p(&[("limit", "1"), ("limit", "2")])), "limit");
         assert_eq!(
-            field(p(&[("from", "2026-02-01T00:00:00Z"), ("to", "2026-01-01T00:00:00Z")])),
+            field(p(&[
+                ("from", "2026-02-01T00:00:00Z"),
+                ("to", "2026-01-01T00:00:00Z")
+            ])),
             "from"
         );
     }
@@ -231,7 +244,10 @@ mod tests {
         let a = p(&[("action", "a")]).unwrap().filter.fingerprint();
         let b = p(&[("action", "b")]).unwrap().filter.fingerprint();
         assert_ne!(a, b);
-        let c = p(&[("action", "a"), ("limit", "5")]).unwrap().filter.fingerprint();
+        let c = p(&[("action", "a"), ("limit", "5")])
+            .unwrap()
+            .filter
+            .fingerprint();
         assert_eq!(a, c, "limit is not part of the filter");
     }
 }

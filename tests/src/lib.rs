@@ -1,1 +1,264 @@
+//! Test harness: each test gets its own tables (a unique name prefix) in the moto server that
+//! `make test` starts (`AWS_ENDPOINT_URL`), and talks to the real router through tower, with
+//! the real aws-sdk clients underneath.
 
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::Router;
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::http::{router, AppState};
+use shared::model::{Org, Role, Scope};
+use shared::store::{schema, Store};
+use shared::Config;
+use tower::ServiceExt;
+
+/// Seed 000's example event, verbatim.
+pub fn seed_event() -> Value {
+    serde_json::from_str(SEED_EVENT).expect("seed event is JSON")
+}
+
+/// Seed 000's example event as text.
+pub const SEED_EVENT: &str = r#"{
+  "event_id": "evt_01HXYZABCDEF",
+  "timestamp": "2026-05-22T10:30:00Z",
+  "action": "document.opened",
+  "actor": {
+    "user_id": "usr_01ABCDEFG",
+    "email": "jane@example.com",
+    "ip_address": "203.0.113.42"
+  },
+  "resource": {
+    "type": "document",
+    "id": "doc_01ABCDEF",
+    "name": "Contract_v2.docx"
+  },
+  "tenant_id": "ten_01ABCDEFG"
+}"#;
+
+static SDK: OnceLock<aws_config::SdkConfig> = OnceLock::new();
+
+async fn sdk() -> aws_config::SdkConfig {
+    if let Some(c) = SDK.get() {
+        return c.clone();
+    }
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "integration tests need moto: run `make test`, or `scripts/with-moto.sh cargo test`"
+    );
+    let c = shared::clients::load_aws_config().await;
+    SDK.get_or_init(|| c).clone()
+}
+
+/// One org with a key per role.
+#[derive(Debug, Clone)]
+pub struct TestOrg {
+    /// The org.
+    pub org: Org,
+    /// Owner key token.
+    pub owner: String,
+    /// Admin key token.
+    pub admin: String,
+    /// Member key token (no scopes).
+    pub member: String,
+    /// Service key token with `audit:write`.
+    pub writer: String,
+    /// Member key token with `audit:read` only.
+    pub reader: String,
+}
+
+/// A fresh, isolated deployment of the service.
+pub struct TestEnv {
+    /// Table names etc.
+    pub config: Config,
+    /// The store.
+    pub store: Store,
+    /// The app state.
+    pub state: AppState,
+    /// The HTTP router.
+    pub router: Router,
+    /// A first org, tenant `ten_01ABCDEFG` (seed 000's).
+    pub a: TestOrg,
+}
+
+/// A response, decoded.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status.
+    pub status: StatusCode,
+    /// JSON body (Null when empty or not JSON).
+    pub body: Value,
+    /// Raw body.
+    pub text: String,
+}
+
+impl TestEnv {
+    /// Provisions a new set of tables and one org.
+    pub async fn new() -> TestEnv {
+        let sdk = sdk().await;
+        let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
+        let config = Config::with_prefix(&prefix);
+        let ddb = shared::clients::dynamodb(&sdk);
+        schema::ensure_table(&ddb, &config.events_table, &schema::events_table())
+            .await
+            .expect("events table");
+        schema::ensure_table(&ddb, &config.config_table, &schema::config_table())
+            .await
+            .expect("config table");
+        let store = Store::new(ddb.clone(), &config);
+        let state = AppState::new(config.clone(), ddb).await.expect("state");
+        let router = router(state.clone());
+        let mut env = TestEnv {
+            config,
+            store,
+            state,
+            router,
+            a: TestOrg {
+                org: Org {
+                    org_id: String::new(),
+                    name: String::new(),
+                    tenant_id: String::new(),
+                    retention_days: 0,
+                    created_at: String::new(),
+                },
+                owner: String::new(),
+                admin: String::new(),
+                member: String::new(),
+                writer: String::new(),
+                reader: String::new(),
+            },
+        };
+        env.a = env.new_org("Org A", Some("ten_01ABCDEFG")).await;
+        env
+    }
+
+    /// Creates another org with a key per role.
+    pub async fn new_org(&self, name: &str, tenant: Option<&str>) -> TestOrg {
+        let now = "2026-11-21T00:00:00.000Z";
+        let org = self
+            .store
+            .create_org(name, tenant, None, now)
+            .await
+            .expect("org");
+        let key = |role: Role, scopes: Vec<Scope>| {
+            let store = self.store.clone();
+            let org_id = org.org_id.clone();
+            async move {
+                store
+                    .create_key(&org_id, role, scopes, None, now)
+                    .await
+                    .expect("key")
+                    .1
+            }
+        };
+        TestOrg {
+            owner: key(Role::Owner, Role::Owner.default_scopes()).await,
+            admin: key(Role::Admin, Role::Admin.default_scopes()).await,
+            member: key(Role::Member, vec![]).await,
+            writer: key(Role::Service, vec![Scope::Write]).await,
+            reader: key(Role::Member, vec![Scope::Read]).await,
+            org,
+        }
+    }
+
+    /// Sends a request through the router.
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let raw = body.map(|b| b.to_string());
+        self.call_raw(method, uri, token, raw.as_deref(), Some("application/json"))
+            .await
+    }
+
+    /// Sends a request with a raw body and content type.
+    pub async fn call_raw(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let (Some(ct), Some(_)) = (content_type, body) {
+            req = req.header("content-type", ct);
+        }
+        let req = req
+            .body(Body::from(body.unwrap_or("").to_string()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    /// Sends a prepared request.
+    pub async fn send<B>(&self, req: Request<B>) -> Resp
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, body, text }
+    }
+
+    /// Posts events with `token`, asserting 202.
+    pub async fn ingest(&self, token: &str, body: &Value) -> Value {
+        let r = self
+            .call(Method::POST, "/v1/audit/events", Some(token), Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        r.body
+    }
+
+    /// Follows cursors through every page of `query` (which must not contain `cursor`).
+    pub async fn all_pages(&self, token: &str, query: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut uri = format!("/v1/audit/logs?{query}");
+            if let Some(c) = &cursor {
+                uri.push_str(&format!("&cursor={c}"));
+            }
+            let r = self.call(Method::GET, &uri, Some(token), None).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            out.extend(r.body["logs"].as_array().expect("logs").iter().cloned());
+            match r.body["cursor"].as_str() {
+                Some(c) => {
+                    assert_eq!(r.body["has_more"], true);
+                    cursor = Some(c.to_string());
+                }
+                None => {
+                    assert_eq!(r.body["has_more"], false);
+                    return out;
+                }
+            }
+        }
+    }
+}
+
+/// Asserts an error answer: `status`, a JSON `{"error", "code"}` body, and (when given) the
+/// field named both in `field` and in the message.
+pub fn assert_error(r: &Resp, status: StatusCode, field: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert!(r.body["error"].is_string(), "no error message: {}", r.text);
+    assert!(r.body["code"].is_string(), "no code: {}", r.text);
+    if let Some(f) = field {
+        assert_eq!(r.body["field"], f, "{}", r.text);
+        assert!(
+            r.body["error"].as_str().unwrap_or("").contains(f),
+            "message does not name {f}: {}",
+            r.text
+        );
+    }
+}

@@ -1,1 +1,12 @@
-fn main(){}
+//! The `api` Lambda: API Gateway HTTP API (payload v2) → the shared axum router.
+
+use shared::{clients, http, telemetry, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = clients::load_aws_config().await;
+    let state = http::AppState::new(config, clients::dynamodb(&sdk)).await?;
+    lambda_http::run(http::router(state)).await
+}

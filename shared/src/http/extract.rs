@@ -50,9 +50,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES })?;
+            .map_err(|_| ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            })?;
         if bytes.is_empty() {
-            return Err(ApiError::MalformedBody("body is empty; send a JSON object".into()));
+            return Err(ApiError::MalformedBody(
+                "body is empty; send a JSON object".into(),
+            ));
         }
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::MalformedBody(format!("body is not valid JSON: {e}")))?;

@@ -37,7 +37,11 @@ impl AppState {
         let store = Store::new(ddb, &config);
         let cursors = CursorSigner::new(store.system_secret("cursor").await?);
         Ok(AppState {
-            inner: Arc::new(Inner { store, cursors, config }),
+            inner: Arc::new(Inner {
+                store,
+                cursors,
+                config,
+            }),
         })
     }
 

@@ -153,9 +153,8 @@ pub struct ValidEvent {
 
 /// Formats a time as fixed-width UTC with nanoseconds, so that string order is time order.
 pub fn sortable_time(t: OffsetDateTime) -> String {
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-    );
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
     t.to_offset(UtcOffset::UTC)
         .format(&fmt)
         .unwrap_or_else(|_| "0000-00-00T00:00:00.000000000Z".into())
@@ -187,7 +186,10 @@ pub fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
 /// Parses one event from JSON, naming the offending field (prefixed with `at`) on type errors.
 pub fn parse_event(value: Value, at: &str) -> Result<AuditEvent, ApiError> {
     if !value.is_object() {
-        return Err(ApiError::invalid(at_or(at, ""), "each event must be a JSON object"));
+        return Err(ApiError::invalid(
+            at_or(at, ""),
+            "each event must be a JSON object",
+        ));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -196,7 +198,11 @@ pub fn parse_event(value: Value, at: &str) -> Result<AuditEvent, ApiError> {
         // "missing field `x`" is reported at the parent; the caller wants to hear about `x`.
         if let Some(name) = backticked(&message) {
             if message.starts_with("missing field") {
-                field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+                field = if field.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{field}.{name}")
+                };
             }
         }
         ApiError::invalid(at_or(at, &field), message)
@@ -223,10 +229,16 @@ fn check_text(field: String, value: &str, max: usize, required: bool) -> Result<
         return Err(ApiError::invalid(field, "must not be empty"));
     }
     if value.len() > max {
-        return Err(ApiError::invalid(field, format!("must be at most {max} bytes")));
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} bytes"),
+        ));
     }
     if value.chars().any(|c| c.is_control()) {
-        return Err(ApiError::invalid(field, "must not contain control characters"));
+        return Err(ApiError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -254,8 +266,7 @@ pub fn is_valid_action(s: &str) -> bool {
 pub fn is_valid_event_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
@@ -288,7 +299,10 @@ pub fn validate(
     check_opt(f("actor.email"), &ev.actor.email, 320)?;
     if let Some(email) = &ev.actor.email {
         if !email.contains('@') {
-            return Err(ApiError::invalid(f("actor.email"), "must be an e-mail address"));
+            return Err(ApiError::invalid(
+                f("actor.email"),
+                "must be an e-mail address",
+            ));
         }
     }
     if let Some(ip) = &ev.actor.ip_address {
@@ -319,7 +333,9 @@ pub fn validate(
     }
 
     if let Some(meta) = &ev.metadata {
-        let size = serde_json::to_vec(meta).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(meta)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_METADATA_BYTES {
             return Err(ApiError::invalid(
                 f("metadata"),
@@ -354,7 +370,10 @@ pub fn validate(
     if json.len() > MAX_EVENT_BYTES {
         return Err(ApiError::invalid(
             f(""),
-            format!("event is {} bytes, at most {MAX_EVENT_BYTES} are allowed", json.len()),
+            format!(
+                "event is {} bytes, at most {MAX_EVENT_BYTES} are allowed",
+                json.len()
+            ),
         ));
     }
 
@@ -431,23 +450,71 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let cases: Vec<(Value, &str)> = vec![
-            (json!({"action": "Document.Opened", "actor": {"user_id": "u"}}), "action"),
-            (json!({"action": "a..b", "actor": {"user_id": "u"}}), "action"),
-            (json!({"action": "a", "actor": {"user_id": ""}}), "actor.user_id"),
-            (json!({"action": "a", "actor": {"user_id": "u", "ip_address": "1.2.3"}}), "actor.ip_address"),
-            (json!({"action": "a", "actor": {"user_id": "u", "email": "nope"}}), "actor.email"),
-            (json!({"action": "a", "actor": {"user_id": "u", "type": "robot"}}), "actor.type"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "timestamp": "yesterday"}), "timestamp"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "timestamp": "2030-01-01T00:00:00Z"}), "timestamp"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "tenant_id": "ten_other"}), "tenant_id"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "duration_ms": -1}), "duration_ms"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "success": "yes"}), "success"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "metadata": [1]}), "metadata"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "colour": "red"}), "colour"),
-            (json!({"action": "a", "actor": {"user_id": "u", "name": "x"}}), "actor.name"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "event_id": "has space"}), "event_id"),
+            (
+                json!({"action": "Document.Opened", "actor": {"user_id": "u"}}),
+                "action",
+            ),
+            (
+                json!({"action": "a..b", "actor": {"user_id": "u"}}),
+                "action",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": ""}}),
+                "actor.user_id",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u", "ip_address": "1.2.3"}}),
+                "actor.ip_address",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u", "email": "nope"}}),
+                "actor.email",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u", "type": "robot"}}),
+                "actor.type",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "timestamp": "yesterday"}),
+                "timestamp",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "timestamp": "2030-01-01T00:00:00Z"}),
+                "timestamp",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "tenant_id": "ten_other"}),
+                "tenant_id",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "duration_ms": -1}),
+                "duration_ms",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "success": "yes"}),
+                "success",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "metadata": [1]}),
+                "metadata",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "colour": "red"}),
+                "colour",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u", "name": "x"}}),
+                "actor.name",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "event_id": "has space"}),
+                "event_id",
+            ),
             (json!({"actor": {"user_id": "u"}}), "action"),
-            (json!({"action": "a", "actor": {"user_id": "u"}, "resource": {"type": "doc"}}), "resource.id"),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "resource": {"type": "doc"}}),
+                "resource.id",
+            ),
         ];
         for (v, field) in cases {
             let err = check(v.clone()).expect_err(&v.to_string());
@@ -461,16 +528,18 @@ mod tests {
         let err = check(json!({"action": "a", "actor": {"user_id": "u"}, "metadata": {"k": big}}))
             .unwrap_err();
         assert_eq!(field_of(err), "metadata");
-        let err = check(json!({"action": "a", "actor": {"user_id": "u"}, "metadata": {"k": "x".repeat(15_000)},
+        let err = check(
+            json!({"action": "a", "actor": {"user_id": "u"}, "metadata": {"k": "x".repeat(15_000)},
             "resource": {"type": "t", "id": "i", "name": "n".repeat(1000)},
-            "actor": {"user_id": "u", "user_agent": "a".repeat(1000)}, "project": "p".repeat(200)}));
+            "actor": {"user_id": "u", "user_agent": "a".repeat(1000)}, "project": "p".repeat(200)}),
+        );
         assert!(err.is_ok(), "{err:?}");
     }
 
     #[test]
     fn errors_are_prefixed_with_the_event_index() {
-        let err = parse_event(json!({"action": 5, "actor": {"user_id": "u"}}), "events[3]")
-            .unwrap_err();
+        let err =
+            parse_event(json!({"action": 5, "actor": {"user_id": "u"}}), "events[3]").unwrap_err();
         assert_eq!(field_of(err), "events[3].action");
     }
 

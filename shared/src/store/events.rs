@@ -7,7 +7,9 @@
 //! verbatim), `chash` (content hash, to tell a re-send from a conflicting reuse of an id) and
 //! `expires_at` (TTL).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -57,8 +59,14 @@ pub fn event_item(org_id: &str, ev: &ValidEvent, expires_at: i64) -> Item {
     item.insert("pk".into(), s(org_id));
     item.insert("sk".into(), s(&e.event_id));
     item.insert("ts_sk".into(), s(format!("{}#{}", ev.time_key, e.event_id)));
-    item.insert("rcv_sk".into(), s(format!("{}#{}", ev.received_key, e.event_id)));
-    item.insert("actor_pk".into(), s(format!("{org_id}#{}", e.actor.user_id)));
+    item.insert(
+        "rcv_sk".into(),
+        s(format!("{}#{}", ev.received_key, e.event_id)),
+    );
+    item.insert(
+        "actor_pk".into(),
+        s(format!("{org_id}#{}", e.actor.user_id)),
+    );
     item.insert("action".into(), s(&e.action));
     if let Some(t) = e.actor.actor_type {
         item.insert("actor_type".into(), s(t.as_str()));
@@ -67,7 +75,10 @@ pub fn event_item(org_id: &str, ev: &ValidEvent, expires_at: i64) -> Item {
         item.insert("ip".into(), s(ip));
     }
     if let Some(r) = &e.resource {
-        item.insert("res_pk".into(), s(format!("{org_id}#{}#{}", r.resource_type, r.id)));
+        item.insert(
+            "res_pk".into(),
+            s(format!("{org_id}#{}#{}", r.resource_type, r.id)),
+        );
         item.insert("res_id".into(), s(&r.id));
     }
     if let Some(ok) = e.success {
@@ -139,8 +150,9 @@ impl Store {
             Ok(_) => return Ok(PutOutcome::Created),
             Err(e) => e,
         };
-        let Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) =
-            err.as_service_error()
+        let Some(
+            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c),
+        ) = err.as_service_error()
         else {
             return Err(StoreError::from_sdk(err));
         };
@@ -153,7 +165,11 @@ impl Store {
             .and_then(|item| item.get("chash"))
             .and_then(|v| v.as_s().ok())
             .is_some_and(|h| h == &ev.content_hash);
-        Ok(if same { PutOutcome::Duplicate } else { PutOutcome::Conflict })
+        Ok(if same {
+            PutOutcome::Duplicate
+        } else {
+            PutOutcome::Conflict
+        })
     }
 
     async fn get_item(&self, org_id: &str, event_id: &str) -> Result<Option<Item>, StoreError> {
@@ -204,8 +220,11 @@ impl Store {
         let hi = filter.to.map(sortable_time).unwrap_or_else(|| "~".into());
 
         let mut names: Vec<(&str, &str)> = vec![("#h", hash_attr), ("#t", "ts_sk")];
-        let mut values: Vec<(String, AttributeValue)> =
-            vec![(":h".into(), s(&hash_val)), (":lo".into(), s(lo)), (":hi".into(), s(hi))];
+        let mut values: Vec<(String, AttributeValue)> = vec![
+            (":h".into(), s(&hash_val)),
+            (":lo".into(), s(lo)),
+            (":hi".into(), s(hi)),
+        ];
         let mut conds: Vec<String> = Vec::new();
         if !filter.actions.is_empty() {
             names.push(("#action", "action"));
@@ -275,7 +294,8 @@ impl Store {
                 q.limit(need as i32)
             } else {
                 // Non-matching rows are read too; larger pages mean fewer round trips.
-                q.filter_expression(conds.join(" AND ")).limit(need.clamp(200, 1000) as i32)
+                q.filter_expression(conds.join(" AND "))
+                    .limit(need.clamp(200, 1000) as i32)
             };
             let out = q.send().await.map_err(StoreError::from_sdk)?;
             rows.extend(out.items.unwrap_or_default());

@@ -52,7 +52,9 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
 pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(StoreError::Corrupt(format!("attribute {name} missing or not a string"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {name} missing or not a string"
+        ))),
     }
 }
 
@@ -70,6 +72,8 @@ pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, 
         Some(AttributeValue::N(v)) => v
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a number"))),
-        _ => Err(StoreError::Corrupt(format!("attribute {name} missing or not a number"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {name} missing or not a number"
+        ))),
     }
 }

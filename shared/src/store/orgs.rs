@@ -178,7 +178,11 @@ impl Store {
         listing.insert("sk".into(), s(format!("KEY#{}", key.key_id)));
         self.ddb
             .transact_write_items()
-            .transact_items(put(&self.config_table, lookup, Some("attribute_not_exists(pk)"))?)
+            .transact_items(put(
+                &self.config_table,
+                lookup,
+                Some("attribute_not_exists(pk)"),
+            )?)
             .transact_items(put(&self.config_table, listing, None)?)
             .send()
             .await
@@ -286,6 +290,8 @@ impl Store {
                 Err(e) => return Err(StoreError::from_sdk(e)),
             }
         }
-        Err(StoreError::Sdk(format!("could not read or create secret {name}")))
+        Err(StoreError::Sdk(format!(
+            "could not read or create secret {name}"
+        )))
     }
 }

@@ -2,8 +2,8 @@
 //! `template.yaml` declares the same keys, indexes, stream and TTL, so local and deployed match.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
     TimeToLiveSpecification,
 };
 
@@ -54,10 +54,26 @@ pub fn events_table() -> TableSpec {
         hash: "pk",
         range: "sk",
         indexes: vec![
-            IndexSpec { name: GSI_BY_TIME, hash: "pk", range: "ts_sk" },
-            IndexSpec { name: GSI_BY_RECEIVED, hash: "pk", range: "rcv_sk" },
-            IndexSpec { name: GSI_BY_ACTOR, hash: "actor_pk", range: "ts_sk" },
-            IndexSpec { name: GSI_BY_RESOURCE, hash: "res_pk", range: "ts_sk" },
+            IndexSpec {
+                name: GSI_BY_TIME,
+                hash: "pk",
+                range: "ts_sk",
+            },
+            IndexSpec {
+                name: GSI_BY_RECEIVED,
+                hash: "pk",
+                range: "rcv_sk",
+            },
+            IndexSpec {
+                name: GSI_BY_ACTOR,
+                hash: "actor_pk",
+                range: "ts_sk",
+            },
+            IndexSpec {
+                name: GSI_BY_RESOURCE,
+                hash: "res_pk",
+                range: "ts_sk",
+            },
         ],
         stream: true,
         ttl_attribute: Some("expires_at"),
@@ -119,7 +135,11 @@ pub async fn ensure_table(
                 .index_name(ix.name)
                 .key_schema(key(ix.hash, KeyType::Hash)?)
                 .key_schema(key(ix.range, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(|e| StoreError::Sdk(e.to_string()))?,
         );
@@ -135,7 +155,10 @@ pub async fn ensure_table(
     }
     let created = match req.send().await {
         Ok(_) => true,
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception()) =>
+        {
             false
         }
         Err(e) => return Err(StoreError::from_sdk(e)),

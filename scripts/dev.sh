@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make dev`: moto on 127.0.0.1:${MOTO_PORT:-4566}, tables provisioned, a demo org with keys,
+# and `auditctl serve` on ${AUDITRELAY_ADDR:-127.0.0.1:3000} in the foreground. Ctrl-C stops all.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+venv="$here/.venv"
+moto_port="${MOTO_PORT:-4566}"
+addr="${AUDITRELAY_ADDR:-127.0.0.1:3000}"
+mkdir -p .local
+
+cargo build -q -p auditctl
+auditctl="$here/target/debug/auditctl"
+
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >.local/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT INT TERM
+export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1
+unset AWS_PROFILE AWS_SESSION_TOKEN
+for _ in $(seq 100); do
+  "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('$AWS_ENDPOINT_URL/moto-api/', timeout=1)" 2>/dev/null && break
+  sleep 0.1
+done
+
+"$auditctl" provision >/dev/null
+org=$("$auditctl" org create --name "Demo Org" --tenant-id ten_01ABCDEFG)
+org_id=$(echo "$org" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["org_id"])')
+token_of() { "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
+owner=$("$auditctl" key create --org "$org_id" --role owner --name demo-owner | token_of)
+writer=$("$auditctl" key create --org "$org_id" --role service --name demo-backend | token_of)
+base="http://$addr"
+cat <<TXT
+
+AuditRelay is running locally (moto on $AWS_ENDPOINT_URL, API on $base).
+Demo org: $org_id (tenant ten_01ABCDEFG)
+  owner key:   $owner
+  service key: $writer
+
+Send seed 000's example event:
+  curl -s -X POST $base/v1/audit/events -H "Authorization: Bearer $writer" -H 'content-type: application/json' \\
+    -d '{"event_id":"evt_01HXYZABCDEF","timestamp":"2026-05-22T10:30:00Z","action":"document.opened","actor":{"user_id":"usr_01ABCDEFG","email":"jane@example.com","ip_address":"203.0.113.42"},"resource":{"type":"document","id":"doc_01ABCDEF","name":"Contract_v2.docx"},"tenant_id":"ten_01ABCDEFG"}'
+Query the trail:
+  curl -s "$base/v1/audit/logs?limit=10" -H "Authorization: Bearer $owner"
+  curl -s "$base/v1/audit/logs/evt_01HXYZABCDEF" -H "Authorization: Bearer $owner"
+  curl -s "$base/v1/audit/logs?action=document.opened,user.login&identity_id=usr_01ABCDEFG" -H "Authorization: Bearer $owner"
+
+TXT
+"$auditctl" serve --addr "$addr"
