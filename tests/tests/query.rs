@@ -34,6 +34,8 @@ fn corpus() -> Vec<Value> {
         .collect()
 }
 
+type Predicate = Box<dyn Fn(&Value) -> bool>;
+
 fn ids(logs: &[Value]) -> Vec<String> {
     logs.iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
@@ -63,7 +65,7 @@ async fn every_filter_selects_exactly_the_matching_events() {
     let all = env.all_pages(t, "limit=7").await;
     assert_eq!(ids(&all), expect(|_| true), "newest first");
 
-    let cases: Vec<(&str, Box<dyn Fn(&Value) -> bool>)> = vec![
+    let cases: Vec<(&str, Predicate)> = vec![
         (
             "from=2026-05-02T00:00:00Z",
             Box::new(|e| e["timestamp"].as_str().unwrap() >= "2026-05-02"),
