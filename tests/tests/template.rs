@@ -1,0 +1,269 @@
+//! `template.yaml` against the Rust table specs (`shared::store::schema`): the tables
+//! `auditctl provision` creates locally must be the tables SAM deploys. Also pins every
+//! function to provided.al2023 / arm64 / cargo-lambda. Needs no emulator.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_yaml::{Mapping, Value};
+use shared::store::schema::{config_table, events_table, TableSpec};
+
+const TEMPLATE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(TEMPLATE_PATH)
+        .unwrap_or_else(|e| panic!("read {TEMPLATE_PATH}: {e}"));
+    // CloudFormation short forms (`!Ref`, `!GetAtt`, `!Sub`) parse as `Value::Tagged`.
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {TEMPLATE_PATH}: {e}"))
+}
+
+fn resources(t: &Value) -> &Mapping {
+    t["Resources"]
+        .as_mapping()
+        .expect("template has a Resources mapping")
+}
+
+/// The logical id of a spec's table: role `events` -> `EventsTable`.
+fn logical_id(spec: &TableSpec) -> String {
+    let mut chars = spec.role.chars();
+    let first = chars
+        .next()
+        .expect("role is not empty")
+        .to_ascii_uppercase();
+    format!("{first}{}Table", chars.as_str())
+}
+
+fn str_at<'a>(v: &'a Value, what: &str) -> &'a str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("{what}: expected a string, got {v:?}"))
+}
+
+fn seq_at<'a>(v: &'a Value, what: &str) -> &'a [Value] {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("{what}: expected a list, got {v:?}"))
+}
+
+/// A `KeySchema` list as (hash, range), asserting it has exactly those two elements.
+fn key_schema(v: &Value, what: &str) -> (String, String) {
+    let keys: Vec<(&str, &str)> = seq_at(v, what)
+        .iter()
+        .map(|k| {
+            (
+                str_at(&k["KeyType"], what),
+                str_at(&k["AttributeName"], what),
+            )
+        })
+        .collect();
+    match keys.as_slice() {
+        [("HASH", h), ("RANGE", r)] => (h.to_string(), r.to_string()),
+        other => panic!("{what}: expected [HASH, RANGE], got {other:?}"),
+    }
+}
+
+/// `!Ref <target>`, in either the short (`Tagged`) or the long (`{Ref: ..}`) form.
+fn is_ref_to(v: &Value, target: &str) -> bool {
+    match v {
+        Value::Tagged(t) => t.tag == "Ref" && t.value.as_str() == Some(target),
+        Value::Mapping(m) => m.len() == 1 && m.get("Ref").and_then(Value::as_str) == Some(target),
+        _ => false,
+    }
+}
+
+fn check_table(t: &Value, spec: &TableSpec) {
+    let id = logical_id(spec);
+    let res = &t["Resources"][id.as_str()];
+    assert_eq!(
+        res["Type"], "AWS::DynamoDB::Table",
+        "{id}: missing or not a DynamoDB table"
+    );
+    // Audit data survives stack deletion and resource replacement.
+    assert_eq!(res["DeletionPolicy"], "Retain", "{id}: DeletionPolicy");
+    assert_eq!(
+        res["UpdateReplacePolicy"], "Retain",
+        "{id}: UpdateReplacePolicy"
+    );
+    let p = &res["Properties"];
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST", "{id}: BillingMode");
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+        "{id}: point-in-time recovery"
+    );
+
+    // Key schema.
+    let table_keys = key_schema(&p["KeySchema"], &format!("{id}.KeySchema"));
+    assert_eq!(
+        table_keys,
+        (spec.hash.to_string(), spec.range.to_string()),
+        "{id}: table key schema"
+    );
+
+    // GSIs: same names, same keys, projection ALL.
+    let mut want_gsis = BTreeMap::new();
+    for ix in &spec.indexes {
+        want_gsis.insert(
+            ix.name.to_string(),
+            (ix.hash.to_string(), ix.range.to_string()),
+        );
+    }
+    let mut got_gsis = BTreeMap::new();
+    if !p["GlobalSecondaryIndexes"].is_null() {
+        for g in seq_at(
+            &p["GlobalSecondaryIndexes"],
+            &format!("{id}.GlobalSecondaryIndexes"),
+        ) {
+            let name = str_at(&g["IndexName"], &format!("{id}: IndexName")).to_string();
+            let what = format!("{id}.{name}");
+            assert_eq!(
+                g["Projection"]["ProjectionType"], "ALL",
+                "{what}: projection"
+            );
+            let keys = key_schema(&g["KeySchema"], &format!("{what}.KeySchema"));
+            assert!(
+                got_gsis.insert(name, keys).is_none(),
+                "{what}: declared twice"
+            );
+        }
+    }
+    assert_eq!(got_gsis, want_gsis, "{id}: global secondary indexes");
+    assert!(
+        p["LocalSecondaryIndexes"].is_null(),
+        "{id}: the specs have no LSIs"
+    );
+
+    // Attribute definitions: exactly the key attributes (CloudFormation rejects extras), all S.
+    let mut want_attrs = BTreeSet::from([spec.hash, spec.range]);
+    for ix in &spec.indexes {
+        want_attrs.extend([ix.hash, ix.range]);
+    }
+    let mut got_attrs = BTreeSet::new();
+    for a in seq_at(
+        &p["AttributeDefinitions"],
+        &format!("{id}.AttributeDefinitions"),
+    ) {
+        let name = str_at(&a["AttributeName"], &format!("{id}: AttributeName"));
+        assert_eq!(a["AttributeType"], "S", "{id}.{name}: attribute type");
+        assert!(got_attrs.insert(name), "{id}.{name}: defined twice");
+    }
+    assert_eq!(got_attrs, want_attrs, "{id}: attribute definitions");
+
+    // Stream: NEW_IMAGE iff the spec has one.
+    let stream = &p["StreamSpecification"];
+    if spec.stream {
+        assert_eq!(
+            stream["StreamViewType"], "NEW_IMAGE",
+            "{id}: stream view type"
+        );
+    } else {
+        assert!(
+            stream.is_null(),
+            "{id}: has a stream the spec does not: {stream:?}"
+        );
+    }
+
+    // TTL.
+    let ttl = &p["TimeToLiveSpecification"];
+    match spec.ttl_attribute {
+        Some(attr) => {
+            assert_eq!(ttl["AttributeName"], attr, "{id}: TTL attribute");
+            assert_eq!(ttl["Enabled"], true, "{id}: TTL enabled");
+        }
+        None => assert!(
+            ttl.is_null() || ttl["Enabled"] == false,
+            "{id}: has a TTL the spec does not: {ttl:?}"
+        ),
+    }
+}
+
+#[test]
+fn events_table_matches_schema() {
+    check_table(&template(), &events_table());
+}
+
+#[test]
+fn config_table_matches_schema() {
+    check_table(&template(), &config_table());
+}
+
+#[test]
+fn template_declares_exactly_the_spec_tables() {
+    let t = template();
+    let declared: BTreeSet<String> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+        .map(|(k, _)| str_at(k, "logical id").to_string())
+        .collect();
+    let specs: BTreeSet<String> = [events_table(), config_table()]
+        .iter()
+        .map(logical_id)
+        .collect();
+    assert_eq!(
+        declared, specs,
+        "DynamoDB tables in template.yaml vs shared::store::schema"
+    );
+}
+
+#[test]
+fn functions_get_the_table_names() {
+    let t = template();
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for (var, spec) in [
+        ("AUDITRELAY_EVENTS_TABLE", events_table()),
+        ("AUDITRELAY_CONFIG_TABLE", config_table()),
+    ] {
+        let id = logical_id(&spec);
+        for (name, res) in resources(&t) {
+            if res["Type"] != "AWS::Serverless::Function" {
+                continue;
+            }
+            let name = str_at(name, "logical id");
+            let own = &res["Properties"]["Environment"]["Variables"][var];
+            let v = if own.is_null() { &globals[var] } else { own };
+            assert!(
+                is_ref_to(v, &id),
+                "{name}: {var} should be !Ref {id}, got {v:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_function_is_a_cargo_lambda_arm64_al2023_binary() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    let mut functions = 0;
+    for (name, res) in resources(&t) {
+        if res["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        functions += 1;
+        let name = str_at(name, "logical id");
+        // A property set on the function overrides Globals.
+        let prop = |key: &str| {
+            let own = &res["Properties"][key];
+            if own.is_null() {
+                &globals[key]
+            } else {
+                own
+            }
+        };
+        assert_eq!(prop("Runtime"), "provided.al2023", "{name}: Runtime");
+        assert_eq!(prop("Handler"), "bootstrap", "{name}: Handler");
+        let arch: Vec<&str> = seq_at(prop("Architectures"), &format!("{name}.Architectures"))
+            .iter()
+            .map(|a| str_at(a, "architecture"))
+            .collect();
+        assert_eq!(arch, ["arm64"], "{name}: Architectures");
+        assert_eq!(
+            res["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{name}: BuildMethod"
+        );
+        let binary = str_at(
+            &res["Metadata"]["BuildProperties"]["Binary"],
+            &format!("{name}: Metadata.BuildProperties.Binary"),
+        );
+        assert!(!binary.is_empty(), "{name}: empty Binary");
+    }
+    assert!(
+        functions > 0,
+        "template.yaml declares no AWS::Serverless::Function"
+    );
+}
