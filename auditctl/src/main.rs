@@ -107,8 +107,8 @@ fn now() -> String {
 
 async fn run(cli: Cli) -> Result<()> {
     let config = Config::from_env()?;
-    let sdk = clients::load_aws_config().await;
-    let ddb = clients::dynamodb(&sdk);
+    let clients = clients::Clients::from_env().await;
+    let ddb = clients.ddb.clone();
     let store = Store::new(ddb.clone(), &config);
     match cli.command {
         Command::Provision => {
@@ -187,7 +187,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         },
         Command::Serve { addr } => {
-            let state = http::AppState::new(config, ddb).await?;
+            let state = http::AppState::new(config, clients).await?;
             let listener = tokio::net::TcpListener::bind(addr).await?;
             tracing::info!(%addr, "auditrelay API listening");
             axum::serve(listener, http::router(state))

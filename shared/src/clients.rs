@@ -10,3 +10,42 @@ pub async fn load_aws_config() -> aws_config::SdkConfig {
 pub fn dynamodb(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(sdk)
 }
+
+/// Every service client the functions use, built once per cold start and cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// The SDK configuration they were built from (for per-role S3 clients).
+    pub sdk: aws_config::SdkConfig,
+    /// DynamoDB.
+    pub ddb: aws_sdk_dynamodb::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// SNS.
+    pub sns: aws_sdk_sns::Client,
+    /// STS.
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    /// Clients for `sdk`.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Clients {
+            sdk: sdk.clone(),
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+        }
+    }
+
+    /// Clients configured from the environment.
+    pub async fn from_env() -> Self {
+        Clients::new(&load_aws_config().await)
+    }
+
+    /// Whether a custom endpoint (moto, LocalStack) is configured: S3 then needs path-style
+    /// addressing, and the endpoint itself is trusted even though it is on loopback.
+    pub fn custom_endpoint(&self) -> Option<&str> {
+        self.sdk.endpoint_url()
+    }
+}

@@ -11,6 +11,16 @@ pub struct Config {
     /// Whether outbound destinations may resolve to loopback or private addresses
     /// (`AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1`; for local runs and tests only).
     pub allow_private_destinations: bool,
+    /// SNS topic operators subscribe to for notifications such as a paused destination
+    /// (`AUDITRELAY_NOTIFY_TOPIC_ARN`; unset: notifications are only logged).
+    pub notify_topic_arn: Option<String>,
+    /// SQS queue of webhook and OTLP deliveries (`AUDITRELAY_DELIVERIES_QUEUE_URL`).
+    pub deliveries_queue_url: Option<String>,
+    /// SQS queue of early S3 flush requests (`AUDITRELAY_FLUSH_QUEUE_URL`).
+    pub flush_queue_url: Option<String>,
+    /// The stack's role that customers trust; assumed before a customer's role so that trust
+    /// policies name one stable principal (`AUDITRELAY_ACCESS_ROLE_ARN`; unset locally).
+    pub access_role_arn: Option<String>,
 }
 
 /// A configuration value that is present but unusable.
@@ -34,6 +44,10 @@ fn var_or(name: &'static str, default: &str) -> Result<String, ConfigError> {
     }
 }
 
+fn optional(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 fn flag(name: &'static str) -> Result<bool, ConfigError> {
     match std::env::var(name).as_deref() {
         Err(_) | Ok("") | Ok("0") | Ok("false") => Ok(false),
@@ -52,6 +66,10 @@ impl Config {
             events_table: var_or("AUDITRELAY_EVENTS_TABLE", "auditrelay-events")?,
             config_table: var_or("AUDITRELAY_CONFIG_TABLE", "auditrelay-config")?,
             allow_private_destinations: flag("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS")?,
+            notify_topic_arn: optional("AUDITRELAY_NOTIFY_TOPIC_ARN"),
+            deliveries_queue_url: optional("AUDITRELAY_DELIVERIES_QUEUE_URL"),
+            flush_queue_url: optional("AUDITRELAY_FLUSH_QUEUE_URL"),
+            access_role_arn: optional("AUDITRELAY_ACCESS_ROLE_ARN"),
         })
     }
 
@@ -61,6 +79,10 @@ impl Config {
             events_table: format!("{prefix}-events"),
             config_table: format!("{prefix}-config"),
             allow_private_destinations: true,
+            notify_topic_arn: None,
+            deliveries_queue_url: None,
+            flush_queue_url: None,
+            access_role_arn: None,
         }
     }
 }

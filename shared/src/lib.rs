@@ -14,9 +14,11 @@ pub mod http;
 pub mod ingest;
 pub mod logs;
 pub mod model;
+pub mod notify;
 pub mod query;
 pub mod store;
 pub mod telemetry;
+pub mod trail;
 
 pub use config::Config;
 pub use error::ApiError;

@@ -108,7 +108,9 @@ impl TestEnv {
             .await
             .expect("config table");
         let store = Store::new(ddb.clone(), &config);
-        let state = AppState::new(config.clone(), ddb).await.expect("state");
+        let state = AppState::new(config.clone(), shared::clients::Clients::new(&sdk))
+            .await
+            .expect("state");
         let router = router(state.clone());
         let mut env = TestEnv {
             config,

@@ -6,7 +6,7 @@ use shared::{clients, http, telemetry, Config};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let sdk = clients::load_aws_config().await;
-    let state = http::AppState::new(config, clients::dynamodb(&sdk)).await?;
+    let clients = clients::Clients::from_env().await;
+    let state = http::AppState::new(config, clients).await?;
     lambda_http::run(http::router(state)).await
 }

@@ -6,9 +6,9 @@ mod routes;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
 use axum::Router;
 
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::cursor::CursorSigner;
 use crate::error::{ApiError, StoreError};
@@ -26,23 +26,34 @@ pub struct AppState {
 struct Inner {
     store: Store,
     cursors: CursorSigner,
-    #[allow(dead_code)]
     config: Config,
+    clients: Clients,
 }
 
 impl AppState {
     /// Builds the state: the store over `config`'s tables and the cursor key (read, or created
     /// on the very first start, from the config table).
-    pub async fn new(config: Config, ddb: aws_sdk_dynamodb::Client) -> Result<Self, StoreError> {
-        let store = Store::new(ddb, &config);
+    pub async fn new(config: Config, clients: Clients) -> Result<Self, StoreError> {
+        let store = Store::new(clients.ddb.clone(), &config);
         let cursors = CursorSigner::new(store.system_secret("cursor").await?);
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 cursors,
                 config,
+                clients,
             }),
         })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The AWS clients.
+    pub fn clients(&self) -> &Clients {
+        &self.inner.clients
     }
 
     /// The store.
@@ -59,10 +70,7 @@ impl AppState {
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/audit/events", post(routes::ingest))
-        .route("/v1/audit/logs", get(routes::list_logs))
-        .route("/v1/audit/logs/{event_id}", get(routes::get_log))
-        .route("/v1/whoami", get(routes::whoami))
+        .merge(routes::logs::routes())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -1,18 +1,28 @@
-//! Handlers: decode, authorise, call the service, encode. No storage calls here.
+//! The trail: ingest (`POST /v1/audit/events`), query (`GET /v1/audit/logs[/{id}]`), whoami.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::extract::{JsonBody, QueryPairs};
-use super::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::http::extract::{JsonBody, QueryPairs};
+use crate::http::AppState;
 use crate::model::Scope;
 use crate::query::LogQuery;
+
+/// This module's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/audit/events", post(ingest))
+        .route("/v1/audit/logs", get(list_logs))
+        .route("/v1/audit/logs/{event_id}", get(get_log))
+        .route("/v1/whoami", get(whoami))
+}
 
 /// `POST /v1/audit/events` (scope `audit:write`).
 pub async fn ingest(

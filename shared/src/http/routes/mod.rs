@@ -1,0 +1,4 @@
+//! Handlers, one module per concern: decode, authorise, call the service in `shared`, encode.
+//! No storage calls here.
+
+pub mod logs;

@@ -1,0 +1,66 @@
+//! Events the service itself writes into an org's trail (seed 000's `security.*` actions),
+//! through the same validation and conditional put as ingested events.
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::model::event::{validate, IngestContext};
+use crate::model::{Actor, ActorType, AuditEvent, Org, Resource};
+use crate::store::Store;
+
+/// The actor of events the service writes.
+pub const SYSTEM_ACTOR: &str = "auditrelay";
+
+/// A service-generated event.
+#[derive(Debug, Clone)]
+pub struct SystemEvent<'a> {
+    /// Deterministic id, so that a retried write is stored once.
+    pub event_id: String,
+    /// Action, e.g. `security.audit_export_paused`.
+    pub action: &'a str,
+    /// `(type, id, name)` of the resource concerned.
+    pub resource: (&'a str, &'a str, Option<&'a str>),
+    /// Whether it reports a success.
+    pub success: bool,
+    /// Details.
+    pub metadata: Map<String, Value>,
+}
+
+/// Writes `ev` into `org`'s trail (a re-write of the same id is a no-op).
+pub async fn record(store: &Store, org: &Org, ev: SystemEvent<'_>) -> Result<(), ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let (rtype, rid, rname) = ev.resource;
+    let event = AuditEvent {
+        event_id: ev.event_id,
+        timestamp: String::new(),
+        action: ev.action.to_string(),
+        actor: Actor {
+            user_id: SYSTEM_ACTOR.into(),
+            email: None,
+            ip_address: None,
+            actor_type: Some(ActorType::System),
+            user_agent: None,
+        },
+        resource: Some(Resource {
+            resource_type: rtype.into(),
+            id: rid.into(),
+            name: rname.map(str::to_string),
+        }),
+        tenant_id: String::new(),
+        project: None,
+        success: Some(ev.success),
+        request_id: None,
+        duration_ms: None,
+        metadata: Some(ev.metadata),
+        received_at: String::new(),
+    };
+    let ctx = IngestContext {
+        tenant_id: &org.tenant_id,
+        now,
+    };
+    let valid = validate(event, &ctx, "")?;
+    let expires_at = now.unix_timestamp() + i64::from(org.retention_days) * 86_400;
+    store.put_event(&org.org_id, &valid, expires_at).await?;
+    Ok(())
+}
