@@ -24,5 +24,6 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 unset AWS_PROFILE AWS_SESSION_TOKEN
+export AUDITRELAY_TEST_PYTHON="$venv/bin/python"
 echo "moto server on $AWS_ENDPOINT_URL (log: $log)" >&2
 "$@"

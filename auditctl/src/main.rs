@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use shared::export::flush::{FlushOutcome, FlushSettings, Flusher};
 use shared::model::event::rfc3339_millis;
 use shared::model::{Role, Scope};
 use shared::store::schema;
@@ -33,11 +35,21 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Run the whole service locally: the HTTP API with the handlers the Lambdas run.
+    /// Run the whole service locally: the HTTP API with the handlers the Lambdas run, and the
+    /// S3 flush on its schedule.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
+        /// Seconds between scheduled S3 flushes (the deployed schedule is 300); 0 disables.
+        #[arg(long, default_value_t = 300)]
+        flush_interval: u64,
+    },
+    /// Run one S3 export flush now (every enabled org, or one), as the schedule would.
+    Flush {
+        /// Only this org.
+        #[arg(long)]
+        org: Option<String>,
     },
 }
 
@@ -93,6 +105,14 @@ enum KeyCommand {
         /// The key id (`key_…`).
         key_id: String,
     },
+}
+
+fn outcome_json(org: &str, outcome: FlushOutcome) -> serde_json::Value {
+    match outcome {
+        FlushOutcome::Skipped => json!({"org_id": org, "outcome": "skipped"}),
+        FlushOutcome::Idle => json!({"org_id": org, "outcome": "idle"}),
+        FlushOutcome::Ran(run) => json!({"org_id": org, "outcome": "ran", "run": run}),
+    }
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -186,7 +206,42 @@ async fn run(cli: Cli) -> Result<()> {
                 print(json!({"revoked": key_id}));
             }
         },
-        Command::Serve { addr } => {
+        Command::Flush { org } => {
+            let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
+            let deadline = Instant::now() + Duration::from_secs(14 * 60);
+            let outcomes = match org {
+                Some(org) => vec![(org.clone(), flusher.flush_org(&org, deadline).await?)],
+                None => flusher.flush_all(deadline).await?,
+            };
+            let report: Vec<_> = outcomes
+                .into_iter()
+                .map(|(org, o)| outcome_json(&org, o))
+                .collect();
+            print(json!(report));
+        }
+        Command::Serve {
+            addr,
+            flush_interval,
+        } => {
+            if flush_interval > 0 {
+                let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(flush_interval));
+                    tick.tick().await;
+                    loop {
+                        tick.tick().await;
+                        let deadline = Instant::now() + Duration::from_secs(14 * 60);
+                        match flusher.flush_all(deadline).await {
+                            Ok(outcomes) => {
+                                for (org, o) in outcomes {
+                                    tracing::info!(report = %outcome_json(&org, o), "scheduled flush");
+                                }
+                            }
+                            Err(e) => tracing::error!(error = %e, "scheduled flush failed"),
+                        }
+                    }
+                });
+            }
             let state = http::AppState::new(config, clients).await?;
             let listener = tokio::net::TcpListener::bind(addr).await?;
             tracing::info!(%addr, "auditrelay API listening");

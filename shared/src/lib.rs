@@ -10,6 +10,7 @@ pub mod clients;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod export;
 pub mod http;
 pub mod ingest;
 pub mod logs;

@@ -52,6 +52,26 @@ async fn sdk() -> aws_config::SdkConfig {
     SDK.get_or_init(|| c).clone()
 }
 
+/// The Python of the tools venv (`make test` exports `AUDITRELAY_TEST_PYTHON`).
+pub fn python() -> String {
+    std::env::var("AUDITRELAY_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
+}
+
+/// An S3 client on the emulator (path-style), standing in for the customer's account.
+pub async fn customer_s3() -> aws_sdk_s3::Client {
+    let sdk = sdk().await;
+    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The shared SDK configuration for the emulator.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk().await
+}
+
 /// One org with a key per role.
 #[derive(Debug, Clone)]
 pub struct TestOrg {
@@ -221,6 +241,24 @@ impl TestEnv {
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         r.body
+    }
+
+    /// Posts events like a well-behaved client: a 503 (DynamoDB throttling, or an overloaded
+    /// emulator) is retried with the same body, which is safe because event ids make ingest
+    /// idempotent. Returns the final 202 body.
+    pub async fn ingest_retrying(&self, token: &str, body: &Value) -> Value {
+        for attempt in 0..8u64 {
+            let r = self
+                .call(Method::POST, "/v1/audit/events", Some(token), Some(body))
+                .await;
+            if r.status == StatusCode::SERVICE_UNAVAILABLE {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * (attempt + 1))).await;
+                continue;
+            }
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+            return r.body;
+        }
+        panic!("ingest still unavailable after 8 attempts");
     }
 
     /// Follows cursors through every page of `query` (which must not contain `cursor`).

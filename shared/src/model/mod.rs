@@ -1,6 +1,7 @@
 //! Data model: the canonical audit event, orgs, API keys and typed ids.
 
 pub mod event;
+pub mod export;
 pub mod ids;
 pub mod org;
 

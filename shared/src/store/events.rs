@@ -322,3 +322,54 @@ impl Store {
         Ok(Page { events, next })
     }
 }
+
+/// One event in acceptance order, as the S3 flush reads it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Its `rcv_sk` (`{received_at}#{event_id}`).
+    pub rcv_sk: String,
+    /// Canonical JSON.
+    pub doc: String,
+}
+
+impl Store {
+    /// A page (≤ 1 MB) of the org's events accepted strictly between `after` and `before`
+    /// (`rcv_sk` bounds), oldest first, from `start` (the previous page's last key).
+    pub async fn received_page(
+        &self,
+        org_id: &str,
+        after: &str,
+        before: &str,
+        start: Option<Item>,
+    ) -> Result<(Vec<Received>, Option<Item>), StoreError> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.events_table)
+            .index_name(super::schema::GSI_BY_RECEIVED)
+            .key_condition_expression("pk = :pk AND #r BETWEEN :lo AND :hi")
+            .projection_expression("pk, sk, #r, #d")
+            .expression_attribute_names("#r", "rcv_sk")
+            .expression_attribute_names("#d", "doc")
+            .expression_attribute_values(":pk", s(org_id))
+            .expression_attribute_values(":lo", s(after))
+            .expression_attribute_values(":hi", s(before))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let mut rows = Vec::new();
+        for item in out.items() {
+            let rcv = get_s(item, "rcv_sk")?;
+            // BETWEEN is inclusive; the watermark itself was exported already.
+            if rcv == after || rcv >= before {
+                continue;
+            }
+            rows.push(Received {
+                rcv_sk: rcv.to_string(),
+                doc: get_s(item, "doc")?.to_string(),
+            });
+        }
+        Ok((rows, out.last_evaluated_key))
+    }
+}

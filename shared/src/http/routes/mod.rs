@@ -1,4 +1,5 @@
 //! Handlers, one module per concern: decode, authorise, call the service in `shared`, encode.
 //! No storage calls here.
 
+pub mod exports;
 pub mod logs;

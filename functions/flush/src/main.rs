@@ -1,0 +1,40 @@
+//! The `flush` Lambda. Two triggers: the EventBridge `rate(5 minutes)` schedule flushes every
+//! org with an enabled S3 export; an SQS flush request (queued when an org passes 1,000
+//! pending events) flushes that org early.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::export::flush::{FlushSettings, Flusher};
+use shared::{clients, telemetry, Config};
+
+/// Stop starting new batches this long before the invocation's deadline.
+const MARGIN: Duration = Duration::from_secs(60);
+
+fn deadline(ctx: &lambda_runtime::Context) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(MARGIN)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let clients = clients::Clients::from_env().await;
+    let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let flusher = &flusher;
+        async move {
+            let until = deadline(&event.context);
+            Ok::<Value, Error>(
+                shared::export::trigger::handle(flusher, event.payload, until).await?,
+            )
+        }
+    }))
+    .await
+}

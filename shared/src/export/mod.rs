@@ -1,0 +1,13 @@
+//! S3 export (seeds 000, 001, 003): five-minute JSONL batches into the customer's bucket,
+//! written through the IAM role the customer grants.
+//!
+//! [`role`] assumes the customer's role with the org's ExternalId; [`batch`] encodes batches
+//! and names objects; [`connection`] is the write+delete dry run; [`flush`] moves the
+//! watermark, exactly once; [`pending`] asks for an early flush at 1,000 events.
+
+pub mod batch;
+pub mod connection;
+pub mod flush;
+pub mod pending;
+pub mod role;
+pub mod trigger;

@@ -1,0 +1,202 @@
+//! Assuming the customer's role.
+//!
+//! Customers trust one stable principal: the stack's access role (`AUDITRELAY_ACCESS_ROLE_ARN`).
+//! A function first assumes the access role, then the customer's role with the org's
+//! ExternalId, which the service generated and no customer can choose: org A cannot make
+//! AuditRelay write with org B's role, because B's trust policy requires B's ExternalId.
+
+use aws_sdk_s3::config::{Credentials, Region};
+
+use crate::clients::Clients;
+
+/// Why a role could not be assumed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// STS refused: the trust policy does not allow us, or the ExternalId does not match.
+    #[error("could not assume role {role_arn}: {detail}. Check that the role's trust policy allows {principal} with the condition sts:ExternalId = {external_id}")]
+    NotAssumable {
+        /// The role.
+        role_arn: String,
+        /// STS's message.
+        detail: String,
+        /// Who must be trusted.
+        principal: String,
+        /// The org's ExternalId.
+        external_id: String,
+    },
+    /// The stack's own access role could not be assumed (a deployment problem).
+    #[error("AuditRelay could not assume its access role {0}: {1}")]
+    AccessRole(String, String),
+    /// Network or service failure.
+    #[error("STS unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn err_text<E: std::error::Error + 'static>(e: &aws_sdk_sts::error::SdkError<E>) -> String {
+    format!("{}", aws_sdk_sts::error::DisplayErrorContext(e))
+}
+
+/// A session name STS accepts (`[\w+=,.@-]{2,64}`) that tells the customer's CloudTrail who
+/// we are and for which org.
+pub fn session_name(org_id: &str) -> String {
+    let cleaned: String = format!("auditrelay-{org_id}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    cleaned.chars().take(64).collect()
+}
+
+async fn assume(
+    sts: &aws_sdk_sts::Client,
+    role_arn: &str,
+    session: &str,
+    external_id: Option<&str>,
+) -> Result<Credentials, (bool, String)> {
+    let out = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session)
+        .set_external_id(external_id.map(str::to_string))
+        .duration_seconds(3600)
+        .send()
+        .await
+        .map_err(|e| {
+            let denied = e
+                .as_service_error()
+                .map(|se| {
+                    use aws_sdk_sts::error::ProvideErrorMetadata;
+                    matches!(
+                        se.code(),
+                        Some("AccessDenied") | Some("AccessDeniedException")
+                    ) || se.is_malformed_policy_document_exception()
+                        || se.is_region_disabled_exception()
+                })
+                .unwrap_or(false);
+            (denied, err_text(&e))
+        })?;
+    let c = out
+        .credentials()
+        .ok_or((false, "AssumeRole returned no credentials".to_string()))?;
+    let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+    Ok(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        expiry,
+        "auditrelay-assume-role",
+    ))
+}
+
+/// An S3 client acting as the customer's role in `region`.
+pub async fn customer_s3(
+    clients: &Clients,
+    access_role_arn: Option<&str>,
+    role_arn: &str,
+    external_id: &str,
+    region: &str,
+    org_id: &str,
+) -> Result<aws_sdk_s3::Client, RoleError> {
+    let session = session_name(org_id);
+    let sts = match access_role_arn {
+        Some(access) => {
+            let creds = assume(&clients.sts, access, &session, None)
+                .await
+                .map_err(|(_, d)| RoleError::AccessRole(access.to_string(), d))?;
+            let conf = aws_sdk_sts::config::Builder::from(&clients.sdk)
+                .credentials_provider(creds)
+                .build();
+            aws_sdk_sts::Client::from_conf(conf)
+        }
+        None => clients.sts.clone(),
+    };
+    let creds = assume(&sts, role_arn, &session, Some(external_id))
+        .await
+        .map_err(|(denied, detail)| {
+            if denied {
+                RoleError::NotAssumable {
+                    role_arn: role_arn.to_string(),
+                    detail,
+                    principal: access_role_arn
+                        .unwrap_or("the AuditRelay stack")
+                        .to_string(),
+                    external_id: external_id.to_string(),
+                }
+            } else {
+                RoleError::Unavailable(detail)
+            }
+        })?;
+    let conf = aws_sdk_s3::config::Builder::from(&clients.sdk)
+        .region(Region::new(region.to_string()))
+        .credentials_provider(creds)
+        // Emulators (moto) are reached by path-style URLs; AWS takes virtual-hosted style.
+        .force_path_style(clients.custom_endpoint().is_some())
+        // A stuck upload must not hold the org's lease: bound every attempt.
+        .timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .operation_attempt_timeout(std::time::Duration::from_secs(60))
+                .operation_timeout(std::time::Duration::from_secs(180))
+                .build(),
+        )
+        .build();
+    Ok(aws_sdk_s3::Client::from_conf(conf))
+}
+
+/// The trust and permission policies a customer attaches to the role they create for
+/// AuditRelay, and the ExternalId to require (also in the README).
+pub fn setup_policies(
+    principal_arn: &str,
+    external_id: &str,
+    bucket: &str,
+    prefix: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "externalId": external_id,
+        "principalArn": principal_arn,
+        "trustPolicy": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"AWS": principal_arn},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": external_id}}
+            }]
+        },
+        "permissionPolicy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AuditRelayWriteBatches",
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/*")
+                },
+                {
+                    "Sid": "AuditRelayDeleteConnectionTestObject",
+                    "Effect": "Allow",
+                    "Action": "s3:DeleteObject",
+                    "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/.verify/*")
+                }
+            ]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_valid_for_sts() {
+        assert_eq!(session_name("org_01ABC"), "auditrelay-org_01ABC");
+        let long = session_name(&"x".repeat(100));
+        assert_eq!(long.len(), 64);
+        assert_eq!(session_name("org/1 2"), "auditrelay-org-1-2");
+    }
+}

@@ -1,0 +1,859 @@
+//! S3 export against moto: the seed 001 API, the connection test, and the flush's
+//! exactly-once guarantees (concurrent ingest, old timestamps, two flushes at once, a flush
+//! killed half-way, failed uploads), auto-pause, gzip, and DuckDB reading the files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use auditrelay_tests::{assert_error, customer_s3, sdk_config, seed_event, TestEnv};
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+use shared::clients::Clients;
+use shared::export::flush::{FlushOutcome, FlushSettings, Flusher};
+use shared::notify::Notifier;
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/AuditRelayExport";
+
+fn fast(settle_ms: u64) -> FlushSettings {
+    FlushSettings {
+        settle: Duration::from_millis(settle_ms),
+        lease: Duration::from_secs(60),
+        ..FlushSettings::default()
+    }
+}
+
+async fn flusher(env: &TestEnv, settings: FlushSettings, topic: Option<String>) -> Flusher {
+    let clients = Clients::new(&sdk_config().await);
+    let notifier = Notifier::new(clients.sns.clone(), topic);
+    Flusher::new(env.store.clone(), clients, notifier, None, settings)
+}
+
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+fn bucket_name() -> String {
+    format!("cust-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+async fn create_bucket(bucket: &str) {
+    customer_s3()
+        .await
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("bucket");
+}
+
+async fn configure(env: &TestEnv, bucket: &str, extra: Value) -> Value {
+    let mut body = json!({"bucket": bucket, "region": "us-east-1", "roleArn": ROLE});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let uri = format!("/orgs/{}/audit-export/config", env.a.org.org_id);
+    let r = env
+        .call(Method::POST, &uri, Some(&env.a.admin), Some(&body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body
+}
+
+/// Every object under the bucket: key → parsed lines.
+async fn objects(bucket: &str) -> BTreeMap<String, Vec<Value>> {
+    let s3 = customer_s3().await;
+    let mut out = BTreeMap::new();
+    let list = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list");
+    for obj in list.contents() {
+        let key = obj.key().unwrap().to_string();
+        let bytes = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let text = if key.ends_with(".gz") {
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut s)
+                .expect("valid gzip");
+            s
+        } else {
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+        assert!(text.ends_with('\n'), "JSONL ends with a newline");
+        let lines = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+            .collect();
+        out.insert(key, lines);
+    }
+    out
+}
+
+fn all_ids(objs: &BTreeMap<String, Vec<Value>>) -> Vec<String> {
+    objs.values()
+        .flatten()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Asserts each of `expected` is in exactly one object, and nothing else is.
+fn assert_exactly_once(objs: &BTreeMap<String, Vec<Value>>, expected: &BTreeSet<String>) {
+    let ids = all_ids(objs);
+    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "an event was written twice");
+    assert_eq!(&unique, expected, "exported set differs from accepted set");
+}
+
+async fn ingest_ids(
+    env: &TestEnv,
+    tag: &str,
+    range: std::ops::Range<usize>,
+    timestamp: &str,
+) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    let all: Vec<usize> = range.collect();
+    for chunk in all.chunks(500) {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|i| {
+                let id = format!("evt_{tag}_{i:05}");
+                ids.insert(id.clone());
+                json!({"event_id": id, "timestamp": timestamp, "action": "document.opened", "actor": {"user_id": "u"}})
+            })
+            .collect();
+        env.ingest_retrying(&env.a.writer, &json!({ "events": events }))
+            .await;
+    }
+    ids
+}
+
+fn ran(o: &FlushOutcome) -> &shared::store::exports::ExportRun {
+    match o {
+        FlushOutcome::Ran(run) => run,
+        other => panic!("expected a run, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn config_api_is_seed_001_to_the_letter() {
+    let env = TestEnv::new().await;
+    let org = env.a.org.org_id.clone();
+    let uri = format!("/orgs/{org}/audit-export/config");
+    let r = env.call(Method::GET, &uri, Some(&env.a.admin), None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, None);
+
+    let created = configure(&env, "acme-audit", json!({"enabled": true})).await;
+    let fields = [
+        "id",
+        "orgId",
+        "bucket",
+        "region",
+        "roleArnMasked",
+        "enabled",
+        "lastTestedAt",
+        "lastTestOk",
+        "lastError",
+        "lastExportedAt",
+        "createdAt",
+        "updatedAt",
+        "prefix",
+        "format",
+        "externalId",
+    ];
+    for f in fields {
+        assert!(created.get(f).is_some(), "missing {f}: {created}");
+    }
+    assert_eq!(created["orgId"], org.as_str());
+    assert!(created["id"].as_str().unwrap().starts_with("s3x_"));
+    for f in ["lastTestedAt", "lastTestOk", "lastError", "lastExportedAt"] {
+        assert!(created[f].is_null(), "{f} is null until set");
+    }
+    assert_eq!(created["prefix"], "audit-logs");
+    assert_eq!(created["format"], "jsonl");
+    let masked = created["roleArnMasked"].as_str().unwrap();
+    assert!(
+        !masked.contains("123456789012") && !masked.contains("AuditRelayExport"),
+        "{masked}"
+    );
+    assert!(
+        created.get("roleArn").is_none(),
+        "the ARN itself is never returned"
+    );
+    let external_id = created["externalId"].as_str().unwrap().to_string();
+    assert!(external_id.len() >= 20);
+
+    let got = env.call(Method::GET, &uri, Some(&env.a.owner), None).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(
+        got.body["externalId"],
+        external_id.as_str(),
+        "stable per org"
+    );
+
+    // Update keeps id and createdAt, and the customer cannot choose the ExternalId.
+    let updated = configure(
+        &env,
+        "acme-audit-2",
+        json!({"prefix": "x/y", "format": "jsonl.gz"}),
+    )
+    .await;
+    assert_eq!(updated["id"], created["id"]);
+    assert_eq!(updated["createdAt"], created["createdAt"]);
+    assert_eq!(updated["bucket"], "acme-audit-2");
+    assert_eq!(updated["format"], "jsonl.gz");
+    let body =
+        json!({"bucket": "b-1", "region": "us-east-1", "roleArn": ROLE, "externalId": "mine"});
+    let r = env
+        .call(Method::POST, &uri, Some(&env.a.admin), Some(&body))
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, Some("externalId"));
+
+    for (body, field) in [
+        (
+            json!({"bucket": "Bad_Bucket", "region": "us-east-1", "roleArn": ROLE}),
+            "bucket",
+        ),
+        (
+            json!({"bucket": "b-1", "region": "moon-1", "roleArn": ROLE}),
+            "region",
+        ),
+        (
+            json!({"bucket": "b-1", "region": "us-east-1", "roleArn": "arn:aws:iam::1:role/x"}),
+            "roleArn",
+        ),
+        (
+            json!({"bucket": "b-1", "region": "us-east-1", "roleArn": ROLE, "format": "csv"}),
+            "format",
+        ),
+        (
+            json!({"bucket": "b-1", "region": "us-east-1", "roleArn": ROLE, "prefix": "/abs"}),
+            "prefix",
+        ),
+        (
+            json!({"bucket": "b-1", "region": "us-east-1", "roleArn": ROLE, "enabled": "yes"}),
+            "enabled",
+        ),
+        (json!({"region": "us-east-1", "roleArn": ROLE}), "bucket"),
+        (
+            json!({"bucket": 5, "region": "us-east-1", "roleArn": ROLE}),
+            "bucket",
+        ),
+    ] {
+        let r = env
+            .call(Method::POST, &uri, Some(&env.a.admin), Some(&body))
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
+    }
+
+    // Only admins and owners; another org's paths are 404 whatever the role.
+    let b = env.new_org("Org B", None).await;
+    let routes = [
+        (Method::GET, "config"),
+        (Method::POST, "config"),
+        (Method::DELETE, "config"),
+        (Method::POST, "test-connection"),
+        (Method::GET, "runs"),
+        (Method::GET, "setup"),
+    ];
+    let valid = json!({"bucket": "b-1", "region": "us-east-1", "roleArn": ROLE});
+    for (m, path) in &routes {
+        let uri = format!("/orgs/{org}/audit-export/{path}");
+        for t in [&env.a.member, &env.a.writer, &env.a.reader] {
+            let r = env.call(m.clone(), &uri, Some(t), Some(&valid)).await;
+            assert_error(&r, StatusCode::FORBIDDEN, None);
+        }
+        let r = env
+            .call(m.clone(), &uri, Some(&b.owner), Some(&valid))
+            .await;
+        assert_error(&r, StatusCode::NOT_FOUND, None);
+        let r = env.call(m.clone(), &uri, None, Some(&valid)).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, None);
+    }
+    // B's own config does not see A's.
+    let r = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{}/audit-export/config", b.org.org_id),
+            Some(&b.owner),
+            None,
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, None);
+
+    // Setup gives the exact policies with this org's ExternalId.
+    let setup = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/setup"),
+            Some(&env.a.owner),
+            None,
+        )
+        .await;
+    assert_eq!(setup.body["externalId"], external_id.as_str());
+    assert_eq!(
+        setup.body["trustPolicy"]["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
+        external_id.as_str()
+    );
+    assert_eq!(
+        setup.body["permissionPolicy"]["Statement"][0]["Resource"],
+        "arn:aws:s3:::acme-audit-2/x/y/*"
+    );
+
+    let r = env
+        .call(Method::DELETE, &uri, Some(&env.a.owner), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = env.call(Method::GET, &uri, Some(&env.a.owner), None).await;
+    assert_error(&r, StatusCode::NOT_FOUND, None);
+    let r = env
+        .call(Method::DELETE, &uri, Some(&env.a.owner), None)
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, None);
+}
+
+#[tokio::test]
+async fn test_connection_writes_and_deletes_the_verify_object() {
+    let env = TestEnv::new().await;
+    let org = env.a.org.org_id.clone();
+    let uri = format!("/orgs/{org}/audit-export/test-connection");
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+
+    // Before anything is saved: the body's config is tested.
+    let body = json!({"bucket": bucket, "region": "us-east-1", "roleArn": ROLE});
+    let r = env
+        .call(Method::POST, &uri, Some(&env.a.admin), Some(&body))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, json!({"success": true}));
+    assert!(
+        objects(&bucket).await.is_empty(),
+        "the verify object is deleted again"
+    );
+
+    // No body and no stored config: 404.
+    let r = env
+        .call_raw(Method::POST, &uri, Some(&env.a.admin), None, None)
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, None);
+
+    // A missing bucket fails with advice, and the stored config records it.
+    configure(&env, "no-such-bucket-anywhere", json!({})).await;
+    let r = env
+        .call_raw(Method::POST, &uri, Some(&env.a.admin), None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["success"], false);
+    let err = r.body["error"].as_str().unwrap();
+    assert!(
+        err.contains("no-such-bucket-anywhere does not exist"),
+        "{err}"
+    );
+    let cfg = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/config"),
+            Some(&env.a.admin),
+            None,
+        )
+        .await;
+    assert_eq!(cfg.body["lastTestOk"], false);
+    assert!(cfg.body["lastTestedAt"].is_string());
+    assert_eq!(cfg.body["lastError"], err);
+
+    // Fixed: the stored config passes and the record says so.
+    configure(&env, &bucket, json!({})).await;
+    let r = env
+        .call_raw(Method::POST, &uri, Some(&env.a.admin), None, None)
+        .await;
+    assert_eq!(r.body, json!({"success": true}));
+    let cfg = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/config"),
+            Some(&env.a.admin),
+            None,
+        )
+        .await;
+    assert_eq!(cfg.body["lastTestOk"], true);
+}
+
+#[tokio::test]
+async fn flush_writes_seed_path_batches_of_1000_exactly_once() {
+    let env = TestEnv::new().await;
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    // Accepted before the destination existed: not part of its stream.
+    ingest_ids(&env, "before", 0..3, "2026-05-22T10:30:00Z").await;
+    configure(&env, &bucket, json!({})).await;
+    // Hours-old timestamps are exported by acceptance time all the same.
+    let expected = ingest_ids(&env, "s3", 0..2500, "2020-01-01T00:00:00Z").await;
+    let f = flusher(&env, fast(500), None).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let run = ran(&f.flush_org(&env.a.org.org_id, far()).await.unwrap()).clone();
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    assert_eq!(run.event_count, 2500);
+    let objs = objects(&bucket).await;
+    assert_exactly_once(&objs, &expected);
+    let sizes: Vec<usize> = objs.values().map(Vec::len).collect();
+    assert_eq!(
+        sizes.iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([1000, 500])
+    );
+    assert_eq!(sizes.len(), 3);
+    for key in objs.keys() {
+        let parts: Vec<&str> = key.split('/').collect();
+        assert_eq!(parts.len(), 4, "{key}");
+        assert_eq!(parts[0], "audit-logs");
+        assert_eq!(parts[1], "ten_01ABCDEFG", "{{tenant_id}}");
+        assert_eq!(parts[2].len(), 10, "{{date}} {key}");
+        assert!(
+            parts[3].ends_with(".jsonl")
+                && parts[3].len() == "20260522T103100123Z-0123456789abcdef.jsonl".len(),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        run.object_keys.iter().cloned().collect::<BTreeSet<_>>(),
+        objs.keys().cloned().collect()
+    );
+    // Each line is the canonical event, byte for byte what the API returns.
+    let one = &objs.values().next().unwrap()[0];
+    let api = env
+        .call(
+            Method::GET,
+            &format!("/v1/audit/logs/{}", one["event_id"].as_str().unwrap()),
+            Some(&env.a.owner),
+            None,
+        )
+        .await;
+    assert_eq!(&api.body, one);
+
+    // Nothing new: idle, nothing rewritten.
+    assert_eq!(
+        f.flush_org(&env.a.org.org_id, far()).await.unwrap(),
+        FlushOutcome::Idle
+    );
+    assert_eq!(objects(&bucket).await.len(), 3);
+
+    let org = &env.a.org.org_id;
+    let runs = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/runs"),
+            Some(&env.a.admin),
+            None,
+        )
+        .await;
+    assert_eq!(runs.status, StatusCode::OK);
+    let list = runs.body.as_array().expect("seed 001: an array of runs");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["status"], "succeeded");
+    assert_eq!(list[0]["eventCount"], 2500);
+    assert_eq!(list[0]["objectKeys"].as_array().unwrap().len(), 3);
+    for f in ["id", "startedAt", "finishedAt", "bytes", "error"] {
+        assert!(list[0].get(f).is_some(), "run field {f}");
+    }
+    let cfg = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/config"),
+            Some(&env.a.admin),
+            None,
+        )
+        .await;
+    assert!(cfg.body["lastExportedAt"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_accepted_during_a_flush_and_concurrent_flushes_are_exported_once() {
+    let env = TestEnv::new().await;
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    configure(&env, &bucket, json!({})).await;
+    let mut expected = ingest_ids(&env, "first", 0..1500, "2026-05-22T10:30:00Z").await;
+    let f = flusher(&env, fast(500), None).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    // Two flushes of one org at once, while more events arrive.
+    let org = env.a.org.org_id.clone();
+    let (a, b, more) = tokio::join!(
+        f.flush_org(&org, far()),
+        f.flush_org(&org, far()),
+        ingest_ids(&env, "during", 0..700, "2026-05-21T08:00:00Z"),
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let runs = outcomes
+        .iter()
+        .filter(|o| matches!(o, FlushOutcome::Ran(_)))
+        .count();
+    assert_eq!(
+        runs, 1,
+        "exactly one of two concurrent flushes runs: {outcomes:?}"
+    );
+    expected.extend(more);
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    f.flush_org(&org, far()).await.unwrap();
+    assert_exactly_once(&objects(&bucket).await, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flush_killed_half_way_is_resumed_with_the_same_keys() {
+    let env = TestEnv::new().await;
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    configure(&env, &bucket, json!({})).await;
+    let expected = ingest_ids(&env, "kill", 0..300, "2026-05-22T10:30:00Z").await;
+    let settings = FlushSettings {
+        batch_events: 10,
+        upload_concurrency: 1,
+        lease: Duration::from_secs(2),
+        ..fast(500)
+    };
+    let f = flusher(&env, settings, None).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let org = env.a.org.org_id.clone();
+    let task = {
+        let f = f.clone();
+        let org = org.clone();
+        tokio::spawn(async move { f.flush_org(&org, far()).await })
+    };
+    // Kill it (as a Lambda timeout would) once a few objects are written.
+    let before_kill = loop {
+        let n = objects(&bucket).await.len();
+        if n >= 3 {
+            task.abort();
+            break objects(&bucket).await;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert!(
+        before_kill.len() < 30,
+        "killed half-way ({} of 30 objects)",
+        before_kill.len()
+    );
+
+    // While the dead run's lease lives, nobody else flushes the org.
+    assert_eq!(
+        f.flush_org(&org, far()).await.unwrap(),
+        FlushOutcome::Skipped
+    );
+    // Leases are whole seconds: wait for expiry, then the next flush resumes the dead plan.
+    let resumed = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match f.flush_org(&org, far()).await.unwrap() {
+            FlushOutcome::Skipped => continue,
+            other => break other,
+        }
+    };
+    let run = ran(&resumed).clone();
+    assert_eq!(run.status, "succeeded");
+    let after = objects(&bucket).await;
+    assert_eq!(after.len(), 30, "the resumed run rewrote, never duplicated");
+    assert!(
+        before_kill.keys().all(|k| after.contains_key(k)),
+        "same keys"
+    );
+    for (k, lines) in &before_kill {
+        if lines.len() == 10 {
+            assert_eq!(&after[k], lines, "same content under the same key");
+        }
+    }
+    assert_exactly_once(&after, &expected);
+}
+
+#[tokio::test]
+async fn a_failed_upload_is_retried_with_the_next_batch_and_repeated_failures_pause() {
+    let env = TestEnv::new().await;
+    let sdk = sdk_config().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name(format!("n-{}", ulid::Ulid::new()))
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = topic.topic_arn().unwrap().to_string();
+    let q = sqs
+        .create_queue()
+        .queue_name(format!("ops-{}", ulid::Ulid::new()))
+        .send()
+        .await
+        .unwrap();
+    let q_url = q.queue_url().unwrap().to_string();
+    let q_arn = format!(
+        "arn:aws:sqs:us-east-1:123456789012:{}",
+        q_url.rsplit('/').next().unwrap()
+    );
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&q_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let bucket = bucket_name(); // not created yet: uploads fail
+    configure(&env, &bucket, json!({})).await;
+    let mut expected = ingest_ids(&env, "fail", 0..50, "2026-05-22T10:30:00Z").await;
+    let settings = FlushSettings {
+        pause_after_failures: 3,
+        pause_after: Duration::ZERO,
+        ..fast(500)
+    };
+    let f = flusher(&env, settings, Some(topic_arn)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let org = env.a.org.org_id.clone();
+
+    let run = ran(&f.flush_org(&org, far()).await.unwrap()).clone();
+    assert_eq!(run.status, "failed");
+    assert!(
+        run.error.as_deref().unwrap().contains("does not exist"),
+        "{run:?}"
+    );
+    let cfg = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/config"),
+            Some(&env.a.admin),
+            None,
+        )
+        .await;
+    assert!(cfg.body["lastError"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist"));
+    assert!(cfg.body["lastExportedAt"].is_null());
+    assert_eq!(cfg.body["enabled"], true);
+
+    // Two more failures: the third pauses the destination and tells everyone.
+    for _ in 0..2 {
+        ran(&f.flush_org(&org, far()).await.unwrap());
+    }
+    let cfg = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/config"),
+            Some(&env.a.admin),
+            None,
+        )
+        .await;
+    assert_eq!(cfg.body["enabled"], false);
+    assert!(
+        cfg.body["pausedReason"]
+            .as_str()
+            .unwrap()
+            .contains("3 consecutive failed exports"),
+        "{}",
+        cfg.text
+    );
+    assert_eq!(
+        f.flush_org(&org, far()).await.unwrap(),
+        FlushOutcome::Skipped,
+        "paused"
+    );
+    let trail = env
+        .call(
+            Method::GET,
+            "/v1/audit/logs?action=security.audit_export_paused",
+            Some(&env.a.owner),
+            None,
+        )
+        .await;
+    let paused = trail.body["logs"].as_array().unwrap();
+    assert_eq!(paused.len(), 1);
+    assert_eq!(paused[0]["actor"]["type"], "system");
+    assert_eq!(paused[0]["metadata"]["destination"], "s3");
+    let msgs = sqs
+        .receive_message()
+        .queue_url(&q_url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let note = msgs.messages()[0].body().unwrap();
+    assert!(
+        note.contains("audit_export_paused") && note.contains(&org),
+        "{note}"
+    );
+
+    // Fixed and re-enabled: everything accepted meanwhile arrives, once.
+    create_bucket(&bucket).await;
+    expected.extend(ingest_ids(&env, "later", 0..30, "2026-05-22T10:31:00Z").await);
+    let re = configure(&env, &bucket, json!({"enabled": true})).await;
+    assert!(re["pausedReason"].is_null());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let run = ran(&f.flush_org(&org, far()).await.unwrap()).clone();
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    let objs = objects(&bucket).await;
+    let mut exported: BTreeSet<String> = all_ids(&objs).into_iter().collect();
+    let pause_events: Vec<String> = exported
+        .iter()
+        .filter(|id| id.starts_with("evt_paused_"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        pause_events.len(),
+        1,
+        "the pause notice is part of the org's trail too"
+    );
+    exported.remove(&pause_events[0]);
+    assert_eq!(exported, expected);
+    assert_eq!(all_ids(&objs).len(), expected.len() + 1, "no duplicates");
+}
+
+#[tokio::test]
+async fn gzip_files_and_plain_files_load_in_duckdb() {
+    let env = TestEnv::new().await;
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    configure(&env, &bucket, json!({"format": "jsonl.gz"})).await;
+    env.ingest(&env.a.writer, &seed_event()).await;
+    let mut expected = ingest_ids(&env, "duck", 0..40, "2026-05-22T10:30:00Z").await;
+    expected.insert("evt_01HXYZABCDEF".into());
+    let f = flusher(&env, fast(500), None).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    f.flush_org(&env.a.org.org_id, far()).await.unwrap();
+    let objs = objects(&bucket).await;
+    assert!(objs.keys().all(|k| k.ends_with(".jsonl.gz")));
+    assert_exactly_once(&objs, &expected);
+
+    // Download into a Hive-less date layout and let DuckDB read it, as Athena/analysts would.
+    let dir = std::env::temp_dir().join(format!("duck-{}", ulid::Ulid::new()));
+    let s3 = customer_s3().await;
+    for key in objs.keys() {
+        let path = dir.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let bytes = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        std::fs::write(&path, &bytes).unwrap();
+        // And a plain copy, to check the jsonl form too.
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut plain)
+            .unwrap();
+        std::fs::write(path.with_extension("").with_extension("jsonl"), plain).unwrap();
+    }
+    let script = r#"
+import duckdb, sys, json
+d = sys.argv[1]
+out = {}
+for ext in ["jsonl.gz", "jsonl"]:
+    q = f"select count(*), count(distinct event_id) from read_json_auto('{d}/**/*.{ext}', format='newline_delimited')"
+    out[ext] = duckdb.sql(q).fetchall()[0]
+out["email"] = duckdb.sql(f"select actor.email from read_json_auto('{d}/**/*.jsonl.gz', format='newline_delimited') where event_id = 'evt_01HXYZABCDEF'").fetchall()[0][0]
+print(json.dumps(out))
+"#;
+    let output = std::process::Command::new(auditrelay_tests::python())
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .expect("python with duckdb (make test installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(v["jsonl.gz"], json!([41, 41]));
+    assert_eq!(v["jsonl"], json!([41, 41]));
+    assert_eq!(v["email"], "jane@example.com");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
+    let env = TestEnv::new().await;
+    let sdk = sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let q = sqs
+        .create_queue()
+        .queue_name(format!("flush-{}", ulid::Ulid::new()))
+        .send()
+        .await
+        .unwrap();
+    let url = q.queue_url().unwrap().to_string();
+    let org = env.a.org.org_id.clone();
+    let note =
+        |n: u64| shared::export::pending::note_accepted(&env.store, &sqs, Some(&url), &org, n, 0);
+    assert!(
+        !note(5).await.unwrap(),
+        "no export configured: nothing counted"
+    );
+
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    configure(&env, &bucket, json!({})).await;
+    let expected = ingest_ids(&env, "early", 0..1000, "2026-05-22T10:30:00Z").await;
+    assert!(!note(999).await.unwrap());
+    assert!(note(1).await.unwrap(), "the 1,000th event requests a flush");
+    let msgs = sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let body = msgs.messages()[0].body().unwrap().to_string();
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"org_id": org})
+    );
+
+    // The flush function's SQS trigger, from the events/ fixture, with this request.
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/flush-request-sqs.json"
+    ))
+    .unwrap()
+    .replace("org_REPLACE_WITH_AN_ORG_ID", &org);
+    let f = flusher(&env, fast(500), None).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let resp = shared::export::trigger::handle(&f, serde_json::from_str(&fixture).unwrap(), far())
+        .await
+        .unwrap();
+    assert_eq!(
+        resp["batchItemFailures"],
+        json!([]),
+        "the malformed request is dropped, the good one served"
+    );
+    assert_exactly_once(&objects(&bucket).await, &expected);
+
+    // And the schedule trigger from its fixture flushes every enabled org (nothing left here).
+    let schedule = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/flush-schedule.json"
+    ))
+    .unwrap();
+    let resp = shared::export::trigger::handle(&f, serde_json::from_str(&schedule).unwrap(), far())
+        .await
+        .unwrap();
+    assert!(resp["orgs"].as_u64().unwrap() >= 1);
+}
