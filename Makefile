@@ -33,6 +33,14 @@ template-check: tools
 	cfn-lint template.yaml
 	sam validate --lint
 
+## Benchmarks: CPU part of an S3 batch (criterion), then an end-to-end flush of
+## BENCH_EVENTS events against moto with peak memory.
+BENCH_EVENTS ?= 200000
+bench: tools
+	cargo bench -p shared --bench export
+	cargo build --release -p auditrelay-tests --example flush_bench
+	scripts/with-moto.sh target/release/examples/flush_bench $(BENCH_EVENTS)
+
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
 sam-build: tools
 	sam build

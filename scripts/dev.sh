@@ -18,6 +18,8 @@ trap 'kill $moto_pid 2>/dev/null || true' EXIT INT TERM
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1
+# Locally nothing is in flight for long: export events 5 s after acceptance instead of 120 s.
+export AUDITRELAY_FLUSH_SETTLE_SECS="${AUDITRELAY_FLUSH_SETTLE_SECS:-5}"
 unset AWS_PROFILE AWS_SESSION_TOKEN
 for _ in $(seq 100); do
   "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('$AWS_ENDPOINT_URL/moto-api/', timeout=1)" 2>/dev/null && break
@@ -30,6 +32,8 @@ org_id=$(echo "$org" | "$venv/bin/python" -c 'import json,sys; print(json.load(s
 token_of() { "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
 owner=$("$auditctl" key create --org "$org_id" --role owner --name demo-owner | token_of)
 writer=$("$auditctl" key create --org "$org_id" --role service --name demo-backend | token_of)
+# The "customer's bucket" for the S3 export lives in the same moto server.
+"$venv/bin/python" -c "import boto3; boto3.client('s3', endpoint_url='$AWS_ENDPOINT_URL', region_name='us-east-1').create_bucket(Bucket='demo-audit-bucket')"
 base="http://$addr"
 cat <<TXT
 
@@ -46,5 +50,12 @@ Query the trail:
   curl -s "$base/v1/audit/logs/evt_01HXYZABCDEF" -H "Authorization: Bearer $owner"
   curl -s "$base/v1/audit/logs?action=document.opened,user.login&identity_id=usr_01ABCDEFG" -H "Authorization: Bearer $owner"
 
+S3 export into the local bucket demo-audit-bucket (flushed every ${FLUSH_INTERVAL:-60} s here; 5 min when deployed):
+  curl -s -X POST $base/orgs/$org_id/audit-export/config -H "Authorization: Bearer $owner" -H 'content-type: application/json' \
+    -d '{"bucket":"demo-audit-bucket","region":"us-east-1","roleArn":"arn:aws:iam::123456789012:role/AuditRelayExport"}'
+  curl -s -X POST $base/orgs/$org_id/audit-export/test-connection -H "Authorization: Bearer $owner"
+  AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AUDITRELAY_FLUSH_SETTLE_SECS=5 target/debug/auditctl flush   # or wait for the schedule
+  curl -s $base/orgs/$org_id/audit-export/runs -H "Authorization: Bearer $owner"
+
 TXT
-"$auditctl" serve --addr "$addr"
+"$auditctl" serve --addr "$addr" --flush-interval "${FLUSH_INTERVAL:-60}"
