@@ -9,6 +9,7 @@ pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod cursor;
+pub mod decode;
 pub mod error;
 pub mod export;
 pub mod http;

@@ -183,45 +183,9 @@ pub fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
     Ok(t)
 }
 
-/// Parses one event from JSON, naming the offending field (prefixed with `at`) on type errors.
+/// Parses one event from JSON, naming the offending field (prefixed with `at`) on errors.
 pub fn parse_event(value: Value, at: &str) -> Result<AuditEvent, ApiError> {
-    if !value.is_object() {
-        return Err(ApiError::invalid(
-            at_or(at, ""),
-            "each event must be a JSON object",
-        ));
-    }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let mut field = if path == "." { String::new() } else { path };
-        let message = e.inner().to_string();
-        // "missing field `x`" is reported at the parent; the caller wants to hear about `x`.
-        if let Some(name) = backticked(&message) {
-            if message.starts_with("missing field") {
-                field = if field.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{field}.{name}")
-                };
-            }
-        }
-        ApiError::invalid(at_or(at, &field), message)
-    })
-}
-
-fn backticked(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
-}
-
-fn at_or(at: &str, field: &str) -> String {
-    match (at.is_empty(), field.is_empty()) {
-        (true, true) => "body".into(),
-        (true, false) => field.to_string(),
-        (false, true) => at.to_string(),
-        (false, false) => format!("{at}.{field}"),
-    }
+    crate::decode::from_value(value, at)
 }
 
 fn check_text(field: String, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
@@ -277,7 +241,7 @@ pub fn validate(
     ctx: &IngestContext<'_>,
     at: &str,
 ) -> Result<ValidEvent, ApiError> {
-    let f = |name: &str| at_or(at, name);
+    let f = |name: &str| crate::decode::field_path(at, name);
 
     if ev.event_id.is_empty() {
         ev.event_id = crate::model::ids::new_id("evt");

@@ -37,20 +37,7 @@ fn authorize(principal: &Principal, org_id: &str) -> Result<(), ApiError> {
 }
 
 fn parse_input(body: Value) -> Result<S3ConfigInput, ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::MalformedBody("body must be a JSON object".into()));
-    }
-    serde_path_to_error::deserialize(body).map_err(|e| {
-        let msg = e.inner().to_string();
-        let mut field = e.path().to_string();
-        if let Some(name) = msg
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            field = name.to_string();
-        }
-        ApiError::invalid(if field == "." { "body".into() } else { field }, msg)
-    })
+    crate::decode::from_value(body, "")
 }
 
 async fn get_config(
