@@ -51,7 +51,7 @@ Query the trail:
   curl -s "$base/v1/audit/logs?action=document.opened,user.login&identity_id=usr_01ABCDEFG" -H "Authorization: Bearer $owner"
 
 S3 export into the local bucket demo-audit-bucket (flushed every ${FLUSH_INTERVAL:-60} s here; 5 min when deployed):
-  curl -s -X POST $base/orgs/$org_id/audit-export/config -H "Authorization: Bearer $owner" -H 'content-type: application/json' \
+  curl -s -X POST $base/orgs/$org_id/audit-export/config -H "Authorization: Bearer $owner" -H 'content-type: application/json' \\
     -d '{"bucket":"demo-audit-bucket","region":"us-east-1","roleArn":"arn:aws:iam::123456789012:role/AuditRelayExport"}'
   curl -s -X POST $base/orgs/$org_id/audit-export/test-connection -H "Authorization: Bearer $owner"
   AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AUDITRELAY_FLUSH_SETTLE_SECS=5 target/debug/auditctl flush   # or wait for the schedule
