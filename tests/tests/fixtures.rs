@@ -7,13 +7,15 @@ use serde_json::Value;
 
 const SERVICE_PLACEHOLDER: &str = "ar_REPLACE_WITH_A_SERVICE_KEY";
 const OWNER_PLACEHOLDER: &str = "ar_REPLACE_WITH_AN_OWNER_KEY";
+const ORG_PLACEHOLDER: &str = "org_REPLACE_WITH_AN_ORG_ID";
 
 fn fixture(env: &TestEnv, name: &str) -> lambda_http::Request {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let text = text
         .replace(SERVICE_PLACEHOLDER, &env.a.writer)
-        .replace(OWNER_PLACEHOLDER, &env.a.owner);
+        .replace(OWNER_PLACEHOLDER, &env.a.owner)
+        .replace(ORG_PLACEHOLDER, &env.a.org.org_id);
     lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -47,6 +49,33 @@ async fn every_fixture_is_served_by_its_route() {
     let r = env.send(fixture(&env, "api-get-whoami.json")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["role"], "owner");
+}
+
+#[tokio::test]
+async fn export_config_fixtures_are_served() {
+    let env = TestEnv::new().await;
+    let r = env.send(fixture(&env, "api-get-export-config.json")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let r = env.send(fixture(&env, "api-get-export-setup.json")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body["externalId"].is_string());
+    let r = env.send(fixture(&env, "api-post-export-config.json")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["format"], "jsonl.gz");
+    let r = env.send(fixture(&env, "api-get-export-config.json")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The fixture's bucket does not exist in the emulator: a failed test, explained.
+    let r = env
+        .send(fixture(&env, "api-post-export-test-connection.json"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["success"], false);
+    let r = env.send(fixture(&env, "api-get-export-runs.json")).await;
+    assert_eq!(r.body, serde_json::json!([]));
+    let r = env
+        .send(fixture(&env, "api-delete-export-config.json"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
