@@ -3,6 +3,7 @@
 pub mod events;
 pub mod orgs;
 pub mod schema;
+pub mod webhooks;
 
 use std::collections::HashMap;
 

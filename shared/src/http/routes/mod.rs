@@ -2,3 +2,4 @@
 //! No storage calls here.
 
 pub mod logs;
+pub mod webhooks;
