@@ -196,7 +196,11 @@ impl Receiver {
                 return got;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "receiver got {} of {n} requests", got.len());
+            assert!(
+                !left.is_zero(),
+                "receiver got {} of {n} requests",
+                got.len()
+            );
             let _ = tokio::time::timeout(left, notified).await;
         }
     }
@@ -396,7 +400,12 @@ impl WebhookEnv {
     pub async fn create(&self, body: Value) -> Value {
         let r = self
             .env
-            .call(Method::POST, &self.path(), Some(&self.env.a.admin), Some(&body))
+            .call(
+                Method::POST,
+                &self.path(),
+                Some(&self.env.a.admin),
+                Some(&body),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.body
@@ -530,12 +539,7 @@ pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (u32, u32) {
         .unwrap()
         .attributes
         .unwrap_or_default();
-    let get = |k: QueueAttributeName| {
-        attrs
-            .get(&k)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
     (
         get(QueueAttributeName::ApproximateNumberOfMessages),
         get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),

@@ -147,11 +147,21 @@ async fn failures_back_off_by_visibility_timeout_then_go_to_the_dlq_exhausted() 
     let attempts = w.attempts(&id).await;
     let statuses: Vec<(&str, u64)> = attempts
         .iter()
-        .map(|a| (a["status"].as_str().unwrap(), a["attempt"].as_u64().unwrap()))
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap(),
+                a["attempt"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
-        [("exhausted", 4), ("failed", 3), ("failed", 2), ("failed", 1)],
+        [
+            ("exhausted", 4),
+            ("failed", 3),
+            ("failed", 2),
+            ("failed", 1)
+        ],
         "newest first"
     );
     for a in &attempts {
@@ -446,7 +456,11 @@ async fn failing_endpoints_are_paused_notified_and_replayed_once_re_enabled() {
     assert_eq!(r.body["pausedAt"], Value::Null);
     let r = w.admin(Method::POST, &replay, Some(&body)).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    assert_eq!(r.body["enqueued"], 4, "p1, p2, the pause event, p3: {}", r.text);
+    assert_eq!(
+        r.body["enqueued"], 4,
+        "p1, p2, the pause event, p3: {}",
+        r.text
+    );
     assert_eq!(r.body["hasMore"], false);
     let replay_id = r.body["replayId"].as_str().unwrap().to_string();
     assert_eq!(w.drain().await.done, 4);
@@ -489,10 +503,17 @@ async fn replay_resends_delivered_events_of_the_range_matching_the_actions() {
     let to = now_plus(5);
     let replay = format!("{}/{id}/replay", w.path());
     let r = w
-        .admin(Method::POST, &replay, Some(&json!({"from": from, "to": to})))
+        .admin(
+            Method::POST,
+            &replay,
+            Some(&json!({"from": from, "to": to})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    assert_eq!((r.body["scanned"].as_u64(), r.body["enqueued"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        (r.body["scanned"].as_u64(), r.body["enqueued"].as_u64()),
+        (Some(3), Some(2))
+    );
     assert_eq!(w.drain().await.done, 2);
     let ids: Vec<String> = rx
         .requests()
@@ -515,7 +536,10 @@ async fn replay_resends_delivered_events_of_the_range_matching_the_actions() {
         (json!({"from": to, "to": from}), "to"),
         (json!({"to": to}), "from"),
         (json!({"from": "yesterday", "to": to}), "from"),
-        (json!({"from": from, "to": to, "cursor": "forged.cursor"}), "cursor"),
+        (
+            json!({"from": from, "to": to, "cursor": "forged.cursor"}),
+            "cursor",
+        ),
         (json!({"from": from, "to": to, "limit": 5}), "limit"),
     ] {
         let r = w.admin(Method::POST, &replay, Some(&body)).await;
@@ -558,8 +582,7 @@ async fn a_rotated_secret_signs_beside_the_old_one() {
     assert_eq!(r.header("webhook-signature").split(' ').count(), 2);
     assert_eq!(r.header("x-auditrelay-signature").matches("v1=").count(), 2);
     let stranger = WebhookSecret::generate().unwrap().expose();
-    let verdicts =
-        verify_with_standardwebhooks(&[(&new, r), (&old, r), (&stranger, r)]).await;
+    let verdicts = verify_with_standardwebhooks(&[(&new, r), (&old, r), (&stranger, r)]).await;
     assert_eq!(verdicts[0]["ok"], true, "{verdicts:?}");
     assert_eq!(verdicts[1]["ok"], true, "{verdicts:?}");
     assert_eq!(verdicts[2]["ok"], false);
@@ -648,14 +671,20 @@ async fn the_ssrf_guard_refuses_private_destinations() {
     assert_eq!(p.retried, 1);
     let a = &w.attempts(&ep.id).await[0];
     let e = a["error"].as_str().unwrap();
-    assert!(e.contains("destination refused") && e.contains("loopback"), "{e}");
+    assert!(
+        e.contains("destination refused") && e.contains("loopback"),
+        "{e}"
+    );
     assert_eq!(a["statusCode"], Value::Null);
     let r = w
         .admin(Method::POST, &format!("{}/{}/test", w.path(), ep.id), None)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["success"], false);
-    assert!(rx.requests().is_empty(), "nothing reached the loopback receiver");
+    assert!(
+        rx.requests().is_empty(),
+        "nothing reached the loopback receiver"
+    );
 }
 
 #[tokio::test]
@@ -712,7 +741,11 @@ async fn attempts_are_listed_newest_first_with_a_cursor() {
     assert_eq!(r.body["hasMore"], true);
     let cursor = r.body["cursor"].as_str().unwrap();
     let r = w
-        .admin(Method::GET, &format!("{base}?limit=2&cursor={cursor}"), None)
+        .admin(
+            Method::GET,
+            &format!("{base}?limit=2&cursor={cursor}"),
+            None,
+        )
         .await;
     let page2 = r.body["attempts"].as_array().unwrap().clone();
     let order: Vec<&str> = page1
@@ -792,7 +825,10 @@ async fn the_endpoints_api_is_admin_only_org_scoped_and_validated() {
     let b_path = format!("/orgs/{}/audit-export/webhooks/{id}", b.org.org_id);
     let r = w.env.call(Method::GET, &b_path, Some(&b.admin), None).await;
     assert_error(&r, StatusCode::NOT_FOUND, None);
-    let r = w.env.call(Method::DELETE, &b_path, Some(&b.admin), None).await;
+    let r = w
+        .env
+        .call(Method::DELETE, &b_path, Some(&b.admin), None)
+        .await;
     assert_error(&r, StatusCode::NOT_FOUND, None);
     let r = w.env.call(Method::GET, &path, None, None).await;
     assert_error(&r, StatusCode::UNAUTHORIZED, None);
@@ -822,12 +858,30 @@ async fn the_endpoints_api_is_admin_only_org_scoped_and_validated() {
     for (body, field) in [
         (json!({}), "url"),
         (json!({"url": 5}), "url"),
-        (json!({"url": "http://127.0.0.1:9/", "actions": ["*", "Bad.Action"]}), "actions[1]"),
-        (json!({"url": "http://127.0.0.1:9/", "actions": []}), "actions"),
-        (json!({"url": "http://127.0.0.1:9/", "enabled": "yes"}), "enabled"),
-        (json!({"url": "http://127.0.0.1:9/", "secret": "whsec_x"}), "secret"),
-        (json!({"url": "http://127.0.0.1:9/", "description": "a\u{7}b"}), "description"),
-        (json!({"url": format!("http://127.0.0.1:9/{}", "x".repeat(3000))}), "url"),
+        (
+            json!({"url": "http://127.0.0.1:9/", "actions": ["*", "Bad.Action"]}),
+            "actions[1]",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "actions": []}),
+            "actions",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "enabled": "yes"}),
+            "enabled",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "secret": "whsec_x"}),
+            "secret",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/", "description": "a\u{7}b"}),
+            "description",
+        ),
+        (
+            json!({"url": format!("http://127.0.0.1:9/{}", "x".repeat(3000))}),
+            "url",
+        ),
     ] {
         let r = w.admin(Method::POST, &path, Some(&body)).await;
         assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
@@ -865,11 +919,14 @@ async fn the_endpoints_api_is_admin_only_org_scoped_and_validated() {
 async fn disabled_and_filtered_endpoints_get_nothing() {
     let w = WebhookEnv::new().await;
     let rx = Receiver::start().await;
-    w.create(json!({"url": rx.url("/off"), "enabled": false})).await;
+    w.create(json!({"url": rx.url("/off"), "enabled": false}))
+        .await;
     w.create(json!({"url": rx.url("/docs"), "actions": ["document.*"]}))
         .await;
-    w.ingest(&json!({"events": [event("evt_f1", "user.login"), event("evt_f2", "document.shared")]}))
-        .await;
+    w.ingest(
+        &json!({"events": [event("evt_f1", "user.login"), event("evt_f2", "document.shared")]}),
+    )
+    .await;
     w.pump().await;
     assert_eq!(w.drain().await.done, 1);
     let got = rx.requests();
@@ -918,21 +975,24 @@ async fn lambda_handlers_process_the_events_fixtures() {
     );
 
     // SQS → deliver.
-    let sqs: SqsEvent =
-        serde_json::from_str(&fixture("sqs-deliveries.json", &org, &id)).unwrap();
+    let sqs: SqsEvent = serde_json::from_str(&fixture("sqs-deliveries.json", &org, &id)).unwrap();
     let resp = handle_sqs_event(&w.deliverer, sqs.clone()).await;
     assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
     let r = &rx.wait_for(1, WAIT).await[0];
     assert_eq!(r.header("webhook-id"), "evt_01HXYZABCDEF");
     assert_eq!(r.json()["action"], "document.opened");
-    assert_eq!(verify_with_standardwebhooks(&[(&secret, r)]).await[0]["ok"], true);
+    assert_eq!(
+        verify_with_standardwebhooks(&[(&secret, r)]).await[0]["ok"],
+        true
+    );
     // The same record again (SQS redelivery): acknowledged, not sent.
     let resp = handle_sqs_event(&w.deliverer, sqs.clone()).await;
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(rx.requests().len(), 1);
     // A failing receiver: the record is reported as a batch item failure.
     rx.always(Reply::status(500));
-    let other = fixture("sqs-deliveries.json", &org, &id).replace("\\\"live\\\"", "\\\"rpl_fixture\\\"");
+    let other =
+        fixture("sqs-deliveries.json", &org, &id).replace("\\\"live\\\"", "\\\"rpl_fixture\\\"");
     let resp = handle_sqs_event(&w.deliverer, serde_json::from_str(&other).unwrap()).await;
     assert_eq!(
         serde_json::to_value(&resp).unwrap(),
