@@ -264,15 +264,21 @@ impl QueuePoller {
     }
 
     /// Polls forever with `workers` concurrent receivers, so that one slow batch does not hold
-    /// up the others (as Lambda runs concurrent invocations).
-    pub async fn run(self, workers: usize) {
+    /// up the others (as Lambda runs concurrent invocations). Short polls with a pause when
+    /// the queue is empty: a long poll still pending when the process is killed would take a
+    /// message to a dead connection and hide it for the whole visibility timeout.
+    pub async fn run(self, workers: usize, idle: Duration) {
         let tasks = (0..workers.max(1)).map(|_| {
             let me = self.clone();
             async move {
                 loop {
-                    if let Err(e) = me.poll_once(1).await {
-                        tracing::warn!(error = %e, "queue poll failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    match me.poll_once(0).await {
+                        Ok(p) if p.received == 0 => tokio::time::sleep(idle).await,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "queue poll failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
                     }
                 }
             }
