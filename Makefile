@@ -33,6 +33,12 @@ template-check: tools
 	cfn-lint template.yaml
 	sam validate --lint
 
+## Benchmarks: webhook signing (signatures/s) and the deliver function against local receivers
+## (deliveries/s, batches of 10 processed concurrently; DynamoDB in moto).
+bench: tools
+	cargo bench -p shared --bench signing
+	scripts/with-moto.sh cargo bench -p auditrelay-tests --bench deliver
+
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
 sam-build: tools
 	sam build
