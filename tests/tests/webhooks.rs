@@ -328,7 +328,9 @@ async fn redelivered_and_duplicated_messages_are_sent_once() {
         body: m.body().unwrap().into(),
         receive_count: 1,
     };
-    w.deliverer.process_batch(&[received.clone()]).await;
+    w.deliverer
+        .process_batch(std::slice::from_ref(&received))
+        .await;
     assert_eq!(rx.requests().len(), 1);
     w.make_visible(&received.receipt_handle).await;
     let p = w.deliver_once().await;
