@@ -108,10 +108,21 @@ impl Default for DeliverySettings {
     }
 }
 
+/// A delivery setting in the environment is unusable.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SettingsError {
+    /// `AUDITRELAY_WEBHOOK_RETRY_DELAYS`.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// `AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED`.
+    #[error("{PAUSE_AFTER_ENV}: expected a positive whole number, got {0:?}")]
+    PauseAfter(String),
+}
+
 impl DeliverySettings {
     /// The defaults, with the schedule and pause threshold overridable from the environment
     /// (`AUDITRELAY_WEBHOOK_RETRY_DELAYS`, `AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED`).
-    pub fn from_env() -> Result<Self, ScheduleError> {
+    pub fn from_env() -> Result<Self, SettingsError> {
         let mut s = DeliverySettings {
             schedule: RetrySchedule::from_env()?,
             ..Default::default()
@@ -120,7 +131,9 @@ impl DeliverySettings {
             s.pause.after_exhausted = v
                 .trim()
                 .parse()
-                .map_err(|_| ScheduleError::Syntax(format!("{PAUSE_AFTER_ENV}={v}")))?;
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(SettingsError::PauseAfter(v))?;
         }
         Ok(s)
     }
