@@ -33,11 +33,13 @@ template-check: tools
 	cfn-lint template.yaml
 	sam validate --lint
 
-## Benchmarks: CPU part of an S3 batch (criterion), then an end-to-end flush of
-## BENCH_EVENTS events against moto with peak memory.
-BENCH_EVENTS ?= 200000
+## Benchmarks: the CPU part of an S3 batch and webhook signing (criterion); then, against
+## moto, the deliver function (batches of 10 concurrently) and an end-to-end S3 flush of
+## BENCH_EVENTS events with peak memory.
+BENCH_EVENTS ?= 20000
 bench: tools
-	cargo bench -p shared --bench export
+	cargo bench -p shared --bench export --bench signing
+	scripts/with-moto.sh cargo bench -p auditrelay-tests --bench deliver
 	cargo build --release -p auditrelay-tests --example flush_bench
 	scripts/with-moto.sh target/release/examples/flush_bench $(BENCH_EVENTS)
 

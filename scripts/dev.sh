@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# `make dev`: moto on 127.0.0.1:${MOTO_PORT:-4566}, tables provisioned, a demo org with keys,
-# and `auditctl serve` on ${AUDITRELAY_ADDR:-127.0.0.1:3000} in the foreground. Ctrl-C stops all.
+# `make dev`: moto on 127.0.0.1:${MOTO_PORT:-4566}, tables, queues and topic provisioned, a demo
+# org with keys, a demo webhook receiver on 127.0.0.1:${RECEIVER_PORT:-3001} registered as the
+# org's endpoint, and `auditctl serve` on ${AUDITRELAY_ADDR:-127.0.0.1:3000} (API + fanout +
+# webhook deliveries). Ctrl-C stops all.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 venv="$here/.venv"
 moto_port="${MOTO_PORT:-4566}"
 addr="${AUDITRELAY_ADDR:-127.0.0.1:3000}"
+receiver_port="${RECEIVER_PORT:-3001}"
 mkdir -p .local
 
 cargo build -q -p auditctl
@@ -14,7 +17,8 @@ auditctl="$here/target/debug/auditctl"
 
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >.local/moto.log 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true' EXIT INT TERM
+pids="$moto_pid"
+trap 'kill $pids 2>/dev/null || true' EXIT INT TERM
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1
@@ -35,9 +39,35 @@ writer=$("$auditctl" key create --org "$org_id" --role service --name demo-backe
 # The "customer's bucket" for the S3 export lives in the same moto server.
 "$venv/bin/python" -c "import boto3; boto3.client('s3', endpoint_url='$AWS_ENDPOINT_URL', region_name='us-east-1').create_bucket(Bucket='demo-audit-bucket')"
 base="http://$addr"
+
+# A receiver that prints each webhook it gets, verified with the standardwebhooks package.
+secret_file="$here/.local/webhook-secret"
+: >"$secret_file"
+"$venv/bin/python" "$here/scripts/webhook-receiver.py" "$receiver_port" "$secret_file" &
+pids="$pids $!"
+"$auditctl" serve --addr "$addr" --flush-interval "${FLUSH_INTERVAL:-60}" &
+serve_pid=$!
+pids="$pids $serve_pid"
+for _ in $(seq 100); do
+  "$venv/bin/python" -c "import socket; socket.create_connection(('${addr%:*}', ${addr##*:}), 1)" 2>/dev/null && break
+  sleep 0.1
+done
+hook=$("$venv/bin/python" - "$base/orgs/$org_id/audit-export/webhooks" "$owner" "http://127.0.0.1:$receiver_port/hook" <<'PY'
+import json, sys, urllib.request
+url, token, target = sys.argv[1:]
+req = urllib.request.Request(url, data=json.dumps({"url": target, "description": "make dev receiver"}).encode(),
+                             headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+print(urllib.request.urlopen(req).read().decode())
+PY
+)
+hook_id=$(echo "$hook" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "$hook" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["secret"])' >"$secret_file"
+hooks="$base/orgs/$org_id/audit-export/webhooks"
+
 cat <<TXT
 
-AuditRelay is running locally (moto on $AWS_ENDPOINT_URL, API on $base).
+AuditRelay is running locally (moto on $AWS_ENDPOINT_URL, API on $base,
+fanout and webhook deliveries polling the emulator's stream and queue).
 Demo org: $org_id (tenant ten_01ABCDEFG)
   owner key:   $owner
   service key: $writer
@@ -57,5 +87,17 @@ S3 export into the local bucket demo-audit-bucket (flushed every ${FLUSH_INTERVA
   AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AUDITRELAY_FLUSH_SETTLE_SECS=5 target/debug/auditctl flush   # or wait for the schedule
   curl -s $base/orgs/$org_id/audit-export/runs -H "Authorization: Bearer $owner"
 
+Webhooks: endpoint $hook_id is registered for the demo receiver on 127.0.0.1:$receiver_port, which
+prints "[webhook] <event id> <action> (signature verified)" here within a second of each ingest.
+Register your own (http and loopback are allowed locally: AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1):
+  curl -s -X POST $hooks -H "Authorization: Bearer $owner" -H 'content-type: application/json' \\
+    -d '{"url":"http://127.0.0.1:9000/siem","actions":["document.*","user.login"]}'
+  curl -s $hooks -H "Authorization: Bearer $owner"
+  curl -s -X POST $hooks/$hook_id/test -H "Authorization: Bearer $owner"
+  curl -s "$hooks/$hook_id/attempts?limit=5" -H "Authorization: Bearer $owner"
+  curl -s -X POST $hooks/$hook_id/rotate-secret -H "Authorization: Bearer $owner"
+  curl -s -X POST $hooks/$hook_id/replay -H "Authorization: Bearer $owner" -H 'content-type: application/json' \\
+    -d '{"from":"2026-01-01T00:00:00Z","to":"2030-01-01T00:00:00Z"}'
+
 TXT
-"$auditctl" serve --addr "$addr" --flush-interval "${FLUSH_INTERVAL:-60}"
+wait "$serve_pid"

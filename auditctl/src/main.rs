@@ -7,12 +7,28 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use shared::delivery::deliver::{Deliverer, DeliverySettings};
+use shared::delivery::fanout::Fanout;
+use shared::delivery::http_client::WebhookClient;
+use shared::delivery::local::{QueuePoller, StreamPoller};
+use shared::delivery::queues;
+use shared::delivery::retry::RetrySchedule;
+use shared::delivery::ssrf::SsrfPolicy;
 use shared::export::flush::{FlushOutcome, FlushSettings, Flusher};
 use shared::model::event::rfc3339_millis;
 use shared::model::{Role, Scope};
+use shared::notify::Notifier;
 use shared::store::schema;
 use shared::store::Store;
 use shared::{clients, http, telemetry, Config};
+
+/// Name of the deliveries queue when `AUDITRELAY_DELIVERIES_QUEUE_URL` does not name one
+/// (its DLQ is `{name}-dlq`).
+const DEFAULT_QUEUE: &str = "auditrelay-deliveries";
+/// Name of the notification topic when `AUDITRELAY_NOTIFY_TOPIC_ARN` does not name one.
+const DEFAULT_TOPIC: &str = "auditrelay-notifications";
+/// Concurrent receivers of the local deliver consumer (Lambda runs batches concurrently too).
+const LOCAL_DELIVER_WORKERS: usize = 4;
 
 #[derive(Parser)]
 #[command(name = "auditctl", version, about = "Operate an AuditRelay deployment")]
@@ -23,7 +39,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create every table, index, stream and queue the stack uses (idempotent).
+    /// Create every table, index, stream, queue and topic the stack uses (idempotent).
     Provision,
     /// Manage orgs.
     Org {
@@ -35,8 +51,9 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Run the whole service locally: the HTTP API with the handlers the Lambdas run, and the
-    /// S3 flush on its schedule.
+    /// Run the whole service locally with the very code the Lambdas run: the HTTP API, the
+    /// fanout (polling the events table's stream), the webhook deliver consumer (polling the
+    /// deliveries queue) and the S3 flush on its schedule.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -125,6 +142,96 @@ fn now() -> String {
     rfc3339_millis(time::OffsetDateTime::now_utc())
 }
 
+/// The deliveries queue's name: the last segment of `AUDITRELAY_DELIVERIES_QUEUE_URL`, or the
+/// default.
+fn queue_name(config: &Config) -> String {
+    config
+        .deliveries_queue_url
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(DEFAULT_QUEUE)
+        .to_string()
+}
+
+/// The notification topic's name: the last segment of `AUDITRELAY_NOTIFY_TOPIC_ARN`, or the
+/// default.
+fn topic_name(config: &Config) -> String {
+    config
+        .notify_topic_arn
+        .as_deref()
+        .and_then(|a| a.rsplit(':').next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(DEFAULT_TOPIC)
+        .to_string()
+}
+
+/// Runs the API, the fanout and the deliver consumer until Ctrl-C.
+async fn serve(
+    mut config: Config,
+    clients: clients::Clients,
+    addr: SocketAddr,
+    flush_interval: u64,
+) -> Result<()> {
+    let queue_url = match &config.deliveries_queue_url {
+        Some(u) => u.clone(),
+        None => queues::queue_url(&clients.sqs, DEFAULT_QUEUE)
+            .await
+            .map_err(|e| format!("{e} (run `auditctl provision` first)"))?,
+    };
+    let topic_arn = match &config.notify_topic_arn {
+        Some(a) => a.clone(),
+        None => queues::ensure_topic(&clients.sns, DEFAULT_TOPIC).await?,
+    };
+    config.deliveries_queue_url = Some(queue_url.clone());
+    config.notify_topic_arn = Some(topic_arn.clone());
+
+    let store = Store::new(clients.ddb.clone(), &config);
+    let fanout = Fanout::new(store.clone(), clients.sqs.clone(), queue_url.clone());
+    let streams = aws_sdk_dynamodbstreams::Client::new(&clients.sdk);
+    let stream = StreamPoller::new(&clients.ddb, streams, &config.events_table, fanout).await?;
+    let deliverer = Deliverer::new(
+        store,
+        clients.sqs.clone(),
+        queue_url.clone(),
+        WebhookClient::new(SsrfPolicy::new(config.allow_private_destinations))?,
+        Notifier::new(clients.sns.clone(), Some(topic_arn)),
+        DeliverySettings::from_env()?,
+    );
+    let consumer = QueuePoller::new(clients.sqs.clone(), queue_url.clone(), deliverer);
+    tokio::spawn(stream.run(std::time::Duration::from_millis(200)));
+    tokio::spawn(consumer.run(LOCAL_DELIVER_WORKERS, std::time::Duration::from_millis(200)));
+    if flush_interval > 0 {
+        let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(flush_interval));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let deadline = Instant::now() + Duration::from_secs(14 * 60);
+                match flusher.flush_all(deadline).await {
+                    Ok(outcomes) => {
+                        for (org, o) in outcomes {
+                            tracing::info!(report = %outcome_json(&org, o), "scheduled flush");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "scheduled flush failed"),
+                }
+            }
+        });
+    }
+
+    let state = http::AppState::new(config, clients).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, deliveries = %queue_url, "auditrelay API, fanout and deliver consumer running");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let config = Config::from_env()?;
     let clients = clients::Clients::from_env().await;
@@ -141,9 +248,17 @@ async fn run(cli: Cli) -> Result<()> {
                     created.push(name.clone());
                 }
             }
+            let max_attempts = RetrySchedule::from_env()?.max_attempts();
+            let q =
+                queues::ensure_delivery_queues(&clients.sqs, &queue_name(&config), max_attempts)
+                    .await?;
+            let topic = queues::ensure_topic(&clients.sns, &topic_name(&config)).await?;
             print(json!({
                 "tables": [config.events_table, config.config_table],
                 "created": created,
+                "deliveries_queue_url": q.queue_url,
+                "dead_letter_queue_url": q.dlq_url,
+                "notify_topic_arn": topic,
             }));
         }
         Command::Org { command } => match command {
@@ -222,35 +337,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             addr,
             flush_interval,
-        } => {
-            if flush_interval > 0 {
-                let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
-                tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(Duration::from_secs(flush_interval));
-                    tick.tick().await;
-                    loop {
-                        tick.tick().await;
-                        let deadline = Instant::now() + Duration::from_secs(14 * 60);
-                        match flusher.flush_all(deadline).await {
-                            Ok(outcomes) => {
-                                for (org, o) in outcomes {
-                                    tracing::info!(report = %outcome_json(&org, o), "scheduled flush");
-                                }
-                            }
-                            Err(e) => tracing::error!(error = %e, "scheduled flush failed"),
-                        }
-                    }
-                });
-            }
-            let state = http::AppState::new(config, clients).await?;
-            let listener = tokio::net::TcpListener::bind(addr).await?;
-            tracing::info!(%addr, "auditrelay API listening");
-            axum::serve(listener, http::router(state))
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
-        }
+        } => serve(config, clients, addr, flush_interval).await?,
     }
     Ok(())
 }

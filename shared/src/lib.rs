@@ -2,14 +2,17 @@
 //!
 //! Organised by concern: [`model`] (events, orgs, keys, ids), [`store`] (DynamoDB),
 //! [`auth`] (API keys), [`cursor`] (pagination tokens), [`query`] (log filters),
-//! [`ingest`] and [`logs`] (the services behind the endpoints), [`http`] (routing and the
-//! one mapping of errors to HTTP), [`error`], [`config`], [`clients`], [`telemetry`].
+//! [`ingest`] and [`logs`] (the services behind the endpoints), [`webhooks`] (the webhook
+//! endpoints API), [`delivery`] (signing, retries, SSRF guard, fanout and deliver), [`http`]
+//! (routing and the one mapping of errors to HTTP), [`error`], [`config`], [`clients`],
+//! [`telemetry`].
 
 pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod cursor;
 pub mod decode;
+pub mod delivery;
 pub mod error;
 pub mod export;
 pub mod http;
@@ -21,6 +24,7 @@ pub mod query;
 pub mod store;
 pub mod telemetry;
 pub mod trail;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::ApiError;

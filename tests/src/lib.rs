@@ -15,6 +15,8 @@ use shared::store::{schema, Store};
 use shared::Config;
 use tower::ServiceExt;
 
+pub mod webhooks;
+
 /// Seed 000's example event, verbatim.
 pub fn seed_event() -> Value {
     serde_json::from_str(SEED_EVENT).expect("seed event is JSON")
@@ -40,7 +42,8 @@ pub const SEED_EVENT: &str = r#"{
 
 static SDK: OnceLock<aws_config::SdkConfig> = OnceLock::new();
 
-async fn sdk() -> aws_config::SdkConfig {
+/// The SDK configuration of the moto server the tests run against.
+pub async fn sdk() -> aws_config::SdkConfig {
     if let Some(c) = SDK.get() {
         return c.clone();
     }
@@ -117,9 +120,15 @@ pub struct Resp {
 impl TestEnv {
     /// Provisions a new set of tables and one org.
     pub async fn new() -> TestEnv {
+        Self::with_config(|_| {}).await
+    }
+
+    /// Like [`TestEnv::new`], with the configuration adjusted by `adjust` first.
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> TestEnv {
         let sdk = sdk().await;
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
-        let config = Config::with_prefix(&prefix);
+        let mut config = Config::with_prefix(&prefix);
+        adjust(&mut config);
         let ddb = shared::clients::dynamodb(&sdk);
         schema::ensure_table(&ddb, &config.events_table, &schema::events_table())
             .await

@@ -857,3 +857,58 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
         .unwrap();
     assert!(resp["orgs"].as_u64().unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn the_stream_fanout_requests_an_early_flush_at_1000_events() {
+    use shared::delivery::fanout::{Fanout, StreamInsert};
+    let env = TestEnv::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let queue = |name: &'static str| {
+        let sqs = sqs.clone();
+        async move {
+            let q = sqs
+                .create_queue()
+                .queue_name(format!("{name}-{}", ulid::Ulid::new()))
+                .send()
+                .await
+                .unwrap();
+            q.queue_url().unwrap().to_string()
+        }
+    };
+    let (deliveries, flushes) = (queue("deliveries").await, queue("flushes").await);
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    configure(&env, &bucket, json!({})).await;
+    let fanout = Fanout::new(env.store.clone(), sqs.clone(), deliveries)
+        .with_early_flush(Some(flushes.clone()), 0);
+    let inserts: Vec<StreamInsert> = (0..1000)
+        .map(|i| StreamInsert {
+            sequence_number: format!("{i:021}"),
+            org_id: env.a.org.org_id.clone(),
+            event_id: format!("evt_{i}"),
+            action: "document.opened".into(),
+            doc: "{}".into(),
+        })
+        .collect();
+    fanout.process(&inserts[..600]).await;
+    let none = sqs
+        .receive_message()
+        .queue_url(&flushes)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        none.messages().is_empty(),
+        "600 pending: no early flush yet"
+    );
+    fanout.process(&inserts[600..]).await;
+    let msgs = sqs
+        .receive_message()
+        .queue_url(&flushes)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(msgs.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(body, json!({"org_id": env.a.org.org_id}));
+}

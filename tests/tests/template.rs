@@ -267,3 +267,154 @@ fn every_function_is_a_cargo_lambda_arm64_al2023_binary() {
         "template.yaml declares no AWS::Serverless::Function"
     );
 }
+
+/// `!GetAtt <target>` in the short (`Tagged`) or long (`{Fn::GetAtt: [..]}`) form.
+fn is_getatt(v: &Value, target: &str) -> bool {
+    match v {
+        Value::Tagged(t) => t.tag == "GetAtt" && t.value.as_str() == Some(target),
+        Value::Mapping(m) => m.get("Fn::GetAtt").is_some_and(|a| {
+            let parts: Vec<&str> = a
+                .as_sequence()
+                .map(|s| s.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            parts.join(".") == target
+        }),
+        _ => false,
+    }
+}
+
+fn as_u64(v: &Value, what: &str) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("{what}: expected a number, got {v:?}"))
+}
+
+#[test]
+fn deliveries_queue_matches_the_retry_schedule() {
+    use shared::delivery::queues::{DLQ_RETENTION_SECS, RETENTION_SECS, VISIBILITY_TIMEOUT_SECS};
+    use shared::delivery::retry::RetrySchedule;
+    let t = template();
+    let q = &t["Resources"]["DeliveriesQueue"];
+    assert_eq!(q["Type"], "AWS::SQS::Queue");
+    let p = &q["Properties"];
+    let redrive = &p["RedrivePolicy"];
+    // The message reaches the DLQ right after its last attempt: maxReceiveCount = attempts.
+    assert_eq!(
+        as_u64(&redrive["maxReceiveCount"], "maxReceiveCount"),
+        u64::from(RetrySchedule::seed().max_attempts())
+    );
+    assert!(is_getatt(
+        &redrive["deadLetterTargetArn"],
+        "DeliveriesDeadLetterQueue.Arn"
+    ));
+    let visibility = as_u64(&p["VisibilityTimeout"], "VisibilityTimeout");
+    assert_eq!(visibility, u64::from(VISIBILITY_TIMEOUT_SECS));
+    let timeout = as_u64(
+        &t["Resources"]["DeliverFunction"]["Properties"]["Timeout"],
+        "DeliverFunction.Timeout",
+    );
+    assert!(
+        visibility > timeout,
+        "the queue's visibility timeout must exceed the deliver function's timeout"
+    );
+    assert_eq!(
+        as_u64(&p["MessageRetentionPeriod"], "retention"),
+        u64::from(RETENTION_SECS)
+    );
+    let dlq = &t["Resources"]["DeliveriesDeadLetterQueue"];
+    assert_eq!(dlq["Type"], "AWS::SQS::Queue");
+    assert_eq!(
+        as_u64(
+            &dlq["Properties"]["MessageRetentionPeriod"],
+            "DLQ retention"
+        ),
+        u64::from(DLQ_RETENTION_SECS)
+    );
+}
+
+#[test]
+fn delivery_triggers_report_partial_batch_failures() {
+    let t = template();
+    let mut mappings = 0;
+    for (name, res) in resources(&t) {
+        if res["Type"] != "AWS::Lambda::EventSourceMapping" {
+            continue;
+        }
+        mappings += 1;
+        let name = str_at(name, "logical id");
+        let p = &res["Properties"];
+        let types: Vec<&str> = seq_at(&p["FunctionResponseTypes"], name)
+            .iter()
+            .map(|v| str_at(v, name))
+            .collect();
+        assert_eq!(types, ["ReportBatchItemFailures"], "{name}");
+    }
+    assert_eq!(
+        mappings, 3,
+        "the stream, the deliveries queue and the flush queue triggers"
+    );
+    let stream = &t["Resources"]["FanoutEventsStream"]["Properties"];
+    assert!(is_ref_to(&stream["FunctionName"], "FanoutFunction"));
+    assert!(is_getatt(
+        &stream["EventSourceArn"],
+        "EventsTable.StreamArn"
+    ));
+    assert_eq!(stream["BisectBatchOnFunctionError"], true);
+    // Never give up on a record: an accepted event is never skipped.
+    assert_eq!(stream["MaximumRetryAttempts"], -1);
+    assert_eq!(stream["MaximumRecordAgeInSeconds"], -1);
+    let queue = &t["Resources"]["DeliverQueueEvents"]["Properties"];
+    assert!(is_ref_to(&queue["FunctionName"], "DeliverFunction"));
+    assert!(is_getatt(&queue["EventSourceArn"], "DeliveriesQueue.Arn"));
+    assert!(as_u64(&queue["BatchSize"], "BatchSize") <= 10);
+    // SAM `Events` of these kinds would attach account-wide managed policies.
+    for (name, res) in resources(&t) {
+        for (_, ev) in res["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                !matches!(ev["Type"].as_str(), Some("SQS" | "DynamoDB")),
+                "{name:?}: use an explicit EventSourceMapping"
+            );
+        }
+    }
+}
+
+#[test]
+fn delivery_functions_get_the_queue_and_the_topic() {
+    let t = template();
+    let env = |f: &str, var: &str| {
+        t["Resources"][f]["Properties"]["Environment"]["Variables"][var].clone()
+    };
+    for f in ["ApiFunction", "FanoutFunction", "DeliverFunction"] {
+        assert!(
+            is_ref_to(
+                &env(f, "AUDITRELAY_DELIVERIES_QUEUE_URL"),
+                "DeliveriesQueue"
+            ),
+            "{f}: AUDITRELAY_DELIVERIES_QUEUE_URL"
+        );
+    }
+    assert!(is_ref_to(
+        &env("DeliverFunction", "AUDITRELAY_NOTIFY_TOPIC_ARN"),
+        "NotificationTopic"
+    ));
+    assert_eq!(
+        t["Resources"]["NotificationTopic"]["Type"],
+        "AWS::SNS::Topic"
+    );
+    // Each function's Binary is a crate of the workspace.
+    for (name, binary) in [("FanoutFunction", "fanout"), ("DeliverFunction", "deliver")] {
+        assert_eq!(
+            t["Resources"][name]["Metadata"]["BuildProperties"]["Binary"],
+            binary
+        );
+        let manifest = format!(
+            "{}/../functions/{binary}/Cargo.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        assert!(std::path::Path::new(&manifest).exists(), "{manifest}");
+    }
+}

@@ -11,6 +11,8 @@ use axum::Router;
 use crate::clients::Clients;
 use crate::config::Config;
 use crate::cursor::CursorSigner;
+use crate::delivery::http_client::{ClientBuildError, WebhookClient};
+use crate::delivery::ssrf::SsrfPolicy;
 use crate::error::{ApiError, StoreError};
 use crate::store::Store;
 
@@ -28,20 +30,35 @@ struct Inner {
     cursors: CursorSigner,
     config: Config,
     clients: Clients,
+    webhook_client: WebhookClient,
+}
+
+/// Why the API state could not be built at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Reading or creating the server secrets failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The outbound HTTP client (webhook tests) could not be built.
+    #[error(transparent)]
+    HttpClient(#[from] ClientBuildError),
 }
 
 impl AppState {
-    /// Builds the state: the store over `config`'s tables and the cursor key (read, or created
-    /// on the very first start, from the config table).
-    pub async fn new(config: Config, clients: Clients) -> Result<Self, StoreError> {
+    /// Builds the state: the store over `config`'s tables, the cursor key (read, or created
+    /// on the very first start, from the config table) and the webhook HTTP client.
+    pub async fn new(config: Config, clients: Clients) -> Result<Self, StartupError> {
         let store = Store::new(clients.ddb.clone(), &config);
         let cursors = CursorSigner::new(store.system_secret("cursor").await?);
+        let webhook_client =
+            WebhookClient::new(SsrfPolicy::new(config.allow_private_destinations))?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 cursors,
                 config,
                 clients,
+                webhook_client,
             }),
         })
     }
@@ -65,6 +82,11 @@ impl AppState {
     pub fn cursors(&self) -> &CursorSigner {
         &self.inner.cursors
     }
+
+    /// The outbound client of webhook deliveries (for `POST .../test`).
+    pub fn webhook_client(&self) -> &WebhookClient {
+        &self.inner.webhook_client
+    }
 }
 
 /// The API's routes.
@@ -72,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::logs::routes())
         .merge(routes::exports::routes())
+        .merge(routes::webhooks::routes())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

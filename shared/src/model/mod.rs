@@ -1,9 +1,10 @@
-//! Data model: the canonical audit event, orgs, API keys and typed ids.
+//! Data model: the canonical audit event, orgs, API keys, webhook endpoints and typed ids.
 
 pub mod event;
 pub mod export;
 pub mod ids;
 pub mod org;
+pub mod webhook;
 
 pub use event::{Actor, ActorType, AuditEvent, Resource};
 pub use org::{ApiKey, Org, Role, Scope};

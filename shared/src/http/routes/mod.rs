@@ -3,3 +3,4 @@
 
 pub mod exports;
 pub mod logs;
+pub mod webhooks;
