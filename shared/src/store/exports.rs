@@ -12,17 +12,13 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::Serialize;
 
-use super::{get_n, get_s, n, opt_s, s, Item, Store};
+use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use crate::model::export::{ExportFormat, S3Destination, S3ExportConfig};
 
 const PK: &str = "EXPORT#S3";
 /// Runs are kept this long.
 const RUN_TTL_SECS: i64 = 90 * 86_400;
-
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
-}
 
 fn opt_bool(item: &Item, name: &str) -> Option<bool> {
     match item.get(name) {
@@ -306,7 +302,7 @@ impl Store {
         match req.send().await {
             Ok(_) => Ok(()),
             // Deleted meanwhile: nothing to record.
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
@@ -340,7 +336,7 @@ impl Store {
             .await;
         match res {
             Ok(out) => out.attributes().map(state_from_item).transpose(),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(None),
+            Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
@@ -368,7 +364,7 @@ impl Store {
         }
         match req.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
@@ -456,7 +452,7 @@ impl Store {
                     get_s(item, "failing_since")?.to_string(),
                 )))
             }
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(None),
+            Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
@@ -485,7 +481,7 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
@@ -516,7 +512,7 @@ impl Store {
             .await;
         match res {
             Ok(out) => Ok(out.attributes().and_then(|i| get_n(i, "pending").ok())),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(None),
+            Err(e) if is_condition_failure(&e) => Ok(None),
             Err(e) => Err(StoreError::from_sdk(e)),
         }
     }

@@ -40,6 +40,16 @@ impl Store {
     }
 }
 
+/// Whether a write was refused because its condition expression did not hold (the expected
+/// outcome of a lost race or a guard, not an error).
+pub(crate) fn is_condition_failure<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
 /// `S` attribute.
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())

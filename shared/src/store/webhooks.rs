@@ -12,7 +12,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{get_n, get_s, n, opt_s, s, Item, Store};
+use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
 use crate::delivery::signing::WebhookSecret;
 use crate::error::StoreError;
 use crate::model::webhook::{Attempt, AttemptStatus, Trigger, WebhookEndpoint};
@@ -194,14 +194,6 @@ pub struct ReplayEvent {
     pub action: String,
     /// Canonical JSON.
     pub doc: String,
-}
-
-fn is_condition_failure<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-    e.code() == Some("ConditionalCheckFailedException")
 }
 
 impl Store {
