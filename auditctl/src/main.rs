@@ -156,6 +156,17 @@ fn queue_name(config: &Config) -> String {
 
 /// The notification topic's name: the last segment of `AUDITRELAY_NOTIFY_TOPIC_ARN`, or the
 /// default.
+/// Name of the S3 early-flush request queue (from `AUDITRELAY_FLUSH_QUEUE_URL` when set).
+fn flush_queue_name(config: &Config) -> String {
+    config
+        .flush_queue_url
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("auditrelay-flush-requests")
+        .to_string()
+}
+
 fn topic_name(config: &Config) -> String {
     config
         .notify_topic_arn
@@ -253,12 +264,19 @@ async fn run(cli: Cli) -> Result<()> {
                 queues::ensure_delivery_queues(&clients.sqs, &queue_name(&config), max_attempts)
                     .await?;
             let topic = queues::ensure_topic(&clients.sns, &topic_name(&config)).await?;
+            let flush = queues::ensure_queue_with_dlq(
+                &clients.sqs,
+                &flush_queue_name(&config),
+                shared::export::pending::FLUSH_QUEUE,
+            )
+            .await?;
             print(json!({
                 "tables": [config.events_table, config.config_table],
                 "created": created,
                 "deliveries_queue_url": q.queue_url,
                 "dead_letter_queue_url": q.dlq_url,
                 "notify_topic_arn": topic,
+                "flush_queue_url": flush.queue_url,
             }));
         }
         Command::Org { command } => match command {

@@ -418,3 +418,38 @@ fn delivery_functions_get_the_queue_and_the_topic() {
         assert!(std::path::Path::new(&manifest).exists(), "{manifest}");
     }
 }
+
+#[test]
+fn the_flush_queue_matches_what_provision_creates() {
+    let t = template();
+    let spec = shared::export::pending::FLUSH_QUEUE;
+    let q = &t["Resources"]["FlushQueue"]["Properties"];
+    assert_eq!(
+        as_u64(&q["VisibilityTimeout"], "VisibilityTimeout"),
+        u64::from(spec.visibility_secs)
+    );
+    assert_eq!(
+        as_u64(&q["MessageRetentionPeriod"], "MessageRetentionPeriod"),
+        u64::from(spec.retention_secs)
+    );
+    assert_eq!(
+        as_u64(&q["RedrivePolicy"]["maxReceiveCount"], "maxReceiveCount"),
+        u64::from(spec.max_receive_count)
+    );
+    assert!(is_getatt(
+        &q["RedrivePolicy"]["deadLetterTargetArn"],
+        "FlushDeadLetterQueue.Arn"
+    ));
+    // The flush must outlive neither its queue's visibility timeout nor its lease.
+    let timeout = as_u64(
+        &t["Resources"]["FlushFunction"]["Properties"]["Timeout"],
+        "Timeout",
+    );
+    assert!(timeout < u64::from(spec.visibility_secs));
+    assert!(
+        timeout
+            <= shared::export::flush::FlushSettings::default()
+                .lease
+                .as_secs()
+    );
+}

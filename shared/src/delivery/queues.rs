@@ -88,12 +88,23 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Provi
         .ok_or_else(|| ProvisionError::Sqs(format!("no QueueArn for {url}")))
 }
 
-/// Creates (or updates) queue `name` and its DLQ `{name}-dlq`, with the redrive policy
-/// `maxReceiveCount = max_attempts`: the message moves to the DLQ right after its last attempt.
-pub async fn ensure_delivery_queues(
+/// Settings of a queue with a dead-letter queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueSpec {
+    /// Visibility timeout, seconds.
+    pub visibility_secs: u32,
+    /// Retention, seconds.
+    pub retention_secs: u32,
+    /// Receives before a message moves to the DLQ.
+    pub max_receive_count: u32,
+}
+
+/// Creates (or updates) queue `name` and its DLQ `{name}-dlq` (kept 14 days), with the
+/// redrive policy `maxReceiveCount = spec.max_receive_count`.
+pub async fn ensure_queue_with_dlq(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
-    max_attempts: u32,
+    spec: QueueSpec,
 ) -> Result<DeliveryQueues, ProvisionError> {
     let dlq_url = ensure_queue(
         sqs,
@@ -107,7 +118,7 @@ pub async fn ensure_delivery_queues(
     let dlq_arn = queue_arn(sqs, &dlq_url).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": max_attempts,
+        "maxReceiveCount": spec.max_receive_count,
     })
     .to_string();
     let queue_url = ensure_queue(
@@ -116,11 +127,11 @@ pub async fn ensure_delivery_queues(
         &[
             (
                 QueueAttributeName::VisibilityTimeout,
-                VISIBILITY_TIMEOUT_SECS.to_string(),
+                spec.visibility_secs.to_string(),
             ),
             (
                 QueueAttributeName::MessageRetentionPeriod,
-                RETENTION_SECS.to_string(),
+                spec.retention_secs.to_string(),
             ),
             (QueueAttributeName::RedrivePolicy, redrive),
         ],
@@ -131,6 +142,21 @@ pub async fn ensure_delivery_queues(
         dlq_url,
         dlq_arn,
     })
+}
+
+/// Creates (or updates) the deliveries queue `name` and its DLQ, with
+/// `maxReceiveCount = max_attempts`: the message moves to the DLQ right after its last attempt.
+pub async fn ensure_delivery_queues(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    max_attempts: u32,
+) -> Result<DeliveryQueues, ProvisionError> {
+    let spec = QueueSpec {
+        visibility_secs: VISIBILITY_TIMEOUT_SECS,
+        retention_secs: RETENTION_SECS,
+        max_receive_count: max_attempts,
+    };
+    ensure_queue_with_dlq(sqs, name, spec).await
 }
 
 /// The URL of an existing queue.

@@ -11,6 +11,15 @@ use crate::store::Store;
 /// Events per S3 object, and the pending count that triggers an early flush (seed 000).
 pub const BATCH_EVENTS: u64 = 1000;
 
+/// The flush-request queue as `template.yaml` declares it (`FlushQueue`): visibility far above
+/// the flush function's 900 s timeout, a day of retention, parked after 3 failed receives
+/// (the schedule flushes the org regardless).
+pub const FLUSH_QUEUE: crate::delivery::queues::QueueSpec = crate::delivery::queues::QueueSpec {
+    visibility_secs: 5400,
+    retention_secs: 86_400,
+    max_receive_count: 3,
+};
+
 /// Body of a flush request on the flush queue.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FlushRequest {
