@@ -12,8 +12,11 @@ use crate::model::{ApiKey, Scope};
 pub const TOKEN_PREFIX: &str = "ar_";
 
 /// A new API token: `ar_` + 32 random bytes, base64url.
-pub fn new_token() -> String {
-    format!("{TOKEN_PREFIX}{}", crate::model::ids::random_token(32))
+pub fn new_token() -> Result<String, crate::model::ids::RngError> {
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        crate::model::ids::random_token(32)?
+    ))
 }
 
 /// Lowercase hex SHA-256 of `data`.
@@ -98,7 +101,7 @@ mod tests {
 
     #[test]
     fn tokens_hash_to_stable_hex() {
-        let t = new_token();
+        let t = new_token().unwrap();
         assert!(t.starts_with("ar_") && t.len() == 46);
         assert_eq!(token_hash(&t), token_hash(&t));
         assert_eq!(

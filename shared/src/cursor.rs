@@ -21,7 +21,9 @@ const MAC_LEN: usize = 16;
 /// Signs and verifies cursors with a server-side key.
 #[derive(Clone)]
 pub struct CursorSigner {
-    key: Vec<u8>,
+    /// The secret, zero-padded to SHA-256's 64-byte block: exactly what HMAC does with a
+    /// shorter key, and it makes the keyed constructor infallible.
+    key: hmac::digest::Key<HmacSha256>,
 }
 
 impl std::fmt::Debug for CursorSigner {
@@ -31,15 +33,22 @@ impl std::fmt::Debug for CursorSigner {
 }
 
 impl CursorSigner {
-    /// A signer with the given secret key (at least 32 bytes).
-    pub fn new(key: Vec<u8>) -> Self {
+    /// A signer with the given secret key (32 random bytes; longer keys are hashed first,
+    /// as HMAC specifies).
+    pub fn new(secret: Vec<u8>) -> Self {
+        use sha2::Digest;
+        let mut key = hmac::digest::Key::<HmacSha256>::default();
+        if secret.len() > key.len() {
+            let digest = Sha256::digest(&secret);
+            key[..digest.len()].copy_from_slice(&digest);
+        } else {
+            key[..secret.len()].copy_from_slice(&secret);
+        }
         CursorSigner { key }
     }
 
     fn mac(&self, org_id: &str, context: &str, payload: &[u8]) -> Vec<u8> {
-        // new_from_slice only fails for fixed-size-key MACs; HMAC takes any length.
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
-            .expect("HMAC accepts keys of any length");
+        let mut mac = <HmacSha256 as Mac>::new(&self.key);
         for part in [org_id.as_bytes(), context.as_bytes(), payload] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);

@@ -152,6 +152,9 @@ pub enum StoreError {
     /// Any other SDK failure.
     #[error("dynamodb: {0}")]
     Sdk(String),
+    /// No randomness for a new id or secret.
+    #[error(transparent)]
+    Rng(#[from] crate::model::ids::RngError),
 }
 
 impl StoreError {

@@ -124,11 +124,16 @@ fn whole_seconds(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs_f64().round() as u64)
 }
 
-/// A uniform random number in `[0, 1)` from the OS RNG (jitter needs no more than that).
+/// A uniform random number in `[0, 1)`. Jitter needs spread, not secrecy: the standard
+/// library's randomly keyed hasher (seeded from the OS once per process, fresh keys per call)
+/// provides it without a fallible RNG call.
 pub fn random_unit() -> f64 {
-    let b = crate::model::ids::random_bytes(4);
-    let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    f64::from(n) / (f64::from(u32::MAX) + 1.0)
+    use std::hash::{BuildHasher, Hasher};
+    let n = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        >> 11;
+    n as f64 / (1u64 << 53) as f64
 }
 
 /// Parses a `Retry-After` value: delay-seconds or an HTTP-date (relative to `now`).

@@ -43,6 +43,9 @@ pub enum SecretError {
     /// Too short.
     #[error("must hold at least {MIN_SECRET_BYTES} bytes, has {0}")]
     TooShort(usize),
+    /// No randomness to generate one.
+    #[error(transparent)]
+    Rng(#[from] crate::model::ids::RngError),
 }
 
 /// An endpoint's signing secret. Its `Debug` output is masked, so it cannot leak into logs.
@@ -79,7 +82,7 @@ impl WebhookSecret {
 
     /// A new random secret of [`SECRET_BYTES`] bytes.
     pub fn generate() -> Result<Self, SecretError> {
-        Self::from_bytes(crate::model::ids::random_bytes(SECRET_BYTES))
+        Self::from_bytes(crate::model::ids::random_bytes(SECRET_BYTES)?)
     }
 
     /// Parses the text form `whsec_<base64>`.

@@ -8,17 +8,22 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
 }
 
+/// The operating system's random source failed. It does not on Linux once booted; when it
+/// does, the request fails cleanly instead of the process panicking.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("operating system random source failed: {0}")]
+pub struct RngError(String);
+
 /// `n` bytes from the operating system's CSPRNG.
-pub fn random_bytes(n: usize) -> Vec<u8> {
+pub fn random_bytes(n: usize) -> Result<Vec<u8>, RngError> {
     let mut buf = vec![0u8; n];
-    // The OS RNG failing is not recoverable and does not happen on Linux after boot.
-    getrandom::fill(&mut buf).expect("operating system RNG unavailable");
-    buf
+    getrandom::fill(&mut buf).map_err(|e| RngError(e.to_string()))?;
+    Ok(buf)
 }
 
 /// A URL-safe random token of `n` bytes of entropy.
-pub fn random_token(n: usize) -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes(n))
+pub fn random_token(n: usize) -> Result<String, RngError> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes(n)?))
 }
 
 #[cfg(test)]
@@ -36,7 +41,7 @@ mod tests {
 
     #[test]
     fn tokens_have_requested_entropy() {
-        assert_eq!(random_token(32).len(), 43);
-        assert_ne!(random_token(16), random_token(16));
+        assert_eq!(random_token(32).unwrap().len(), 43);
+        assert_ne!(random_token(16).unwrap(), random_token(16).unwrap());
     }
 }

@@ -128,7 +128,7 @@ impl Store {
         if let Some(id) = out.item().and_then(|i| opt_s(i, "external_id")) {
             return Ok(id);
         }
-        let fresh = format!("ar-{}", crate::model::ids::random_token(24));
+        let fresh = format!("ar-{}", crate::model::ids::random_token(24)?);
         let out = self
             .ddb
             .update_item()

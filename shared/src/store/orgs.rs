@@ -143,7 +143,7 @@ impl Store {
         name: Option<&str>,
         now: &str,
     ) -> Result<(ApiKey, String), StoreError> {
-        let token = crate::auth::new_token();
+        let token = crate::auth::new_token()?;
         let hash = crate::auth::token_hash(&token);
         let key = ApiKey {
             key_id: crate::model::ids::new_id("key"),
@@ -270,7 +270,7 @@ impl Store {
                     .decode(get_s(item, "value")?)
                     .map_err(|e| StoreError::Corrupt(e.to_string()));
             }
-            let fresh = crate::model::ids::random_bytes(32);
+            let fresh = crate::model::ids::random_bytes(32)?;
             let res = self
                 .ddb
                 .put_item()
