@@ -245,20 +245,24 @@ impl OtelDeliverer {
         now_unix: i64,
     ) -> Claims<'a> {
         let lease_until = now_unix + i64::try_from(self.settings.lease.as_secs()).unwrap_or(60);
-        let results: Vec<(&OtelEvent, _)> = stream::iter(msg.events.iter())
-            .map(|e| async move {
+        // Indexes, not references, go through the stream: a closure over borrowed items makes
+        // the future not `Send` for every lifetime, which spawning it requires.
+        let results: Vec<(usize, _)> = stream::iter(0..msg.events.len())
+            .map(|i| async move {
+                let e = &msg.events[i];
                 let r = self
                     .store
                     .claim_otel_event(&config.id, &e.id, &msg.generation, now_unix, lease_until)
                     .await;
-                (e, r)
+                (i, r)
             })
             .buffered(CLAIM_CONCURRENCY)
             .collect()
             .await;
         let mut claims = Claims::default();
         let mut duplicates = 0;
-        for (e, r) in results {
+        for (i, r) in results {
+            let e = &msg.events[i];
             match r {
                 Ok(Claim::Claimed) => claims.send.push(e),
                 Ok(Claim::AlreadyDelivered) => duplicates += 1,

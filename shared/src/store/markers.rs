@@ -150,10 +150,14 @@ impl Store {
         state: &str,
         now_unix: i64,
     ) -> Result<usize, StoreError> {
-        let results: Vec<Result<usize, StoreError>> = stream::iter(keys.chunks(WRITE_BATCH))
+        // Owned chunks: a closure over borrowed ones makes the future not `Send` for every
+        // lifetime, which spawning it requires.
+        let chunks: Vec<Vec<(String, String)>> =
+            keys.chunks(WRITE_BATCH).map(<[_]>::to_vec).collect();
+        let results: Vec<Result<usize, StoreError>> = stream::iter(chunks)
             .map(|chunk| async move {
                 let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
-                for (pk, sk) in chunk {
+                for (pk, sk) in &chunk {
                     let put = PutRequest::builder()
                         .set_item(Some(marker_item(pk, sk, state, now_unix)))
                         .build()
