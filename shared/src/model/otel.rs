@@ -229,16 +229,23 @@ pub struct OtelConfigView {
 pub struct OtelConfigInput {
     /// The OTLP/HTTP receiver (http or https).
     pub endpoint_url: String,
-    /// Header name → value. Absent: unchanged on an update, none on creation.
-    #[serde(default)]
-    pub headers: Option<Map<String, Value>>,
+    /// Header name → value (an object). Absent: unchanged on an update, none on creation.
+    /// Taken as any JSON value (`null` included) so that a wrong type gets a clear error.
+    #[serde(default, deserialize_with = "present")]
+    pub headers: Option<Value>,
     /// 1 to 1000; absent: unchanged on an update, 100 on creation. Taken as any JSON value so
-    /// that `0`, `1.5` or `"10"` all get the same clear error.
-    #[serde(default)]
+    /// that `0`, `1.5`, `"10"` or `null` all get the same clear error.
+    #[serde(default, deserialize_with = "present")]
     pub max_batch_size: Option<Value>,
     /// Default true; `true` also resumes an automatically paused export.
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+/// A field that is present, whatever its value (`null` included: `Option<Value>` alone would
+/// read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// A validated destination: where and how to send.
@@ -266,7 +273,13 @@ impl OtelConfigInput {
         }
         export_url(&self.endpoint_url)?;
         let headers = match (&self.headers, stored) {
-            (Some(h), _) => validate_headers(h, stored.map(|c| &c.headers))?,
+            (Some(Value::Object(h)), _) => validate_headers(h, stored.map(|c| &c.headers))?,
+            (Some(_), _) => {
+                return Err(ApiError::invalid(
+                    "headers",
+                    "must be an object of header names to string values",
+                ))
+            }
             (None, Some(c)) => c.headers.clone(),
             (None, None) => OtelHeaders::default(),
         };
