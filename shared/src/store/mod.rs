@@ -2,7 +2,9 @@
 
 pub mod events;
 pub mod exports;
+pub mod markers;
 pub mod orgs;
+pub mod otel;
 pub mod schema;
 pub mod webhooks;
 

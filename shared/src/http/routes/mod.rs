@@ -3,4 +3,5 @@
 
 pub mod exports;
 pub mod logs;
+pub mod otel;
 pub mod webhooks;
