@@ -176,7 +176,7 @@ async function signIn(page, token, url = `${base}/console`) {
 }
 
 const rows = (page) => page.locator("table.logs tbody tr");
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`) });
+const shot = (page, name, fullPage = false) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage });
 
 async function ownerPage() {
   const page = await newPage();
@@ -433,7 +433,7 @@ describe("admin console", () => {
     const expected = createHmac("sha256", key).update(`${h["webhook-id"]}.${h["webhook-timestamp"]}.${hooks.at(-1).body}`).digest("base64");
     assert.ok(h["webhook-signature"].split(" ").includes(`v1,${expected}`));
     assert.equal(JSON.parse(hooks.at(-1).body).action, "webhook.test");
-    await shot(page, "export-settings");
+    await shot(page, "export-settings", true);
     await item.getByRole("button", { name: /^Attempts/ }).click();
     const drawer = page.getByRole("dialog", { name: "Delivery attempts" });
     await drawer.getByText("delivered").first().waitFor();

@@ -5,7 +5,9 @@ import { h, notice, replace, setParams } from "./dom.js";
 import { renderLogs } from "./logs.js";
 import { renderExports } from "./exports.js";
 const root = document.getElementById("app");
+let who = null;
 function signOut(message) {
+    who = null;
     clearToken();
     document.querySelectorAll("dialog").forEach((d) => d.close());
     renderSignIn(message);
@@ -66,7 +68,6 @@ function renderNoAccess(who) {
     root.querySelector("h1").setAttribute("tabindex", "-1");
     root.querySelector("h1").focus();
 }
-let who = null;
 function currentView() {
     const v = new URLSearchParams(location.search).get("view");
     return v === "exports" && who && isAdmin(who) ? "exports" : "logs";
@@ -96,6 +97,7 @@ function renderApp() {
         renderLogs(main, w);
 }
 async function start() {
+    who = null;
     who = await api("GET", "v1/whoami");
     if (!canRead(who)) {
         clearToken();

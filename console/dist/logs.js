@@ -54,7 +54,13 @@ export function renderLogs(main, who) {
     const fActor = field("Actor (user id)", actorInput);
     const fFrom = field("From", fromInput);
     const fTo = field("To", toInput);
-    const fSearch = field("Search", searchInput, "Text anywhere in the event: as typed, lower case, upper case or Capitalized.");
+    const fSearch = field("Search", searchInput);
+    const searchHint = h("p", {
+        class: "hint span",
+        id: "search-hint",
+        text: "Search matches text anywhere in the event (payload included), as typed, in lower case, in upper case or Capitalized; it reads every entry in the time range, so narrow From/To on a large trail.",
+    });
+    searchInput.setAttribute("aria-describedby", `${searchInput.getAttribute("aria-describedby")} search-hint`);
     const formError = h("div");
     const form = h("form", { class: "filters", role: "search", "aria-label": "Filter audit logs", novalidate: true }, fAction.wrap, fActor.wrap, fFrom.wrap, fTo.wrap, h("div", { class: "field grow" }, fSearch.wrap), h("div", { class: "filter-buttons" }, h("button", { type: "submit", class: "primary", text: "Apply" }), h("button", {
         type: "button",
@@ -64,7 +70,7 @@ export function renderLogs(main, who) {
             writeFilters({ action: "", actor: "", from: "", to: "", q: "" }, null);
             renderLogs(main, who);
         },
-    })));
+    })), searchHint);
     const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
     const tbody = h("tbody");
     const table = h("table", { class: "logs" }, h("caption", { class: "offscreen", text: "Audit log entries, newest first" }), h("thead", {}, h("tr", {}, h("th", { scope: "col", text: "Time" }), h("th", { scope: "col", text: "Event type" }), h("th", { scope: "col", text: "Actor" }), h("th", { scope: "col", text: "Resource" }), h("th", { scope: "col", text: "Result" }))), tbody);

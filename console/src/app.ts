@@ -7,8 +7,10 @@ import { renderLogs } from "./logs.js";
 import { renderExports } from "./exports.js";
 
 const root = document.getElementById("app") as HTMLElement;
+let who: Whoami | null = null;
 
 function signOut(message?: string): void {
+  who = null;
   clearToken();
   document.querySelectorAll("dialog").forEach((d) => d.close());
   renderSignIn(message);
@@ -95,8 +97,6 @@ function renderNoAccess(who: Whoami): void {
   (root.querySelector("h1") as HTMLElement).focus();
 }
 
-let who: Whoami | null = null;
-
 function currentView(): "logs" | "exports" {
   const v = new URLSearchParams(location.search).get("view");
   return v === "exports" && who && isAdmin(who) ? "exports" : "logs";
@@ -149,6 +149,7 @@ function renderApp(): void {
 }
 
 async function start(): Promise<void> {
+  who = null;
   who = await api<Whoami>("GET", "v1/whoami");
   if (!canRead(who)) {
     clearToken();

@@ -109,6 +109,25 @@ export function openDrawer(title: string, onClose?: () => void, wide = false): D
     onClose?.();
     if (opener && document.contains(opener)) opener.focus();
   });
+  // Keep Tab inside the drawer: a modal dialog makes the page inert, but the browser would
+  // still move focus past its last control to its own interface.
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const focusable = Array.from(
+      dialog.querySelectorAll<HTMLElement>("button, [href], input, select, textarea, summary, [tabindex]:not([tabindex='-1'])"),
+    ).filter((el) => !(el as HTMLButtonElement).disabled && el.offsetParent !== null);
+    if (!focusable.length) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    const active = document.activeElement;
+    if (e.shiftKey && (active === first || !dialog.contains(active) || active === header.querySelector("h2"))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && active === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
   // A click on the backdrop (outside the panel) closes, like Escape.
   dialog.addEventListener("click", (e) => {
     if (e.target === dialog) close();
@@ -119,10 +138,14 @@ export function openDrawer(title: string, onClose?: () => void, wide = false): D
   return { body, dialog, close };
 }
 
-/** Announces a short message to everyone (and screen readers). */
+/** Announces a short message to everyone (and screen readers), above an open drawer too. */
 export function toast(message: string, kind: "ok" | "error" = "ok"): void {
-  const region = document.getElementById("toast");
-  if (!region) return;
+  const host: HTMLElement = document.querySelector("dialog[open]") ?? document.body;
+  let region = host.querySelector<HTMLElement>(":scope > .toasts");
+  if (!region) {
+    region = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
+    host.appendChild(region);
+  }
   const item = h("div", { class: `toast ${kind}`, text: message });
   region.appendChild(item);
   setTimeout(() => item.remove(), 4000);

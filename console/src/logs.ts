@@ -88,8 +88,14 @@ export function renderLogs(main: HTMLElement, who: Whoami): void {
   const fActor = field("Actor (user id)", actorInput);
   const fFrom = field("From", fromInput);
   const fTo = field("To", toInput);
-  const fSearch = field("Search", searchInput, "Text anywhere in the event: as typed, lower case, upper case or Capitalized.");
+  const fSearch = field("Search", searchInput);
 
+  const searchHint = h("p", {
+    class: "hint span",
+    id: "search-hint",
+    text: "Search matches text anywhere in the event (payload included), as typed, in lower case, in upper case or Capitalized; it reads every entry in the time range, so narrow From/To on a large trail.",
+  });
+  searchInput.setAttribute("aria-describedby", `${searchInput.getAttribute("aria-describedby")} search-hint`);
   const formError = h("div");
   const form = h(
     "form",
@@ -113,6 +119,7 @@ export function renderLogs(main: HTMLElement, who: Whoami): void {
         },
       }),
     ),
+    searchHint,
   );
 
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });

@@ -79,8 +79,15 @@ mod tests {
             let text = std::str::from_utf8(a.body).unwrap();
             // Example URLs in placeholders are fine; loading anything from elsewhere is not.
             for needle in [
-                "src=\"http", "href=\"http", "src=\"//", "href=\"//", "url(", "@import",
-                "from \"http", "import(\"http", "fetch(\"http",
+                "src=\"http",
+                "href=\"http",
+                "src=\"//",
+                "href=\"//",
+                "url(",
+                "@import",
+                "from \"http",
+                "import(\"http",
+                "fetch(\"http",
             ] {
                 assert!(
                     !text.contains(needle),

@@ -271,8 +271,15 @@ mod tests {
 
     #[test]
     fn search_text_is_trimmed_bounded_and_fingerprinted() {
-        assert_eq!(p(&[("q", "  Jane ")]).unwrap().filter.q.as_deref(), Some("Jane"));
-        assert_eq!(p(&[("q", "  ")]).unwrap().filter.q, None, "blank q is no filter");
+        assert_eq!(
+            p(&[("q", "  Jane ")]).unwrap().filter.q.as_deref(),
+            Some("Jane")
+        );
+        assert_eq!(
+            p(&[("q", "  ")]).unwrap().filter.q,
+            None,
+            "blank q is no filter"
+        );
         assert!(p(&[("q", "x")]).unwrap().filter.has_post_filters());
         assert_eq!(field(p(&[("q", &"x".repeat(257))])), "q");
         let plain = p(&[]).unwrap().filter.fingerprint();
