@@ -3,7 +3,8 @@
 //! Organised by concern: [`model`] (events, orgs, keys, ids), [`store`] (DynamoDB),
 //! [`auth`] (API keys), [`cursor`] (pagination tokens), [`query`] (log filters),
 //! [`ingest`] and [`logs`] (the services behind the endpoints), [`webhooks`] (the webhook
-//! endpoints API), [`delivery`] (signing, retries, SSRF guard, fanout and deliver), [`http`]
+//! endpoints API), [`delivery`] (signing, retries, SSRF guard, fanout and deliver), [`otel`]
+//! (OTLP log export over the same delivery path), [`http`]
 //! (routing and the one mapping of errors to HTTP), [`error`], [`config`], [`clients`],
 //! [`telemetry`].
 
@@ -22,6 +23,7 @@ pub mod ingest;
 pub mod logs;
 pub mod model;
 pub mod notify;
+pub mod otel;
 pub mod query;
 pub mod store;
 pub mod telemetry;

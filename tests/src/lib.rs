@@ -15,6 +15,7 @@ use shared::store::{schema, Store};
 use shared::Config;
 use tower::ServiceExt;
 
+pub mod otel;
 pub mod webhooks;
 
 /// Seed 000's example event, verbatim.

@@ -24,7 +24,7 @@ use futures::future::join_all;
 use time::OffsetDateTime;
 
 use super::http_client::WebhookClient;
-use super::message::{DeliveryMessage, DestinationKind};
+use super::message::{DeliveryMessage, DestinationKind, Envelope, OtelMessage};
 use super::retry::{random_unit, RetrySchedule, ScheduleError};
 use super::signing::sign;
 use crate::model::event::rfc3339_millis;
@@ -33,6 +33,7 @@ use crate::model::webhook::{
     unix_to_rfc3339, Attempt, AttemptStatus, EndpointStatus, Trigger, WebhookEndpoint,
 };
 use crate::notify::{Notifier, PauseNotice};
+use crate::otel::deliver::OtelDeliverer;
 use crate::store::webhooks::Claim;
 use crate::store::Store;
 
@@ -41,7 +42,7 @@ pub const PAUSE_AFTER_ENV: &str = "AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED";
 /// Longest error text kept per attempt.
 const MAX_ERROR_CHARS: usize = 300;
 /// Retry delay after an internal failure (storage unavailable) before anything was sent.
-const INTERNAL_RETRY: Duration = Duration::from_secs(10);
+pub(crate) const INTERNAL_RETRY: Duration = Duration::from_secs(10);
 
 /// When an endpoint is paused (seed 000: "if a destination is consistently failing, it is
 /// automatically paused and the admin is notified"): after `after_exhausted` events in a row
@@ -263,6 +264,29 @@ pub struct Deliverer {
     client: WebhookClient,
     notifier: Notifier,
     settings: DeliverySettings,
+    otel: OtelDeliverer,
+}
+
+/// A message body, decoded by its `kind`.
+#[derive(Debug)]
+enum Parsed {
+    Webhook(DeliveryMessage),
+    Otel(OtelMessage),
+}
+
+fn parse(m: &Received) -> Option<Parsed> {
+    let decoded = serde_json::from_str::<Envelope>(&m.body).and_then(|env| match env.kind {
+        DestinationKind::Webhook => serde_json::from_str(&m.body).map(Parsed::Webhook),
+        DestinationKind::Otel => serde_json::from_str(&m.body).map(Parsed::Otel),
+    });
+    match decoded {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::error!(message_id = %m.message_id, error = %e,
+                "undecodable delivery message; it will go to the dead-letter queue");
+            None
+        }
+    }
 }
 
 type EndpointCache = HashMap<(String, String), Option<WebhookEndpoint>>;
@@ -277,6 +301,14 @@ impl Deliverer {
         notifier: Notifier,
         settings: DeliverySettings,
     ) -> Self {
+        let otel = OtelDeliverer::new(
+            store.clone(),
+            sqs.clone(),
+            queue_url.clone(),
+            client.clone(),
+            notifier.clone(),
+            settings.clone(),
+        );
         Deliverer {
             store,
             sqs,
@@ -284,6 +316,7 @@ impl Deliverer {
             client,
             notifier,
             settings,
+            otel,
         }
     }
 
@@ -294,25 +327,35 @@ impl Deliverer {
 
     /// Processes a batch concurrently; returns each message's disposition, in input order.
     pub async fn process_batch(&self, messages: &[Received]) -> Vec<Disposition> {
-        let parsed: Vec<Option<DeliveryMessage>> = messages
-            .iter()
-            .map(|m| match serde_json::from_str::<DeliveryMessage>(&m.body) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    tracing::error!(message_id = %m.message_id, error = %e,
-                        "undecodable delivery message; it will go to the dead-letter queue");
-                    None
-                }
-            })
-            .collect();
+        let parsed: Vec<Option<Parsed>> = messages.iter().map(parse).collect();
         let mut keys: Vec<(String, String)> = parsed
             .iter()
             .flatten()
-            .map(|d| (d.org_id.clone(), d.endpoint_id.clone()))
+            .filter_map(|p| match p {
+                Parsed::Webhook(d) => Some((d.org_id.clone(), d.endpoint_id.clone())),
+                Parsed::Otel(_) => None,
+            })
+            .collect();
+        let otel_orgs: Vec<&str> = parsed
+            .iter()
+            .flatten()
+            .filter_map(|p| match p {
+                Parsed::Otel(o) => Some(o.org_id.as_str()),
+                Parsed::Webhook(_) => None,
+            })
             .collect();
         keys.sort();
         keys.dedup();
-        let loaded = join_all(keys.iter().map(|(org, id)| self.store.get_webhook(org, id))).await;
+        let (loaded, otel_configs) = tokio::join!(
+            join_all(keys.iter().map(|(org, id)| self.store.get_webhook(org, id))),
+            async {
+                if otel_orgs.is_empty() {
+                    Default::default()
+                } else {
+                    self.otel.load_configs(&otel_orgs).await
+                }
+            }
+        );
         let mut cache: EndpointCache = HashMap::new();
         let mut unavailable = false;
         for (key, res) in keys.into_iter().zip(loaded) {
@@ -329,12 +372,13 @@ impl Deliverer {
         if unavailable {
             tracing::warn!("some endpoints could not be loaded; their messages are retried");
         }
-        join_all(
-            messages
-                .iter()
-                .zip(&parsed)
-                .map(|(m, d)| self.process_one(m, d.as_ref(), &cache)),
-        )
+        join_all(messages.iter().zip(&parsed).map(|(m, p)| async {
+            match p {
+                Some(Parsed::Otel(o)) => self.otel.process(m, o, &otel_configs).await,
+                Some(Parsed::Webhook(d)) => self.process_one(m, Some(d), &cache).await,
+                None => self.process_one(m, None, &cache).await,
+            }
+        }))
         .await
     }
 
@@ -554,21 +598,7 @@ impl Deliverer {
     }
 
     async fn set_visibility(&self, m: &Received, delay: Duration) {
-        let secs = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
-        if let Err(e) = self
-            .sqs
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(&m.receipt_handle)
-            .visibility_timeout(secs)
-            .send()
-            .await
-        {
-            // The message then comes back after the queue's default visibility timeout.
-            tracing::warn!(message_id = %m.message_id,
-                error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
-                "ChangeMessageVisibility failed");
-        }
+        change_visibility(&self.sqs, &self.queue_url, m, delay).await;
     }
 
     /// Counts an exhausted event towards the pause rule, pausing and notifying when it says so.
@@ -606,32 +636,77 @@ impl Deliverer {
     }
 
     async fn notify_paused(&self, endpoint: &WebhookEndpoint, reason: &str, now_unix: i64) {
-        let org = match self.store.get_org(&endpoint.org_id).await {
-            Ok(Some(org)) => org,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(error = %e, endpoint_id = %endpoint.id,
-                    "endpoint paused, but the org could not be read to notify");
-                return;
-            }
+        notify_pause(
+            &self.store,
+            &self.notifier,
+            &endpoint.org_id,
+            "webhook",
+            &endpoint.id,
+            reason,
+            now_unix,
+        )
+        .await;
+    }
+}
+
+/// Sets a received message's visibility timeout: when it comes back for its next attempt.
+pub(crate) async fn change_visibility(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    m: &Received,
+    delay: Duration,
+) {
+    let secs = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
+    if let Err(e) = sqs
+        .change_message_visibility()
+        .queue_url(queue_url)
+        .receipt_handle(&m.receipt_handle)
+        .visibility_timeout(secs)
+        .send()
+        .await
+    {
+        // The message then comes back after the queue's default visibility timeout.
+        tracing::warn!(message_id = %m.message_id,
+            error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
+            "ChangeMessageVisibility failed");
+    }
+}
+
+/// Records a destination's automatic pause in the org's trail and notifies the operators'
+/// topic. The pause itself is already stored; the trail event and the SNS message are retried
+/// a few times (the trail write is idempotent by its event id).
+pub(crate) async fn notify_pause(
+    store: &Store,
+    notifier: &Notifier,
+    org_id: &str,
+    kind: &str,
+    destination_id: &str,
+    reason: &str,
+    now_unix: i64,
+) {
+    let org = match store.get_org(org_id).await {
+        Ok(Some(org)) => org,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, destination_id,
+                "destination paused, but the org could not be read to notify");
+            return;
+        }
+    };
+    let pause_id = now_unix.to_string();
+    for attempt in 1..=3u64 {
+        let notice = PauseNotice {
+            org: &org,
+            kind,
+            destination_id,
+            reason,
+            pause_id: &pause_id,
         };
-        let pause_id = now_unix.to_string();
-        // The pause itself is recorded; the trail event and the SNS message are retried a few
-        // times (the trail write is idempotent by its event id).
-        for attempt in 1..=3u64 {
-            let notice = PauseNotice {
-                org: &org,
-                kind: "webhook",
-                destination_id: &endpoint.id,
-                reason,
-                pause_id: &pause_id,
-            };
-            match self.notifier.destination_paused(&self.store, &notice).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, attempt, "recording the pause in the trail failed");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
+        match notifier.destination_paused(store, &notice).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, attempt, "recording the pause in the trail failed");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The `fanout` function's logic: DynamoDB stream records of the events table (the durable
-//! outbox) → one SQS message per (matching active endpoint, event).
+//! outbox) → one SQS message per (matching active endpoint, event), and for an org with an
+//! active OTLP export one message per up to `maxBatchSize` of its events in the batch.
 //!
 //! A record only counts as done once every message it produced is in the queue. The handler
 //! reports the first record that is not done as the batch item failure, so Lambda retries from
@@ -13,7 +14,8 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use futures::future::join_all;
 use serde::Deserialize;
 
-use super::message::{enqueue, DeliveryMessage, LIVE};
+use super::message::{enqueue, otel_messages as group_otel, DeliveryMessage, OtelMessage, LIVE};
+use crate::model::otel::{OtelConfig, OtelStatus};
 use crate::model::webhook::{EndpointStatus, WebhookEndpoint};
 use crate::store::Store;
 
@@ -177,12 +179,17 @@ impl Fanout {
         join_all(notes).await;
     }
 
-    /// Enqueues one message per (active endpoint whose actions match, insert).
+    /// Enqueues one message per (active endpoint whose actions match, insert), and for an
+    /// org with an active OTLP export, its inserts grouped into messages of at most
+    /// `maxBatchSize` events.
     pub async fn process(&self, inserts: &[StreamInsert]) -> FanoutReport {
         let mut orgs: Vec<&str> = inserts.iter().map(|i| i.org_id.as_str()).collect();
         orgs.sort_unstable();
         orgs.dedup();
-        let lists = join_all(orgs.iter().map(|o| self.store.list_webhooks(o, false))).await;
+        let (lists, otel_configs) = tokio::join!(
+            join_all(orgs.iter().map(|o| self.store.list_webhooks(o, false))),
+            join_all(orgs.iter().map(|o| self.store.get_otel_config(o, false)))
+        );
         let mut endpoints: HashMap<&str, Vec<WebhookEndpoint>> = HashMap::new();
         let mut failed: Vec<usize> = Vec::new();
         for (org, res) in orgs.iter().zip(lists) {
@@ -199,10 +206,26 @@ impl Fanout {
                 }
             }
         }
+        // Some(config) for an active export, None for none; absent: could not be read.
+        let mut otel: HashMap<&str, Option<OtelConfig>> = HashMap::new();
+        for (org, res) in orgs.iter().zip(otel_configs) {
+            match res {
+                Ok(c) => {
+                    otel.insert(org, c.filter(|c| c.status() == OtelStatus::Active));
+                }
+                Err(e) => {
+                    tracing::warn!(org_id = org, error = %e, "reading the OTLP export failed");
+                }
+            }
+        }
         let mut messages: Vec<DeliveryMessage> = Vec::new();
         let mut owner: Vec<usize> = Vec::new();
+        let mut otel_events: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, ins) in inserts.iter().enumerate() {
-            let Some(list) = endpoints.get(ins.org_id.as_str()) else {
+            let (Some(list), Some(export)) = (
+                endpoints.get(ins.org_id.as_str()),
+                otel.get(ins.org_id.as_str()),
+            ) else {
                 failed.push(i);
                 continue;
             };
@@ -216,17 +239,46 @@ impl Fanout {
                 ));
                 owner.push(i);
             }
+            if export.is_some() {
+                otel_events.entry(ins.org_id.as_str()).or_default().push(i);
+            }
         }
-        let (report, ()) = tokio::join!(
+        let mut otel_messages: Vec<OtelMessage> = Vec::new();
+        let mut otel_owners: Vec<Vec<usize>> = Vec::new();
+        for (org, indexes) in &otel_events {
+            let Some(Some(config)) = otel.get(org) else {
+                continue;
+            };
+            let events: Vec<(&str, &str)> = indexes
+                .iter()
+                .map(|i| (inserts[*i].event_id.as_str(), inserts[*i].doc.as_str()))
+                .collect();
+            let max = usize::try_from(config.max_batch_size).unwrap_or(1);
+            for (m, held) in group_otel(org, &config.id, LIVE, max, &events) {
+                otel_messages.push(m);
+                otel_owners.push(held.into_iter().map(|h| indexes[h]).collect());
+            }
+        }
+        let (report, otel_report, ()) = tokio::join!(
             enqueue(&self.sqs, &self.queue_url, &messages),
+            enqueue(&self.sqs, &self.queue_url, &otel_messages),
             self.count_pending(inserts)
         );
         if let Some(e) = &report.error {
             tracing::warn!(error = %e, failed = report.failed.len(), "enqueueing deliveries failed");
         }
+        if let Some(e) = &otel_report.error {
+            tracing::warn!(error = %e, failed = otel_report.failed.len(), "enqueueing OTLP exports failed");
+        }
         failed.extend(report.failed.iter().filter_map(|m| owner.get(*m).copied()));
+        for m in &otel_report.failed {
+            if let Some(held) = otel_owners.get(*m) {
+                failed.extend(held.iter().copied());
+            }
+        }
         FanoutReport {
-            enqueued: messages.len() - report.failed.len(),
+            enqueued: messages.len() - report.failed.len() + otel_messages.len()
+                - otel_report.failed.len(),
             first_failed: failed.into_iter().min(),
         }
     }

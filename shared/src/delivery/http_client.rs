@@ -1,4 +1,4 @@
-//! The outbound HTTP client of webhook deliveries: one per cold start (its connection pool is
+//! The outbound HTTP client of webhook and OTLP deliveries: one per cold start (its connection pool is
 //! reused across invocations), 15 s timeout, no redirects, no proxies, and DNS resolution
 //! through the SSRF guard, so the addresses that were checked are the addresses connected to.
 
@@ -61,6 +61,24 @@ pub struct Sent {
     pub result: Result<HttpResponse, SendError>,
 }
 
+/// The body of a response to [`WebhookClient::post_raw`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawBody {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// The first bytes of the body (as many as were asked for).
+    pub bytes: Vec<u8>,
+}
+
+/// One [`WebhookClient::post_raw`]: how long it took and what came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSent {
+    /// Time from sending to the end of the (capped) body, or to the failure.
+    pub latency: Duration,
+    /// The response and its body, or why there was none.
+    pub result: Result<(HttpResponse, RawBody), SendError>,
+}
+
 /// Resolves through the SSRF guard: every address is checked, and reqwest connects to
 /// exactly the checked ones.
 struct GuardedResolver {
@@ -104,7 +122,8 @@ impl WebhookClient {
             // A proxy from the environment would connect on our behalf to addresses the guard
             // never saw.
             .no_proxy()
-            .https_only(!policy.allow_private)
+            // No `https_only`: every request's URL passes `check_url` under its policy first
+            // (webhooks: https; OTLP: http too), and redirects are never followed.
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .user_agent(concat!("AuditRelay-Webhooks/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(60))
@@ -126,8 +145,34 @@ impl WebhookClient {
     /// POSTs `body` (JSON) to `url` with the signature headers.
     pub async fn post(&self, url: &str, headers: &SignatureHeaders, body: String) -> Sent {
         let started = Instant::now();
-        let result = self.post_inner(url, headers, body).await;
+        let signed = headers.pairs();
+        let mut pairs: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+        pairs.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
+        let result = self
+            .post_inner(self.policy, url, &pairs, body.into_bytes(), 0)
+            .await
+            .map(|(resp, _)| resp);
         Sent {
+            latency: started.elapsed(),
+            result,
+        }
+    }
+
+    /// POSTs `body` to `url` with `headers` (content type included), under `policy` rather
+    /// than the client's own (OTLP export also allows `http`). The response keeps up to
+    /// `keep_body` bytes of its body whatever the status (OTLP answers carry a protobuf
+    /// message), besides the usual snippet of a failure.
+    pub async fn post_raw(
+        &self,
+        policy: SsrfPolicy,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        keep_body: usize,
+    ) -> RawSent {
+        let started = Instant::now();
+        let result = self.post_inner(policy, url, headers, body, keep_body).await;
+        RawSent {
             latency: started.elapsed(),
             result,
         }
@@ -135,19 +180,19 @@ impl WebhookClient {
 
     async fn post_inner(
         &self,
+        policy: SsrfPolicy,
         url: &str,
-        headers: &SignatureHeaders,
-        body: String,
-    ) -> Result<HttpResponse, SendError> {
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        keep_body: usize,
+    ) -> Result<(HttpResponse, RawBody), SendError> {
         // IP-literal hosts never reach the resolver, so the guard checks them here; names are
-        // checked by the resolver, on the addresses actually used.
-        let parsed = self.policy.check_url(url).map_err(SendError::Refused)?;
-        let mut req = self
-            .http
-            .post(parsed)
-            .header(reqwest::header::CONTENT_TYPE, "application/json");
-        for (name, value) in headers.pairs() {
-            req = req.header(name, value);
+        // checked by the resolver, on the addresses actually used. The scheme rule is checked
+        // here too, per request, since OTLP export allows `http` where webhooks do not.
+        let parsed = policy.check_url(url).map_err(SendError::Refused)?;
+        let mut req = self.http.post(parsed);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let mut resp = req.body(body).send().await.map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
@@ -160,23 +205,40 @@ impl WebhookClient {
         let retry_after = header(reqwest::header::RETRY_AFTER)
             .and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let location = header(reqwest::header::LOCATION);
-        let mut snippet = Vec::new();
-        if !(200..300).contains(&status) {
-            // Reading a little of the body costs nothing and tells the admin why.
-            while snippet.len() < SNIPPET_BYTES {
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => snippet.extend_from_slice(&chunk),
-                    Ok(None) | Err(_) => break,
-                }
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let success = (200..300).contains(&status);
+        // Reading a little of a failure's body costs nothing and tells the admin why.
+        let cap = if success {
+            keep_body
+        } else {
+            keep_body.max(SNIPPET_BYTES)
+        };
+        let mut bytes = Vec::new();
+        while bytes.len() < cap {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
             }
-            snippet.truncate(SNIPPET_BYTES);
         }
-        Ok(HttpResponse {
-            status,
-            retry_after,
-            location,
-            snippet: String::from_utf8_lossy(&snippet).trim().to_string(),
-        })
+        bytes.truncate(cap);
+        let snippet = if success {
+            String::new()
+        } else {
+            let end = bytes.len().min(SNIPPET_BYTES);
+            String::from_utf8_lossy(&bytes[..end]).trim().to_string()
+        };
+        Ok((
+            HttpResponse {
+                status,
+                retry_after,
+                location,
+                snippet,
+            },
+            RawBody {
+                content_type,
+                bytes,
+            },
+        ))
     }
 
     fn classify(&self, e: reqwest::Error) -> SendError {

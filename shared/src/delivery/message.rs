@@ -1,6 +1,6 @@
-//! The deliveries queue's message: one event for one endpoint, carrying the canonical event
-//! JSON itself so that delivery needs no read of the events table (and still works for an
-//! event whose retention expired while it waited).
+//! The deliveries queue's messages. A webhook message is one event for one endpoint, carrying
+//! the canonical event JSON itself so that delivery needs no read of the events table (and
+//! still works for an event whose retention expired while it waited).
 //!
 //! ```json
 //! {"v":1,"kind":"webhook","org_id":"org_…","endpoint_id":"whk_…","event_id":"evt_…",
@@ -9,6 +9,9 @@
 //! `generation` is `live` for the stream's copy and the replay id for a replay: the delivered
 //! marker is keyed by (endpoint, event, generation), so a redelivered message is never sent
 //! twice, while a replay deliberately sends the event again (with the same `webhook-id`).
+//!
+//! An OTLP message ([`OtelMessage`], `"kind":"otel"`) is one export request's worth of one
+//! org's events; see [`otel_messages`].
 
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -32,8 +35,109 @@ const SEND_PASSES: usize = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DestinationKind {
-    /// A webhook endpoint.
+    /// A webhook endpoint ([`DeliveryMessage`]).
     Webhook,
+    /// An org's OTLP log export ([`OtelMessage`]).
+    Otel,
+}
+
+/// Just the `kind` of a message body, to pick the type to decode it as.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    /// Destination kind.
+    pub kind: DestinationKind,
+}
+
+/// One OTLP export request to make: events of one org, in acceptance order, at most the
+/// configuration's `maxBatchSize` of them and at most [`MAX_OTEL_MESSAGE_BYTES`] of JSON.
+///
+/// ```json
+/// {"v":1,"kind":"otel","org_id":"org_…","config_id":"otl_…","generation":"live",
+///  "events":[{"id":"evt_…","doc":"{\"event_id\":\"evt_…\",…}"},…]}
+/// ```
+/// Exactly-once is per event, not per message: each event has its own delivered marker
+/// `(config, event, generation)`, so a fanout retry that groups events differently, or a
+/// message received twice, never sends an event twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtelMessage {
+    /// Format version.
+    pub v: u8,
+    /// Always [`DestinationKind::Otel`].
+    pub kind: DestinationKind,
+    /// Org of the events and the configuration.
+    pub org_id: String,
+    /// The configuration's id (a deleted and re-created configuration drops old messages).
+    pub config_id: String,
+    /// `live`, or the replay id.
+    pub generation: String,
+    /// The events.
+    pub events: Vec<OtelEvent>,
+}
+
+/// One event of an [`OtelMessage`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtelEvent {
+    /// Event id.
+    pub id: String,
+    /// Canonical event JSON.
+    pub doc: String,
+}
+
+/// Largest OTLP message body: under SQS's 256 KiB with room for the envelope. An event is at
+/// most 32 KiB (up to 6× that escaped in JSON in the worst case), so any event fits alone.
+pub const MAX_OTEL_MESSAGE_BYTES: usize = 200 * 1024;
+
+impl OtelMessage {
+    /// The replay id, for a replayed message.
+    pub fn replay_id(&self) -> Option<&str> {
+        (self.generation != LIVE).then_some(self.generation.as_str())
+    }
+}
+
+/// Groups `events` (id, canonical JSON) of one org, in order, into messages of at most
+/// `max_events` events and [`MAX_OTEL_MESSAGE_BYTES`]; returns each message with the indexes
+/// (into `events`) it holds.
+pub fn otel_messages(
+    org_id: &str,
+    config_id: &str,
+    generation: &str,
+    max_events: usize,
+    events: &[(&str, &str)],
+) -> Vec<(OtelMessage, Vec<usize>)> {
+    const ENVELOPE: usize = 256;
+    let new = || OtelMessage {
+        v: MESSAGE_VERSION,
+        kind: DestinationKind::Otel,
+        org_id: org_id.into(),
+        config_id: config_id.into(),
+        generation: generation.into(),
+        events: Vec::new(),
+    };
+    let mut out: Vec<(OtelMessage, Vec<usize>)> = Vec::new();
+    let mut current = (new(), Vec::new());
+    let mut size = ENVELOPE;
+    for (i, (id, doc)) in events.iter().enumerate() {
+        let event = OtelEvent {
+            id: (*id).to_string(),
+            doc: (*doc).to_string(),
+        };
+        // The escaped size, as it will be in the body (`,` included).
+        let bytes = serde_json::to_string(&event).map_or(doc.len() * 2, |t| t.len()) + 1;
+        if !current.0.events.is_empty()
+            && (current.0.events.len() >= max_events.max(1)
+                || size + bytes > MAX_OTEL_MESSAGE_BYTES)
+        {
+            out.push(std::mem::replace(&mut current, (new(), Vec::new())));
+            size = ENVELOPE;
+        }
+        size += bytes;
+        current.0.events.push(event);
+        current.1.push(i);
+    }
+    if !current.0.events.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// One delivery to do.
@@ -90,12 +194,13 @@ pub struct EnqueueReport {
     pub error: Option<String>,
 }
 
-/// Sends `messages` to `queue_url` with SendMessageBatch (10 per call, several calls at once),
-/// retrying refused entries. Reports which messages could not be sent.
-pub async fn enqueue(
+/// Sends `messages` ([`DeliveryMessage`]s or [`OtelMessage`]s) to `queue_url` with
+/// SendMessageBatch (10 per call, several calls at once), retrying refused entries. Reports
+/// which messages could not be sent.
+pub async fn enqueue<M: Serialize>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
-    messages: &[DeliveryMessage],
+    messages: &[M],
 ) -> EnqueueReport {
     let mut report = EnqueueReport::default();
     let mut bodies: Vec<(usize, String)> = Vec::with_capacity(messages.len());
@@ -210,6 +315,50 @@ mod tests {
         let sizes: Vec<usize> = chunk(&big).iter().map(Vec::len).collect();
         assert_eq!(sizes, [7, 3]);
         assert!(chunk(&[]).is_empty());
+    }
+
+    #[test]
+    fn otel_messages_respect_the_batch_size_and_the_byte_limit() {
+        let docs: Vec<String> = (0..25).map(|i| format!("{{\"n\":{i}}}")).collect();
+        let ids: Vec<String> = (0..25).map(|i| format!("evt_{i}")).collect();
+        let events: Vec<(&str, &str)> = ids
+            .iter()
+            .zip(&docs)
+            .map(|(i, d)| (i.as_str(), d.as_str()))
+            .collect();
+        let msgs = otel_messages("org_1", "otl_1", LIVE, 7, &events);
+        let sizes: Vec<usize> = msgs.iter().map(|(m, _)| m.events.len()).collect();
+        assert_eq!(sizes, [7, 7, 7, 4]);
+        let order: Vec<usize> = msgs.iter().flat_map(|(_, idx)| idx.clone()).collect();
+        assert_eq!(order, (0..25).collect::<Vec<_>>());
+        assert_eq!(msgs[1].0.events[0].id, "evt_7");
+        // 32 KiB events full of quotes: every body stays under the limit.
+        let big = format!("{{\"m\":\"{}\"}}", "\"".repeat(30 * 1024));
+        let events: Vec<(&str, &str)> = (0..12).map(|_| ("evt_x", big.as_str())).collect();
+        for (m, _) in otel_messages("org_1", "otl_1", LIVE, 1000, &events) {
+            let body = serde_json::to_string(&m).unwrap();
+            assert!(body.len() <= MAX_OTEL_MESSAGE_BYTES, "{}", body.len());
+            assert!(!m.events.is_empty());
+        }
+        assert!(otel_messages("org_1", "otl_1", LIVE, 10, &[]).is_empty());
+    }
+
+    #[test]
+    fn otel_message_format() {
+        let (m, _) = otel_messages("org_1", "otl_1", LIVE, 10, &[("evt_1", r#"{"a":1}"#)])
+            .pop()
+            .unwrap();
+        let body = serde_json::to_string(&m).unwrap();
+        assert_eq!(
+            body,
+            r#"{"v":1,"kind":"otel","org_id":"org_1","config_id":"otl_1","generation":"live","events":[{"id":"evt_1","doc":"{\"a\":1}"}]}"#
+        );
+        let env: Envelope = serde_json::from_str(&body).unwrap();
+        assert_eq!(env.kind, DestinationKind::Otel);
+        let hook =
+            serde_json::to_string(&DeliveryMessage::webhook("o", "w", "e", LIVE, "{}")).unwrap();
+        let env: Envelope = serde_json::from_str(&hook).unwrap();
+        assert_eq!(env.kind, DestinationKind::Webhook);
     }
 
     #[test]

@@ -169,12 +169,26 @@ pub fn blocked_range(ip: IpAddr) -> Option<&'static str> {
 pub struct SsrfPolicy {
     /// `AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1`: http and private addresses allowed.
     pub allow_private: bool,
+    /// Plain `http` allowed to public addresses (OTLP receivers, seed 002: "both http:// and
+    /// https:// are supported"); the address rules still apply.
+    pub allow_http: bool,
 }
 
 impl SsrfPolicy {
-    /// The policy for a deployment's flag.
+    /// The policy for a deployment's flag (https only, unless the flag is set).
     pub fn new(allow_private: bool) -> Self {
-        SsrfPolicy { allow_private }
+        SsrfPolicy {
+            allow_private,
+            allow_http: false,
+        }
+    }
+
+    /// The same address rules, with plain `http` allowed (OTLP export).
+    pub fn allowing_http(self) -> Self {
+        SsrfPolicy {
+            allow_http: true,
+            ..self
+        }
     }
 
     /// Refuses `ip` if it is in a blocked range (with the flag: only the metadata addresses).
@@ -200,7 +214,7 @@ impl SsrfPolicy {
         let parsed = Url::parse(url).map_err(|e| SsrfError::Invalid(e.to_string()))?;
         match parsed.scheme() {
             "https" => {}
-            "http" if self.allow_private => {}
+            "http" if self.allow_private || self.allow_http => {}
             other => return Err(SsrfError::Scheme(other.to_string())),
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -323,6 +337,28 @@ mod tests {
         assert!(open
             .check_url("http://169.254.169.254/latest/meta-data")
             .is_err());
+    }
+
+    #[test]
+    fn http_can_be_allowed_without_private_addresses() {
+        let p = strict().allowing_http();
+        assert!(p
+            .check_url("http://collector.example.com:4318/v1/logs")
+            .is_ok());
+        assert!(p.check_url("https://collector.example.com/v1/logs").is_ok());
+        assert!(matches!(
+            p.check_url("http://127.0.0.1:4318/"),
+            Err(SsrfError::Blocked { .. })
+        ));
+        assert!(matches!(
+            p.check_url("http://10.0.0.8:4318/"),
+            Err(SsrfError::Blocked { .. })
+        ));
+        assert!(matches!(
+            p.check_url("ftp://collector.example.com/"),
+            Err(SsrfError::Scheme(_))
+        ));
+        assert!(!strict().allow_http);
     }
 
     #[test]

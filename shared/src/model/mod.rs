@@ -4,6 +4,7 @@ pub mod event;
 pub mod export;
 pub mod ids;
 pub mod org;
+pub mod otel;
 pub mod webhook;
 
 pub use event::{Actor, ActorType, AuditEvent, Resource};

@@ -3,7 +3,9 @@
 pub mod actions;
 pub mod events;
 pub mod exports;
+pub mod markers;
 pub mod orgs;
+pub mod otel;
 pub mod schema;
 pub mod webhooks;
 

@@ -10,7 +10,7 @@
 //!   one message, expiring after [`MARKER_TTL`] (longer than SQS keeps any message, DLQ
 //!   included).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
 use crate::delivery::signing::WebhookSecret;
@@ -20,8 +20,6 @@ use crate::store::schema::GSI_BY_RECEIVED;
 
 /// How long attempts are kept.
 pub const ATTEMPT_TTL: i64 = 30 * 86_400;
-/// How long delivered markers are kept (SQS keeps messages at most 14 days).
-pub const MARKER_TTL: i64 = 15 * 86_400;
 
 fn endpoint_key(org_id: &str, id: &str) -> (AttributeValue, AttributeValue) {
     (s(format!("ORG#{org_id}")), s(format!("WEBHOOK#{id}")))
@@ -162,19 +160,7 @@ pub struct EndpointChanges {
     pub enabled: Option<bool>,
 }
 
-/// What claiming a message for sending found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// This caller holds the send lease.
-    Claimed,
-    /// The message was delivered before: do not send it again.
-    AlreadyDelivered,
-    /// Another caller is sending it right now (lease until this unix time).
-    InFlight {
-        /// Lease end.
-        until: i64,
-    },
-}
+pub use super::markers::{Claim, MARKER_TTL};
 
 /// Where a replay's read of the events stopped.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -547,61 +533,14 @@ impl Store {
         now_unix: i64,
         lease_until: i64,
     ) -> Result<Claim, StoreError> {
-        let pk = s(format!("WHDLV#{endpoint_id}"));
-        let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.config_table)
-            .key("pk", pk.clone())
-            .key("sk", s(marker))
-            .update_expression(
-                "SET #state = :sending, lease_until = :lease, updated_at = :now, expires_at = :exp",
-            )
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#state <> :delivered AND lease_until < :now)",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":delivered", s("delivered"))
-            .expression_attribute_values(":lease", n(lease_until))
-            .expression_attribute_values(":now", n(now_unix))
-            .expression_attribute_values(":exp", n(now_unix + MARKER_TTL))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let err = match res {
-            Ok(_) => return Ok(Claim::Claimed),
-            Err(e) if is_condition_failure(&e) => e,
-            Err(e) => return Err(StoreError::from_sdk(e)),
-        };
-        let old = match err.as_service_error() {
-            Some(
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c),
-            ) if c.item().is_some() => c.item().cloned(),
-            // Emulators may not return the old item: read it.
-            _ => self
-                .ddb
-                .get_item()
-                .table_name(&self.config_table)
-                .key("pk", pk)
-                .key("sk", s(marker))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?
-                .item,
-        };
-        let Some(old) = old else {
-            // Deleted in between (TTL): let the caller retry.
-            return Ok(Claim::InFlight { until: now_unix });
-        };
-        if opt_s(&old, "state").as_deref() == Some("delivered") {
-            Ok(Claim::AlreadyDelivered)
-        } else {
-            Ok(Claim::InFlight {
-                until: opt_n(&old, "lease_until").unwrap_or(now_unix),
-            })
-        }
+        self.claim_marker(
+            &format!("WHDLV#{endpoint_id}"),
+            marker,
+            &[AttemptStatus::Delivered.as_str()],
+            now_unix,
+            lease_until,
+        )
+        .await
     }
 
     /// Records how the leased send ended and releases the lease.
@@ -612,21 +551,13 @@ impl Store {
         state: AttemptStatus,
         now_unix: i64,
     ) -> Result<(), StoreError> {
-        self.ddb
-            .put_item()
-            .table_name(&self.config_table)
-            .set_item(Some(item(vec![
-                ("pk", s(format!("WHDLV#{endpoint_id}"))),
-                ("sk", s(marker)),
-                ("state", s(state.as_str())),
-                ("lease_until", n(0)),
-                ("updated_at", n(now_unix)),
-                ("expires_at", n(now_unix + MARKER_TTL)),
-            ])))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
+        self.finish_marker(
+            &format!("WHDLV#{endpoint_id}"),
+            marker,
+            state.as_str(),
+            now_unix,
+        )
+        .await
     }
 
     /// Up to `limit` of the org's events accepted in `[from_key, to_key)` (sortable times),

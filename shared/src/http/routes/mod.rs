@@ -5,4 +5,5 @@ pub mod actions;
 pub mod console;
 pub mod exports;
 pub mod logs;
+pub mod otel;
 pub mod webhooks;
