@@ -250,6 +250,28 @@ async fn service_written_events_are_listed_too() {
     assert_eq!(r.body["actions"], json!(["security.audit_export_paused"]));
 }
 
+fn fixture(env: &TestEnv, name: &str) -> lambda_http::Request {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let text = text.replace("ar_REPLACE_WITH_AN_OWNER_KEY", &env.a.owner);
+    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Through API Gateway's `$default` route (template.yaml), as the Lambda receives them.
+#[tokio::test]
+async fn console_and_actions_fixtures_are_served_through_lambda_http() {
+    let env = TestEnv::new().await;
+    env.ingest(&env.a.writer, &ev(1, "user.login", json!({})))
+        .await;
+    let page = env.send(fixture(&env, "api-get-console.json")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.starts_with("<!doctype html>"), "{}", page.text);
+    assert!(page.text.contains(r#"<script type="module" src="app.js">"#));
+    let actions = env.send(fixture(&env, "api-get-audit-actions.json")).await;
+    assert_eq!(actions.status, StatusCode::OK, "{}", actions.text);
+    assert_eq!(actions.body["actions"], json!(["user.login"]));
+}
+
 /// `oneshot` returning the raw response (headers included).
 trait OneshotReq {
     async fn oneshot_req(self, req: Request<Body>) -> axum::response::Response;
