@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test tools lint unit-test integration-test template-check sam-build bench clean
+.PHONY: dev test tools lint unit-test integration-test template-check sam-build bench clean console console-check e2e-test
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -21,9 +21,34 @@ tools: $(VENV)/.installed
 dev: tools
 	scripts/dev.sh
 
-## Every test: formatting, clippy, template lint, unit, integration (against moto) and CLI tests.
-test: tools lint template-check
+## Every test: formatting, clippy, template lint, the console's build, unit, integration (against
+## moto) and CLI tests, then the console's end-to-end tests in headless Chromium.
+test: tools lint template-check console-check
 	scripts/with-moto.sh cargo test --workspace --all-targets
+	$(MAKE) e2e-test
+
+## The admin console: console/src (TypeScript) → console/dist, which is committed and compiled
+## into the API binary, so neither CI's Rust build nor the Lambda needs node.
+console:
+	cd console && npm ci --no-audit --no-fund && npm run build
+
+## Fails when console/dist is not what console/src builds to (rebuild with `make console`).
+CONSOLE_CHECK_DIR := $(CURDIR)/target/console-check
+console-check:
+	cd console && npm ci --no-audit --no-fund
+	rm -rf $(CONSOLE_CHECK_DIR)
+	cd console && node_modules/.bin/tsc -p tsconfig.json --outDir $(CONSOLE_CHECK_DIR) && cp static/index.html static/style.css $(CONSOLE_CHECK_DIR)/
+	diff -r $(CONSOLE_CHECK_DIR) console/dist || (echo "console/dist is stale: run make console and commit it" >&2; exit 1)
+
+## The console in headless Chromium (Debian's chromium, installed here if missing) driven by
+## playwright-core, against `auditctl serve` on moto. Screenshots land in docs/screenshots/.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+e2e-test: tools
+	@test -x $(CHROMIUM) || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver)
+	cd e2e && npm ci --no-audit --no-fund
+	cargo build -q -p auditctl
+	CHROMIUM=$(CHROMIUM) scripts/with-moto.sh node --test --test-concurrency=1 e2e/
 
 lint:
 	cargo fmt --all -- --check

@@ -6,7 +6,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
-use crate::model::event::{parse_event, validate, IngestContext, ValidEvent};
+use crate::model::event::{parse_event, rfc3339_millis, validate, IngestContext, ValidEvent};
 use crate::model::Org;
 use crate::store::events::PutOutcome;
 use crate::store::Store;
@@ -107,6 +107,10 @@ pub async fn store_events(
     now: OffsetDateTime,
 ) -> Result<IngestResponse, ApiError> {
     let expires_at = now.unix_timestamp() + i64::from(org.retention_days) * 86_400;
+    let actions: Vec<&str> = events.iter().map(|e| e.event.action.as_str()).collect();
+    store
+        .record_actions(&org.org_id, actions, &rfc3339_millis(now))
+        .await?;
     // Futures built up front (not in a `map` closure) so the borrow of `events` is not
     // higher-ranked, which the Send check of axum handlers cannot prove.
     let puts: Vec<_> = events

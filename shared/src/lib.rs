@@ -8,9 +8,11 @@
 //! (routing and the one mapping of errors to HTTP), [`error`], [`config`], [`clients`],
 //! [`telemetry`].
 
+pub mod actions;
 pub mod auth;
 pub mod clients;
 pub mod config;
+pub mod console;
 pub mod cursor;
 pub mod decode;
 pub mod delivery;

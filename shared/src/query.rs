@@ -12,6 +12,8 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 /// Most actions one `action` filter may list.
 pub const MAX_ACTIONS: usize = 50;
+/// Longest `q` (search text), in bytes.
+pub const MAX_SEARCH_BYTES: usize = 256;
 
 /// Which events a query selects. Time bounds are `from <= timestamp < to`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,6 +36,8 @@ pub struct LogFilter {
     pub source_ip: Option<String>,
     /// `request_id` equals.
     pub request_id: Option<String>,
+    /// Free-text search: the stored event JSON contains this text (see [`search_variants`]).
+    pub q: Option<String>,
 }
 
 /// A parsed `GET /v1/audit/logs` request.
@@ -56,6 +60,7 @@ impl LogFilter {
             || self.success.is_some()
             || self.source_ip.is_some()
             || self.request_id.is_some()
+            || self.q.is_some()
     }
 
     /// A canonical description of the filters: a cursor is bound to it.
@@ -75,8 +80,27 @@ impl LogFilter {
             self.success,
             self.source_ip.as_deref().unwrap_or(""),
             self.request_id.as_deref().unwrap_or(""),
-        )
+        ) + &self.q.as_ref().map(|q| format!("|q={q}")).unwrap_or_default()
     }
+}
+
+/// The spellings `q` is matched in: DynamoDB's `contains` is case-sensitive, so the text as
+/// typed, in lower case, in upper case and with a capital first letter (deduplicated). "jane"
+/// finds "jane", "Jane" and "JANE"; only mixed spellings like "jAne" need to be typed exactly.
+pub fn search_variants(q: &str) -> Vec<String> {
+    let mut capital = String::with_capacity(q.len());
+    let mut chars = q.chars();
+    if let Some(c) = chars.next() {
+        capital.extend(c.to_uppercase());
+        capital.push_str(&chars.as_str().to_lowercase());
+    }
+    let mut out: Vec<String> = Vec::with_capacity(4);
+    for v in [q.to_string(), q.to_lowercase(), q.to_uppercase(), capital] {
+        if !v.is_empty() && !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 fn non_empty(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
@@ -144,6 +168,12 @@ impl LogQuery {
                 }
                 "source_ip" => filter.source_ip = Some(non_empty(k, v, 64)?),
                 "request_id" => filter.request_id = Some(non_empty(k, v, 256)?),
+                "q" => {
+                    let text = v.trim();
+                    if !text.is_empty() {
+                        filter.q = Some(non_empty(k, text, MAX_SEARCH_BYTES)?);
+                    }
+                }
                 "limit" => {
                     limit = v
                         .parse::<usize>()
@@ -157,7 +187,7 @@ impl LogQuery {
                 other => {
                     return Err(ApiError::invalid(
                         other,
-                        "is not a known parameter (from, to, action, identity_id, identity_type, path_prefix, success, source_ip, request_id, limit, cursor)",
+                        "is not a known parameter (from, to, action, identity_id, identity_type, path_prefix, success, source_ip, request_id, q, limit, cursor)",
                     ))
                 }
             }
@@ -237,6 +267,38 @@ mod tests {
             ])),
             "from"
         );
+    }
+
+    #[test]
+    fn search_text_is_trimmed_bounded_and_fingerprinted() {
+        assert_eq!(
+            p(&[("q", "  Jane ")]).unwrap().filter.q.as_deref(),
+            Some("Jane")
+        );
+        assert_eq!(
+            p(&[("q", "  ")]).unwrap().filter.q,
+            None,
+            "blank q is no filter"
+        );
+        assert!(p(&[("q", "x")]).unwrap().filter.has_post_filters());
+        assert_eq!(field(p(&[("q", &"x".repeat(257))])), "q");
+        let plain = p(&[]).unwrap().filter.fingerprint();
+        assert!(!plain.contains("q="), "old cursors stay valid: {plain}");
+        assert_ne!(
+            p(&[("q", "a")]).unwrap().filter.fingerprint(),
+            p(&[("q", "b")]).unwrap().filter.fingerprint()
+        );
+    }
+
+    #[test]
+    fn search_variants_cover_common_spellings() {
+        assert_eq!(search_variants("jane"), vec!["jane", "JANE", "Jane"]);
+        assert_eq!(
+            search_variants("contract_V2"),
+            vec!["contract_V2", "contract_v2", "CONTRACT_V2", "Contract_v2"]
+        );
+        assert_eq!(search_variants("42"), vec!["42"]);
+        assert_eq!(search_variants("élan"), vec!["élan", "ÉLAN", "Élan"]);
     }
 
     #[test]

@@ -61,6 +61,13 @@ pub async fn record(store: &Store, org: &Org, ev: SystemEvent<'_>) -> Result<(),
     };
     let valid = validate(event, &ctx, "")?;
     let expires_at = now.unix_timestamp() + i64::from(org.retention_days) * 86_400;
+    store
+        .record_actions(
+            &org.org_id,
+            [ev.action],
+            &crate::model::event::rfc3339_millis(now),
+        )
+        .await?;
     store.put_event(&org.org_id, &valid, expires_at).await?;
     Ok(())
 }

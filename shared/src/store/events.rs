@@ -261,6 +261,18 @@ impl Store {
             values.push((":pp".into(), s(p)));
             conds.push("begins_with(#res_id, :pp)".into());
         }
+        if let Some(q) = &filter.q {
+            names.push(("#doc", "doc"));
+            let any: Vec<String> = crate::query::search_variants(q)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    values.push((format!(":q{i}"), s(v)));
+                    format!("contains(#doc, :q{i})")
+                })
+                .collect();
+            conds.push(format!("({})", any.join(" OR ")));
+        }
 
         let esk = |p: &Position| -> Item {
             let mut k: Item = Item::new();

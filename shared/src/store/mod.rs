@@ -1,5 +1,6 @@
 //! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org.
 
+pub mod actions;
 pub mod events;
 pub mod exports;
 pub mod markers;
@@ -24,6 +25,8 @@ pub struct Store {
     pub(crate) ddb: aws_sdk_dynamodb::Client,
     pub(crate) events_table: String,
     pub(crate) config_table: String,
+    /// Actions this process knows are in their org's action set (see [`actions`]).
+    pub(crate) seen_actions: actions::SeenActions,
 }
 
 impl Store {
@@ -33,6 +36,7 @@ impl Store {
             ddb,
             events_table: config.events_table.clone(),
             config_table: config.config_table.clone(),
+            seen_actions: actions::SeenActions::default(),
         }
     }
 

@@ -1,0 +1,31 @@
+//! `GET /v1/audit/actions` (scope `audit:read`, or an admin/owner key).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::extract::QueryPairs;
+use crate::http::AppState;
+use crate::model::Scope;
+
+/// This module's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/audit/actions", get(list_actions))
+}
+
+/// The actions that occur in the caller's org, for the event-type filter.
+pub async fn list_actions(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    if let Some((k, _)) = pairs.first() {
+        return Err(ApiError::invalid(k, "is not a known parameter (none)"));
+    }
+    let out = crate::actions::list(state.store(), principal.org_id()).await?;
+    Ok(Json(out).into_response())
+}
