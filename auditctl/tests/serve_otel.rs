@@ -96,7 +96,11 @@ fn serve_exports_an_ingested_event_to_a_local_otlp_receiver_within_seconds() {
         .read_line(&mut line)
         .unwrap();
     let _rx = Killed(rx);
-    let rx_port: u16 = line.trim().trim_start_matches("listening on ").parse().unwrap();
+    let rx_port: u16 = line
+        .trim()
+        .trim_start_matches("listening on ")
+        .parse()
+        .unwrap();
 
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
