@@ -40,13 +40,13 @@ fn rich_event(i: usize) -> Value {
     json!({
         "event_id": format!("evt_otel_{i:03}"),
         "timestamp": ts,
-        "action": if i % 2 == 0 { "document.opened" } else { "user.login" },
+        "action": if i.is_multiple_of(2) { "document.opened" } else { "user.login" },
         "actor": {"user_id": format!("usr_{i}"), "email": "jane@example.com",
                   "ip_address": "203.0.113.42", "type": "user", "user_agent": "Mozilla/5.0"},
         "resource": {"type": "document", "id": format!("doc_{i}"), "name": "Contract_v2.docx"},
         "tenant_id": "ten_01ABCDEFG",
         "project": "prj_website",
-        "success": i % 5 != 0,
+        "success": !i.is_multiple_of(5),
         "request_id": format!("req_{i}"),
         "duration_ms": i,
         "metadata": {"i": i, "note": "x".repeat(200)}
