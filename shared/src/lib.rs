@@ -22,6 +22,7 @@ pub mod model;
 pub mod notify;
 pub mod query;
 pub mod store;
+pub mod summary;
 pub mod telemetry;
 pub mod trail;
 pub mod webhooks;

@@ -34,6 +34,9 @@ pub struct LogFilter {
     pub source_ip: Option<String>,
     /// `request_id` equals.
     pub request_id: Option<String>,
+    /// One resource's events: (`resource.type`, `resource.id`), index-backed (`by_resource`).
+    /// Set by the resource trail routes from their path, never by a query parameter.
+    pub resource: Option<(String, String)>,
 }
 
 /// A parsed `GET /v1/audit/logs` request.
@@ -75,7 +78,11 @@ impl LogFilter {
             self.success,
             self.source_ip.as_deref().unwrap_or(""),
             self.request_id.as_deref().unwrap_or(""),
-        )
+        ) + &match &self.resource {
+            // Appended only when set, so that the cursors of other queries stay valid.
+            Some((t, id)) => format!("|resource={}:{t}:{id}", t.len()),
+            None => String::new(),
+        }
     }
 }
 

@@ -217,10 +217,13 @@ impl Fanout {
                 owner.push(i);
             }
         }
-        let (report, ()) = tokio::join!(
+        let (report, (), uncounted) = tokio::join!(
             enqueue(&self.sqs, &self.queue_url, &messages),
-            self.count_pending(inserts)
+            self.count_pending(inserts),
+            // The summary counters (exactly once; a failure retries the batch from there).
+            crate::summary::count::count_inserts(&self.store, inserts)
         );
+        failed.extend(uncounted);
         if let Some(e) = &report.error {
             tracing::warn!(error = %e, failed = report.failed.len(), "enqueueing deliveries failed");
         }

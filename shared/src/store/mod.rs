@@ -4,6 +4,7 @@ pub mod events;
 pub mod exports;
 pub mod orgs;
 pub mod schema;
+pub mod summary;
 pub mod webhooks;
 
 use std::collections::HashMap;
