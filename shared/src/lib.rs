@@ -5,7 +5,8 @@
 //! [`ingest`] and [`logs`] (the services behind the endpoints), [`webhooks`] (the webhook
 //! endpoints API), [`delivery`] (signing, retries, SSRF guard, fanout and deliver), [`http`]
 //! (routing and the one mapping of errors to HTTP), [`error`], [`config`], [`clients`],
-//! [`telemetry`].
+//! [`telemetry`]; [`summary`] (aggregate counters), [`trails`] (identity and resource trails)
+//! and [`export_job`] (on-demand jsonl/csv exports).
 
 pub mod auth;
 pub mod clients;
@@ -15,6 +16,7 @@ pub mod decode;
 pub mod delivery;
 pub mod error;
 pub mod export;
+pub mod export_job;
 pub mod http;
 pub mod ingest;
 pub mod logs;
@@ -25,6 +27,7 @@ pub mod store;
 pub mod summary;
 pub mod telemetry;
 pub mod trail;
+pub mod trails;
 pub mod webhooks;
 
 pub use config::Config;

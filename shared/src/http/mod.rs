@@ -95,6 +95,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::logs::routes())
         .merge(routes::exports::routes())
         .merge(routes::webhooks::routes())
+        .merge(routes::audit::routes())
+        .merge(routes::export_jobs::routes())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

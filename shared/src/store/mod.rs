@@ -1,6 +1,7 @@
 //! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org.
 
 pub mod events;
+pub mod export_jobs;
 pub mod exports;
 pub mod orgs;
 pub mod schema;

@@ -1,6 +1,8 @@
 //! Handlers, one module per concern: decode, authorise, call the service in `shared`, encode.
 //! No storage calls here.
 
+pub mod audit;
+pub mod export_jobs;
 pub mod exports;
 pub mod logs;
 pub mod webhooks;
