@@ -190,7 +190,9 @@ impl Encoder {
             detail: e.to_string(),
         })?;
         let text = |v: &Option<Cow<'_, str>>| -> String {
-            v.as_deref().map(|s| neutralize(s).into_owned()).unwrap_or_default()
+            v.as_deref()
+                .map(|s| neutralize(s).into_owned())
+                .unwrap_or_default()
         };
         let success = match r.success {
             Some(true) => "true",
@@ -280,13 +282,22 @@ mod tests {
                 .unwrap()
                 .to_string()
         };
-        assert_eq!(get(&rows[0], "actor.user_agent"), "Mozilla/5.0 (X11, \"quoted\")\nnext");
+        assert_eq!(
+            get(&rows[0], "actor.user_agent"),
+            "Mozilla/5.0 (X11, \"quoted\")\nnext"
+        );
         assert_eq!(get(&rows[0], "resource.id"), "'=HYPERLINK(\"http://x\")");
-        assert_eq!(unneutralize(&get(&rows[0], "resource.id")), "=HYPERLINK(\"http://x\")");
+        assert_eq!(
+            unneutralize(&get(&rows[0], "resource.id")),
+            "=HYPERLINK(\"http://x\")"
+        );
         assert_eq!(get(&rows[0], "resource.name"), "'@SUM(A1)");
         assert_eq!(get(&rows[0], "success"), "false");
         assert_eq!(get(&rows[0], "duration_ms"), "12");
-        assert_eq!(get(&rows[0], "metadata"), r#"{"via":"share-link","n":[1,2]}"#);
+        assert_eq!(
+            get(&rows[0], "metadata"),
+            r#"{"via":"share-link","n":[1,2]}"#
+        );
         assert_eq!(get(&rows[1], "actor.user_id"), "'-1");
         assert_eq!(get(&rows[1], "resource.type"), "");
         assert_eq!(get(&rows[1], "metadata"), "");

@@ -30,7 +30,12 @@ fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(
 
 impl ExportPoller {
     /// A poller of `queue_url`; each job gets `budget` per invocation.
-    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String, runner: ExportRunner, budget: Duration) -> Self {
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        runner: ExportRunner,
+        budget: Duration,
+    ) -> Self {
         ExportPoller {
             sqs,
             queue_url,

@@ -267,7 +267,10 @@ impl ExportRunner {
             }
             Ending::Transient(e) => {
                 tracing::warn!(org_id = %org, export_id = %id, error = %e, "export interrupted; retrying");
-                let Some(streak) = self.store.record_export_failure(org, id, &owner, &e).await?
+                let Some(streak) = self
+                    .store
+                    .record_export_failure(org, id, &owner, &e)
+                    .await?
                 else {
                     return Ok(RunOutcome::Skipped);
                 };

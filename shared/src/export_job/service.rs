@@ -99,7 +99,9 @@ pub async fn create(
             })?,
     };
     let queue_url = queue_url.ok_or_else(|| {
-        ApiError::Internal("AUDITRELAY_EXPORT_QUEUE_URL is not set: export jobs cannot be queued".into())
+        ApiError::Internal(
+            "AUDITRELAY_EXPORT_QUEUE_URL is not set: export jobs cannot be queued".into(),
+        )
     })?;
     let estimated_records = estimate(store, &org.org_id, &v.filter).await?;
     let job = ExportJob {
@@ -131,7 +133,11 @@ pub async fn create(
     if let Err(e) = send(sqs, queue_url, &msg, 0).await {
         // Never leave a job that nothing will run looking queued.
         store
-            .fail_export(&job.org_id, &job.export_id, "could not be queued; create it again")
+            .fail_export(
+                &job.org_id,
+                &job.export_id,
+                "could not be queued; create it again",
+            )
             .await?;
         return Err(ApiError::Unavailable(format!("export queue: {e}")));
     }
@@ -176,7 +182,10 @@ pub async fn list(
                     .ok()
                     .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
                     .ok_or_else(|| {
-                        ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIST_LIMIT}"))
+                        ApiError::invalid(
+                            "limit",
+                            format!("must be an integer from 1 to {MAX_LIST_LIMIT}"),
+                        )
                     })?
             }
             "cursor" => cursor = Some(v),

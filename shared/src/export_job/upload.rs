@@ -48,7 +48,11 @@ impl S3Failure {
 }
 
 /// Turns an SDK error into an explained [`S3Failure`].
-pub fn s3_failure<E>(e: &aws_sdk_s3::error::SdkError<E>, dest: &JobDestination, op: &str) -> S3Failure
+pub fn s3_failure<E>(
+    e: &aws_sdk_s3::error::SdkError<E>,
+    dest: &JobDestination,
+    op: &str,
+) -> S3Failure
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
 {
@@ -157,7 +161,10 @@ impl FileUpload {
                 self.done.push(part?);
             }
         }
-        let body = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_bytes + 64 * 1024));
+        let body = std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(self.part_bytes + 64 * 1024),
+        );
         self.size += body.len() as u64;
         let number = self.next_part;
         self.next_part += 1;
@@ -233,7 +240,12 @@ impl FileUpload {
 
 /// Aborts a multipart upload (best effort: an upload left behind only costs storage until a
 /// lifecycle rule removes it, and is never visible as an object).
-pub async fn abort_upload(s3: &aws_sdk_s3::Client, dest: &JobDestination, key: &str, upload_id: &str) {
+pub async fn abort_upload(
+    s3: &aws_sdk_s3::Client,
+    dest: &JobDestination,
+    key: &str,
+    upload_id: &str,
+) {
     if let Err(e) = s3
         .abort_multipart_upload()
         .bucket(&dest.bucket)

@@ -213,7 +213,9 @@ pub fn filter_pairs(filters: &Map<String, Value>) -> Result<Vec<(String, String)
                 for item in items {
                     match item {
                         Value::String(s) => names.push(s.clone()),
-                        _ => return Err(ApiError::invalid(field, "must be a list of action names")),
+                        _ => {
+                            return Err(ApiError::invalid(field, "must be a list of action names"))
+                        }
                     }
                 }
                 names.join(",")
@@ -240,7 +242,9 @@ pub fn parse_filter(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<LogFilter, ApiError> {
-    let mut filter = LogQuery::parse(pairs).map_err(|e| under("filters", e))?.filter;
+    let mut filter = LogQuery::parse(pairs)
+        .map_err(|e| under("filters", e))?
+        .filter;
     filter.from = Some(from);
     filter.to = Some(to);
     Ok(filter)
@@ -275,7 +279,10 @@ impl DestinationInput {
         }
         let required = |v: &Option<String>, name: &str| {
             v.clone().ok_or_else(|| {
-                ApiError::invalid(format!("destination.{name}"), "is required for an s3 destination")
+                ApiError::invalid(
+                    format!("destination.{name}"),
+                    "is required for an s3 destination",
+                )
             })
         };
         let bucket = required(&self.bucket, "bucket")?;
@@ -559,19 +566,37 @@ mod tests {
             (with("format", json!("parquet")), "format"),
             (with("filters", json!({"colour": "red"})), "filters.colour"),
             (with("filters", json!({"limit": "5"})), "filters.limit"),
-            (with("filters", json!({"success": "maybe"})), "filters.success"),
-            (with("filters", json!({"identity_type": "robot"})), "filters.identity_type"),
+            (
+                with("filters", json!({"success": "maybe"})),
+                "filters.success",
+            ),
+            (
+                with("filters", json!({"identity_type": "robot"})),
+                "filters.identity_type",
+            ),
             (with("filters", json!({"action": [1]})), "filters.action"),
             (dest(json!({"type": "gcs"})), "destination.type"),
             (dest(json!({"type": "azure_blob"})), "destination.type"),
             (dest(json!({"type": "ftp"})), "destination.type"),
-            (dest(json!({"roleArn": "arn:aws:iam::1:role/x"})), "destination.roleArn"),
+            (
+                dest(json!({"roleArn": "arn:aws:iam::1:role/x"})),
+                "destination.roleArn",
+            ),
             (dest(json!({"bucket": "Bad_Bucket"})), "destination.bucket"),
             (dest(json!({"region": "moon"})), "destination.region"),
             (dest(json!({"prefix": "/x"})), "destination.prefix"),
-            (dest(json!({"credentials_path": "vault/x"})), "destination.credentials_path"),
+            (
+                dest(json!({"credentials_path": "vault/x"})),
+                "destination.credentials_path",
+            ),
             (dest(json!({"endpoint": "x"})), "destination.endpoint"),
-            (with("destination", json!({"type": "s3", "bucket": "acme-audit", "region": "eu-west-1"})), "destination.roleArn"),
+            (
+                with(
+                    "destination",
+                    json!({"type": "s3", "bucket": "acme-audit", "region": "eu-west-1"}),
+                ),
+                "destination.roleArn",
+            ),
             (with("colour", json!(1)), "colour"),
         ];
         for (body, f) in cases {
@@ -590,7 +615,10 @@ mod tests {
             format: JobFormat::Csv,
             from: "a".into(),
             to: "b".into(),
-            filters: vec![("success".into(), "true".into()), ("action".into(), "a,b".into())],
+            filters: vec![
+                ("success".into(), "true".into()),
+                ("action".into(), "a,b".into()),
+            ],
             dest: JobDestination {
                 bucket: "b".into(),
                 region: "us-east-1".into(),
@@ -614,6 +642,9 @@ mod tests {
         let v = serde_json::to_value(job.view()).unwrap();
         assert_eq!(v["filters"], json!({"success": true, "action": "a,b"}));
         assert!(v.get("error").is_none(), "error only when failed");
-        assert!(!v.to_string().contains("123456789012"), "no role ARN in the view");
+        assert!(
+            !v.to_string().contains("123456789012"),
+            "no role ARN in the view"
+        );
     }
 }

@@ -11,9 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
-use crate::model::export_job::{
-    ExportFile, ExportJob, JobDestination, JobFormat, JobStatus,
-};
+use crate::model::export_job::{ExportFile, ExportJob, JobDestination, JobFormat, JobStatus};
 use crate::store::events::Position;
 
 /// How long a job record is kept.
@@ -96,7 +94,11 @@ const ALIASED: [&str; 9] = [
 
 impl Store {
     /// Stores a new job (queued).
-    pub async fn create_export_job(&self, job: &ExportJob, now_secs: i64) -> Result<(), StoreError> {
+    pub async fn create_export_job(
+        &self,
+        job: &ExportJob,
+        now_secs: i64,
+    ) -> Result<(), StoreError> {
         let filters =
             serde_json::to_string(&job.filters).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut item: Item = Item::new();
@@ -156,9 +158,8 @@ impl Store {
         limit: usize,
         after: Option<&str>,
     ) -> Result<(Vec<ExportJob>, Option<String>), StoreError> {
-        let start = after.map(|id| {
-            Item::from([("pk".to_string(), s(pk(org_id))), ("sk".to_string(), s(id))])
-        });
+        let start = after
+            .map(|id| Item::from([("pk".to_string(), s(pk(org_id))), ("sk".to_string(), s(id))]));
         let out = self
             .ddb
             .query()
@@ -284,8 +285,14 @@ impl Store {
         export_id: &str,
         owner: &str,
     ) -> Result<bool, StoreError> {
-        self.update_export_leased(org_id, export_id, owner, "REMOVE upload_key, upload_id", vec![])
-            .await
+        self.update_export_leased(
+            org_id,
+            export_id,
+            owner,
+            "REMOVE upload_key, upload_id",
+            vec![],
+        )
+        .await
     }
 
     /// Checkpoints a written file: appended to `files`, its events counted, the position moved
@@ -406,7 +413,13 @@ impl Store {
         export_id: &str,
         owner: &str,
     ) -> Result<bool, StoreError> {
-        self.update_export_leased(org_id, export_id, owner, "REMOVE lease_owner, lease_until", vec![])
-            .await
+        self.update_export_leased(
+            org_id,
+            export_id,
+            owner,
+            "REMOVE lease_owner, lease_until",
+            vec![],
+        )
+        .await
     }
 }

@@ -116,7 +116,10 @@ pub fn counter_from_item(item: &Item) -> Result<(Dim, Counts), StoreError> {
     let dim = match sk.split_once('#').map(|(_, d)| d.as_bytes().first()) {
         Some(Some(b't')) => Dim::Total,
         Some(Some(b'i')) => Dim::Identity(get_s(item, "id")?.to_string()),
-        Some(Some(b'r')) => Dim::Resource(get_s(item, "rt")?.to_string(), get_s(item, "ri")?.to_string()),
+        Some(Some(b'r')) => Dim::Resource(
+            get_s(item, "rt")?.to_string(),
+            get_s(item, "ri")?.to_string(),
+        ),
         _ => return Err(StoreError::Corrupt(format!("summary counter {sk}"))),
     };
     let mut counts = Counts {
@@ -218,7 +221,9 @@ impl Store {
                 let counted: Vec<usize> = reasons
                     .iter()
                     .enumerate()
-                    .filter(|(i, r)| *i < events.len() && r.code() == Some("ConditionalCheckFailed"))
+                    .filter(|(i, r)| {
+                        *i < events.len() && r.code() == Some("ConditionalCheckFailed")
+                    })
                     .map(|(i, _)| i)
                     .collect();
                 if !counted.is_empty() {
@@ -236,7 +241,9 @@ impl Store {
                     )
                 });
                 if retryable {
-                    Err(ChunkError::Retry(format!("transaction cancelled: {codes:?}")))
+                    Err(ChunkError::Retry(format!(
+                        "transaction cancelled: {codes:?}"
+                    )))
                 } else {
                     Err(ChunkError::Store(StoreError::Sdk(format!(
                         "summary transaction cancelled: {codes:?}"
@@ -313,7 +320,9 @@ impl Store {
         for chunk in keys.chunks(100) {
             let mut pending: Vec<Item> = chunk
                 .iter()
-                .map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]))
+                .map(|(pk, sk)| {
+                    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+                })
                 .collect();
             let mut attempt = 0u32;
             while !pending.is_empty() {

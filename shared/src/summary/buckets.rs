@@ -300,14 +300,23 @@ mod tests {
         let t = datetime!(2026-05-22 10:30:00.5 UTC);
         assert_eq!(floor_hour(t), datetime!(2026-05-22 10:00 UTC));
         assert_eq!(ceil_hour(t), datetime!(2026-05-22 11:00 UTC));
-        assert_eq!(ceil_hour(datetime!(2026-05-22 11:00 UTC)), datetime!(2026-05-22 11:00 UTC));
+        assert_eq!(
+            ceil_hour(datetime!(2026-05-22 11:00 UTC)),
+            datetime!(2026-05-22 11:00 UTC)
+        );
         assert_eq!(ceil_day(t), datetime!(2026-05-23 0:00 UTC));
-        assert_eq!(floor_day(datetime!(2026-05-22 02:00 +03:00)), datetime!(2026-05-21 0:00 UTC));
+        assert_eq!(
+            floor_day(datetime!(2026-05-22 02:00 +03:00)),
+            datetime!(2026-05-21 0:00 UTC)
+        );
     }
 
     #[test]
     fn an_aligned_thirty_day_range_reads_two_month_partitions_and_no_markers() {
-        let p = plan(datetime!(2026-04-20 0:00 UTC), datetime!(2026-05-20 0:00 UTC));
+        let p = plan(
+            datetime!(2026-04-20 0:00 UTC),
+            datetime!(2026-05-20 0:00 UTC),
+        );
         assert!(p.edges.is_empty() && p.hours.is_empty());
         assert_eq!(p.days.len(), 2, "{p:?}");
         assert_eq!(p.days[0].first, "2026-04-20T00:00:00.000000000Z");
@@ -372,19 +381,34 @@ mod tests {
         assert_eq!(p.hours.len(), 1);
         assert_eq!(p.hours[0].buckets().len(), 3);
         assert_eq!(p.hours[0].sk_bounds(), ("10#".into(), "12$".into()));
-        assert!(plan(datetime!(2026-05-20 10:00 UTC), datetime!(2026-05-20 10:00 UTC))
-            .edges
-            .is_empty());
+        assert!(plan(
+            datetime!(2026-05-20 10:00 UTC),
+            datetime!(2026-05-20 10:00 UTC)
+        )
+        .edges
+        .is_empty());
     }
 
     /// Every second of a range is covered exactly once by the plan's pieces.
     #[test]
     fn plans_partition_the_range() {
         let cases = [
-            (datetime!(2026-01-30 23:59:59 UTC), datetime!(2026-03-02 00:00:01 UTC)),
-            (datetime!(2026-02-01 00:00 UTC), datetime!(2026-02-01 00:00:01 UTC)),
-            (datetime!(2026-02-01 05:00 UTC), datetime!(2026-02-03 05:00 UTC)),
-            (datetime!(2025-12-31 23:30 UTC), datetime!(2026-01-01 00:30 UTC)),
+            (
+                datetime!(2026-01-30 23:59:59 UTC),
+                datetime!(2026-03-02 00:00:01 UTC),
+            ),
+            (
+                datetime!(2026-02-01 00:00 UTC),
+                datetime!(2026-02-01 00:00:01 UTC),
+            ),
+            (
+                datetime!(2026-02-01 05:00 UTC),
+                datetime!(2026-02-03 05:00 UTC),
+            ),
+            (
+                datetime!(2025-12-31 23:30 UTC),
+                datetime!(2026-01-01 00:30 UTC),
+            ),
         ];
         for (from, to) in cases {
             let p = plan(from, to);
@@ -396,11 +420,9 @@ mod tests {
                     Duration::HOUR
                 };
                 for b in run.buckets() {
-                    let start = OffsetDateTime::parse(
-                        &b,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .unwrap();
+                    let start =
+                        OffsetDateTime::parse(&b, &time::format_description::well_known::Rfc3339)
+                            .unwrap();
                     pieces.push((b, sortable_time(start + len)));
                 }
             }

@@ -232,9 +232,16 @@ mod tests {
                 }
             }
         }
-        assert_eq!(seen, (0..200).collect::<Vec<_>>(), "order kept, nothing lost");
+        assert_eq!(
+            seen,
+            (0..200).collect::<Vec<_>>(),
+            "order kept, nothing lost"
+        );
         assert_eq!(totals.total, 200);
-        assert_eq!(totals.failed, (0..200).filter(|i| i % 3 == 0).count() as u64);
+        assert_eq!(
+            totals.failed,
+            (0..200).filter(|i| i % 3 == 0).count() as u64
+        );
         assert_eq!(totals.actions["read"], 100);
     }
 

@@ -149,7 +149,10 @@ impl SummaryParams {
                         .ok()
                         .filter(|n| (1..=MAX_TOP).contains(n))
                         .ok_or_else(|| {
-                            ApiError::invalid("top", format!("must be an integer from 1 to {MAX_TOP}"))
+                            ApiError::invalid(
+                                "top",
+                                format!("must be an integer from 1 to {MAX_TOP}"),
+                            )
                         })?
                 }
                 other => {
@@ -348,11 +351,17 @@ mod tests {
     #[test]
     fn bad_parameters_are_named() {
         assert_eq!(
-            field(p(&[("from", "2026-05-02T00:00:00Z"), ("to", "2026-05-01T00:00:00Z")])),
+            field(p(&[
+                ("from", "2026-05-02T00:00:00Z"),
+                ("to", "2026-05-01T00:00:00Z")
+            ])),
             "from"
         );
         assert_eq!(
-            field(p(&[("from", "2024-01-01T00:00:00Z"), ("to", "2026-05-01T00:00:00Z")])),
+            field(p(&[
+                ("from", "2024-01-01T00:00:00Z"),
+                ("to", "2026-05-01T00:00:00Z")
+            ])),
             "from",
             "longer than the retention"
         );
@@ -365,7 +374,11 @@ mod tests {
 
     #[test]
     fn top_is_by_count_then_key() {
-        let m = HashMap::from([("b".to_string(), 5), ("a".to_string(), 5), ("c".to_string(), 9)]);
+        let m = HashMap::from([
+            ("b".to_string(), 5),
+            ("a".to_string(), 5),
+            ("c".to_string(), 9),
+        ]);
         let t = top_n(m, 2);
         assert_eq!(t, vec![("c".to_string(), 9), ("a".to_string(), 5)]);
     }
