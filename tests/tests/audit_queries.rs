@@ -148,7 +148,13 @@ async fn summary_matches_the_raw_events_and_survives_redelivery() {
         let r = env.call(Method::GET, &uri, Some(&env.a.reader), None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body, expected_summary(&evs, from, to), "{uri}");
-        let keys: BTreeSet<&str> = r.body.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let keys: BTreeSet<&str> = r
+            .body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         assert_eq!(
             keys,
             BTreeSet::from([
@@ -189,7 +195,12 @@ async fn summary_matches_the_raw_events_and_survives_redelivery() {
 
     // The default range is the last 30 days; `top` bounds the lists.
     let r = env
-        .call(Method::GET, "/v1/audit/summary?top=2", Some(&env.a.owner), None)
+        .call(
+            Method::GET,
+            "/v1/audit/summary?top=2",
+            Some(&env.a.owner),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["total_events"], 120);
@@ -212,9 +223,17 @@ async fn summary_bad_input_and_scopes() {
         let env = &env;
         async move { env.call(Method::GET, &uri, Some(&token), None).await }
     };
-    let r = get("from=2026-05-02T00:00:00Z&to=2026-05-01T00:00:00Z", &env.a.reader).await;
+    let r = get(
+        "from=2026-05-02T00:00:00Z&to=2026-05-01T00:00:00Z",
+        &env.a.reader,
+    )
+    .await;
     assert_error(&r, StatusCode::BAD_REQUEST, Some("from"));
-    let r = get("from=2020-01-01T00:00:00Z&to=2026-05-01T00:00:00Z", &env.a.reader).await;
+    let r = get(
+        "from=2020-01-01T00:00:00Z&to=2026-05-01T00:00:00Z",
+        &env.a.reader,
+    )
+    .await;
     assert_error(&r, StatusCode::BAD_REQUEST, Some("from"));
     let r = get("to=yesterday", &env.a.reader).await;
     assert_error(&r, StatusCode::BAD_REQUEST, Some("to"));
@@ -268,9 +287,19 @@ async fn identity_resource_and_secret_trails() {
     let is_usr3 = |e: &Value| e["actor"]["user_id"] == "usr_3";
     let (logs, summary) = trail(env, &env.a.reader, "/v1/audit/identities/usr_3").await;
     let order = got(&logs);
-    assert_eq!(order.iter().cloned().collect::<BTreeSet<_>>(), ids(&is_usr3));
-    assert_eq!(order.len(), ids(&is_usr3).len(), "no duplicates across pages");
-    let times: Vec<&str> = logs.iter().map(|e| e["timestamp"].as_str().unwrap()).collect();
+    assert_eq!(
+        order.iter().cloned().collect::<BTreeSet<_>>(),
+        ids(&is_usr3)
+    );
+    assert_eq!(
+        order.len(),
+        ids(&is_usr3).len(),
+        "no duplicates across pages"
+    );
+    let times: Vec<&str> = logs
+        .iter()
+        .map(|e| e["timestamp"].as_str().unwrap())
+        .collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
     check_summary(&summary, &is_usr3);
 
@@ -286,21 +315,29 @@ async fn identity_resource_and_secret_trails() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let want = ids(&|e: &Value| is_usr3(e) && e["action"] == "read");
     assert_eq!(
-        got(r.body["logs"].as_array().unwrap()).into_iter().collect::<BTreeSet<_>>(),
+        got(r.body["logs"].as_array().unwrap())
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
         want
     );
 
     // A resource of any type.
     let is_doc2 = |e: &Value| e["resource"] == json!({"type": "document", "id": "doc_2"});
     let (logs, summary) = trail(env, &env.a.reader, "/v1/audit/resources/document/doc_2").await;
-    assert_eq!(got(&logs).into_iter().collect::<BTreeSet<_>>(), ids(&is_doc2));
+    assert_eq!(
+        got(&logs).into_iter().collect::<BTreeSet<_>>(),
+        ids(&is_doc2)
+    );
     assert_eq!(logs.len(), ids(&is_doc2).len());
     check_summary(&summary, &is_doc2);
 
     // A secret by its path (slashes included), as seed 004 names it.
     let is_secret = |e: &Value| e["resource"]["type"] == "secret";
     let (logs, summary) = trail(env, &env.a.reader, &format!("/v1/audit/secrets/{SECRET}")).await;
-    assert_eq!(got(&logs).into_iter().collect::<BTreeSet<_>>(), ids(&is_secret));
+    assert_eq!(
+        got(&logs).into_iter().collect::<BTreeSet<_>>(),
+        ids(&is_secret)
+    );
     check_summary(&summary, &is_secret);
     let r = env
         .call(
@@ -313,7 +350,12 @@ async fn identity_resource_and_secret_trails() {
     assert_eq!(r.body["path"], SECRET);
     assert_eq!(r.body["resource"], json!({"type": "secret", "id": SECRET}));
     assert_eq!(r.body["has_more"], true);
-    let (alt, _) = trail(env, &env.a.reader, &format!("/v1/audit/resources/secret/{SECRET}")).await;
+    let (alt, _) = trail(
+        env,
+        &env.a.reader,
+        &format!("/v1/audit/resources/secret/{SECRET}"),
+    )
+    .await;
     assert_eq!(got(&alt).len(), got(&logs).len());
 
     // Scoped to the caller's org; bad input named; scope required.
@@ -321,7 +363,12 @@ async fn identity_resource_and_secret_trails() {
     assert!(logs.is_empty());
     assert_eq!(summary["total_events"], 0);
     let r = env
-        .call(Method::GET, "/v1/audit/identities/usr_3?limit=0", Some(&env.a.reader), None)
+        .call(
+            Method::GET,
+            "/v1/audit/identities/usr_3?limit=0",
+            Some(&env.a.reader),
+            None,
+        )
         .await;
     assert_error(&r, StatusCode::BAD_REQUEST, Some("limit"));
     let r = env
@@ -334,11 +381,21 @@ async fn identity_resource_and_secret_trails() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let r = env
-        .call(Method::GET, "/v1/audit/identities/usr_3?identity_id=x", Some(&env.a.reader), None)
+        .call(
+            Method::GET,
+            "/v1/audit/identities/usr_3?identity_id=x",
+            Some(&env.a.reader),
+            None,
+        )
         .await;
     assert_error(&r, StatusCode::BAD_REQUEST, Some("identity_id"));
     let r = env
-        .call(Method::GET, "/v1/audit/resources/document/doc_2", Some(&env.a.writer), None)
+        .call(
+            Method::GET,
+            "/v1/audit/resources/document/doc_2",
+            Some(&env.a.writer),
+            None,
+        )
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, None);
 }
