@@ -203,10 +203,10 @@ mod tests {
         EventFacts {
             event_id: format!("evt_{i}"),
             ts_key: format!("2026-05-22T{hour:02}:30:00.000000000Z"),
-            action: if i % 2 == 0 { "read" } else { "write" }.into(),
+            action: if i.is_multiple_of(2) { "read" } else { "write" }.into(),
             identity: identity.into(),
             resource: resource.map(|r| ("secret".to_string(), r.to_string())),
-            failed: i % 3 == 0,
+            failed: i.is_multiple_of(3),
         }
     }
 
