@@ -350,8 +350,8 @@ fn delivery_triggers_report_partial_batch_failures() {
         assert_eq!(types, ["ReportBatchItemFailures"], "{name}");
     }
     assert_eq!(
-        mappings, 3,
-        "the stream, the deliveries queue and the flush queue triggers"
+        mappings, 4,
+        "the stream, the deliveries queue, the flush queue and the export-jobs queue triggers"
     );
     let stream = &t["Resources"]["FanoutEventsStream"]["Properties"];
     assert!(is_ref_to(&stream["FunctionName"], "FanoutFunction"));
