@@ -58,15 +58,17 @@ template-check: tools
 	cfn-lint template.yaml
 	sam validate --lint
 
-## Benchmarks: the CPU part of an S3 batch, webhook signing and OTLP request encoding
-## (criterion); then, against moto, the deliver function (batches of 10 concurrently) and an
-## end-to-end S3 flush of BENCH_EVENTS events with peak memory.
+## Benchmarks: the CPU part of an S3 batch, webhook signing, OTLP request encoding and export-job
+## encoding (criterion); then, against moto, the deliver function (batches of 10 concurrently), an
+## end-to-end S3 flush and an end-to-end CSV export job of BENCH_EVENTS events, with peak memory.
 BENCH_EVENTS ?= 20000
 bench: tools
-	cargo bench -p shared --bench export --bench signing --bench otel
+	cargo bench -p shared --bench export --bench signing --bench otel --bench export_job
 	scripts/with-moto.sh cargo bench -p auditrelay-tests --bench deliver
 	cargo build --release -p auditrelay-tests --example flush_bench
 	scripts/with-moto.sh target/release/examples/flush_bench $(BENCH_EVENTS)
+	cargo build --release -p auditrelay-tests --example export_bench
+	scripts/with-moto.sh target/release/examples/export_bench $(BENCH_EVENTS) csv
 
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
 sam-build: tools

@@ -167,6 +167,17 @@ fn flush_queue_name(config: &Config) -> String {
         .to_string()
 }
 
+/// Name of the export-jobs queue (from `AUDITRELAY_EXPORT_QUEUE_URL` when set).
+fn export_queue_name(config: &Config) -> String {
+    config
+        .export_queue_url
+        .as_deref()
+        .and_then(|u| u.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("auditrelay-export-jobs")
+        .to_string()
+}
+
 fn topic_name(config: &Config) -> String {
     config
         .notify_topic_arn
@@ -196,6 +207,13 @@ async fn serve(
     };
     config.deliveries_queue_url = Some(queue_url.clone());
     config.notify_topic_arn = Some(topic_arn.clone());
+    let export_queue_url = match &config.export_queue_url {
+        Some(u) => u.clone(),
+        None => queues::queue_url(&clients.sqs, &export_queue_name(&config))
+            .await
+            .map_err(|e| format!("{e} (run `auditctl provision` first)"))?,
+    };
+    config.export_queue_url = Some(export_queue_url.clone());
 
     let store = Store::new(clients.ddb.clone(), &config);
     let fanout = Fanout::new(store.clone(), clients.sqs.clone(), queue_url.clone());
@@ -212,6 +230,14 @@ async fn serve(
     let consumer = QueuePoller::new(clients.sqs.clone(), queue_url.clone(), deliverer);
     tokio::spawn(stream.run(std::time::Duration::from_millis(200)));
     tokio::spawn(consumer.run(LOCAL_DELIVER_WORKERS, std::time::Duration::from_millis(200)));
+    // Export jobs: the export function's handler, fed from the export-jobs queue.
+    let exports = shared::export_job::local::ExportPoller::new(
+        clients.sqs.clone(),
+        export_queue_url,
+        shared::export_job::run::ExportRunner::from_config(&config, &clients),
+        shared::export_job::local::LOCAL_BUDGET,
+    );
+    tokio::spawn(exports.run(std::time::Duration::from_millis(500)));
     if flush_interval > 0 {
         let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
         tokio::spawn(async move {
@@ -270,6 +296,12 @@ async fn run(cli: Cli) -> Result<()> {
                 shared::export::pending::FLUSH_QUEUE,
             )
             .await?;
+            let export = queues::ensure_queue_with_dlq(
+                &clients.sqs,
+                &export_queue_name(&config),
+                shared::export_job::queue::EXPORT_QUEUE,
+            )
+            .await?;
             print(json!({
                 "tables": [config.events_table, config.config_table],
                 "created": created,
@@ -277,6 +309,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "dead_letter_queue_url": q.dlq_url,
                 "notify_topic_arn": topic,
                 "flush_queue_url": flush.queue_url,
+                "export_queue_url": export.queue_url,
             }));
         }
         Command::Org { command } => match command {

@@ -21,6 +21,8 @@ pub struct Config {
     /// The stack's role that customers trust; assumed before a customer's role so that trust
     /// policies name one stable principal (`AUDITRELAY_ACCESS_ROLE_ARN`; unset locally).
     pub access_role_arn: Option<String>,
+    /// SQS queue of export jobs (`AUDITRELAY_EXPORT_QUEUE_URL`).
+    pub export_queue_url: Option<String>,
 }
 
 /// A configuration value that is present but unusable.
@@ -70,6 +72,7 @@ impl Config {
             deliveries_queue_url: optional("AUDITRELAY_DELIVERIES_QUEUE_URL"),
             flush_queue_url: optional("AUDITRELAY_FLUSH_QUEUE_URL"),
             access_role_arn: optional("AUDITRELAY_ACCESS_ROLE_ARN"),
+            export_queue_url: optional("AUDITRELAY_EXPORT_QUEUE_URL"),
         })
     }
 
@@ -83,6 +86,7 @@ impl Config {
             deliveries_queue_url: None,
             flush_queue_url: None,
             access_role_arn: None,
+            export_queue_url: None,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! endpoints API), [`delivery`] (signing, retries, SSRF guard, fanout and deliver), [`otel`]
 //! (OTLP log export over the same delivery path), [`http`]
 //! (routing and the one mapping of errors to HTTP), [`error`], [`config`], [`clients`],
-//! [`telemetry`].
+//! [`telemetry`]; [`summary`] (aggregate counters), [`trails`] (identity and resource trails)
+//! and [`export_job`] (on-demand jsonl/csv exports).
 
 pub mod actions;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod decode;
 pub mod delivery;
 pub mod error;
 pub mod export;
+pub mod export_job;
 pub mod http;
 pub mod ingest;
 pub mod logs;
@@ -26,8 +28,10 @@ pub mod notify;
 pub mod otel;
 pub mod query;
 pub mod store;
+pub mod summary;
 pub mod telemetry;
 pub mod trail;
+pub mod trails;
 pub mod webhooks;
 
 pub use config::Config;

@@ -38,6 +38,9 @@ pub struct LogFilter {
     pub request_id: Option<String>,
     /// Free-text search: the stored event JSON contains this text (see [`search_variants`]).
     pub q: Option<String>,
+    /// One resource's events: (`resource.type`, `resource.id`), index-backed (`by_resource`).
+    /// Set by the resource trail routes from their path, never by a query parameter.
+    pub resource: Option<(String, String)>,
 }
 
 /// A parsed `GET /v1/audit/logs` request.
@@ -81,6 +84,11 @@ impl LogFilter {
             self.source_ip.as_deref().unwrap_or(""),
             self.request_id.as_deref().unwrap_or(""),
         ) + &self.q.as_ref().map(|q| format!("|q={q}")).unwrap_or_default()
+            + &match &self.resource {
+            // Appended only when set, so that the cursors of other queries stay valid.
+            Some((t, id)) => format!("|resource={}:{t}:{id}", t.len()),
+            None => String::new(),
+        }
     }
 }
 

@@ -350,8 +350,8 @@ fn delivery_triggers_report_partial_batch_failures() {
         assert_eq!(types, ["ReportBatchItemFailures"], "{name}");
     }
     assert_eq!(
-        mappings, 3,
-        "the stream, the deliveries queue and the flush queue triggers"
+        mappings, 4,
+        "the stream, the deliveries queue, the flush queue and the export-jobs queue triggers"
     );
     let stream = &t["Resources"]["FanoutEventsStream"]["Properties"];
     assert!(is_ref_to(&stream["FunctionName"], "FanoutFunction"));
@@ -452,4 +452,51 @@ fn the_flush_queue_matches_what_provision_creates() {
                 .lease
                 .as_secs()
     );
+}
+
+#[test]
+fn the_export_jobs_queue_matches_what_provision_creates() {
+    let t = template();
+    let spec = shared::export_job::queue::EXPORT_QUEUE;
+    let q = &t["Resources"]["ExportJobsQueue"]["Properties"];
+    assert_eq!(
+        as_u64(&q["VisibilityTimeout"], "VisibilityTimeout"),
+        u64::from(spec.visibility_secs)
+    );
+    assert_eq!(
+        as_u64(&q["MessageRetentionPeriod"], "MessageRetentionPeriod"),
+        u64::from(spec.retention_secs)
+    );
+    assert_eq!(
+        as_u64(&q["RedrivePolicy"]["maxReceiveCount"], "maxReceiveCount"),
+        u64::from(spec.max_receive_count)
+    );
+    assert!(is_getatt(
+        &q["RedrivePolicy"]["deadLetterTargetArn"],
+        "ExportJobsDeadLetterQueue.Arn"
+    ));
+    let f = &t["Resources"]["ExportFunction"];
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "export");
+    assert!(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../functions/export/Cargo.toml"
+    ))
+    .exists());
+    // A message is never visible again while an invocation may still work on it.
+    let timeout = as_u64(&f["Properties"]["Timeout"], "Timeout");
+    assert!(timeout < u64::from(spec.visibility_secs));
+    let mapping = &t["Resources"]["ExportJobsQueueEvents"]["Properties"];
+    assert_eq!(as_u64(&mapping["BatchSize"], "BatchSize"), 1);
+    assert!(is_getatt(&mapping["EventSourceArn"], "ExportJobsQueue.Arn"));
+    // The API queues jobs; the function continues them.
+    for fun in ["ApiFunction", "ExportFunction"] {
+        assert!(
+            is_ref_to(
+                &t["Resources"][fun]["Properties"]["Environment"]["Variables"]
+                    ["AUDITRELAY_EXPORT_QUEUE_URL"],
+                "ExportJobsQueue"
+            ),
+            "{fun}: AUDITRELAY_EXPORT_QUEUE_URL"
+        );
+    }
 }

@@ -259,11 +259,14 @@ impl Fanout {
                 otel_owners.push(held.into_iter().map(|h| indexes[h]).collect());
             }
         }
-        let (report, otel_report, ()) = tokio::join!(
+        let (report, otel_report, (), uncounted) = tokio::join!(
             enqueue(&self.sqs, &self.queue_url, &messages),
             enqueue(&self.sqs, &self.queue_url, &otel_messages),
-            self.count_pending(inserts)
+            self.count_pending(inserts),
+            // The summary counters (exactly once; a failure retries the batch from there).
+            crate::summary::count::count_inserts(&self.store, inserts)
         );
+        failed.extend(uncounted);
         if let Some(e) = &report.error {
             tracing::warn!(error = %e, failed = report.failed.len(), "enqueueing deliveries failed");
         }

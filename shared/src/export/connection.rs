@@ -53,7 +53,8 @@ pub fn explain_s3_error(
     }
 }
 
-fn s3_error<E>(e: &aws_sdk_s3::error::SdkError<E>) -> (Option<String>, String)
+/// An S3 error's code (a 301 without a body counts as `PermanentRedirect`) and its full text.
+pub fn s3_error<E>(e: &aws_sdk_s3::error::SdkError<E>) -> (Option<String>, String)
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
 {

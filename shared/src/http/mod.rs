@@ -98,6 +98,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::actions::routes())
         .merge(routes::console::routes())
         .merge(routes::otel::routes())
+        .merge(routes::audit::routes())
+        .merge(routes::export_jobs::routes())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod export;
+pub mod export_job;
 pub mod ids;
 pub mod org;
 pub mod otel;

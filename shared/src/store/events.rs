@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::schema::{GSI_BY_ACTOR, GSI_BY_TIME};
+use super::schema::{GSI_BY_ACTOR, GSI_BY_RESOURCE, GSI_BY_TIME};
 use super::{get_s, n, s, Item, Store};
 use crate::error::StoreError;
 use crate::model::event::{sortable_time, ValidEvent};
@@ -201,9 +201,10 @@ impl Store {
 
     /// A page of the org's events matching `filter`, newest first, after `start`.
     ///
-    /// Served by `by_actor` when `identity_id` is given, else by `by_time`; the time range is
-    /// the key condition; other filters are a FilterExpression (their cost is the reads of the
-    /// rows they discard, bounded by [`MAX_PAGES_PER_QUERY`] per call).
+    /// Served by `by_resource` when a resource is given, by `by_actor` when `identity_id` is,
+    /// else by `by_time`; the time range is the key condition; other filters are a
+    /// FilterExpression (their cost is the reads of the rows they discard, bounded by
+    /// [`MAX_PAGES_PER_QUERY`] per call).
     pub async fn query_events(
         &self,
         org_id: &str,
@@ -211,9 +212,93 @@ impl Store {
         limit: usize,
         start: Option<Position>,
     ) -> Result<Page, StoreError> {
-        let (index, hash_attr, hash_val) = match &filter.identity_id {
-            Some(id) => (GSI_BY_ACTOR, "actor_pk", format!("{org_id}#{id}")),
-            None => (GSI_BY_TIME, "pk", org_id.to_string()),
+        let plan = FilterQuery::new(org_id, filter);
+        let mut start_key = start.as_ref().map(|p| plan.start_key(p));
+        let mut rows: Vec<Item> = Vec::new();
+        for _ in 0..MAX_PAGES_PER_QUERY {
+            let need = limit + 1 - rows.len();
+            let mut q = plan
+                .query(self, false)
+                .set_exclusive_start_key(start_key.take());
+            q = if plan.conds.is_empty() {
+                q.limit(need as i32)
+            } else {
+                // Non-matching rows are read too; larger pages mean fewer round trips.
+                q.limit(need.clamp(200, 1000) as i32)
+            };
+            let out = q.send().await.map_err(StoreError::from_sdk)?;
+            rows.extend(out.items.unwrap_or_default());
+            if rows.len() > limit {
+                rows.truncate(limit);
+                let next = rows.last().map(position_of).transpose()?;
+                let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
+                return Ok(Page { events, next });
+            }
+            match out.last_evaluated_key {
+                None => {
+                    let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
+                    return Ok(Page { events, next: None });
+                }
+                Some(lek) => start_key = Some(lek),
+            }
+        }
+        // Page budget spent on a sparse filter: answer what we have, resume where we stopped.
+        let next = match start_key {
+            Some(lek) => Some(position_of(&lek)?),
+            None => rows.last().map(position_of).transpose()?,
+        };
+        let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
+        Ok(Page { events, next })
+    }
+
+    /// One DynamoDB page (≤ 1 MB read) of the org's events matching `filter`, oldest first,
+    /// strictly after `after`: each matching event's position and canonical JSON, and where
+    /// the next page starts (`None`: no more). Export jobs stream a range with it.
+    pub async fn events_page_ascending(
+        &self,
+        org_id: &str,
+        filter: &LogFilter,
+        after: Option<&Position>,
+    ) -> Result<(Vec<(Position, String)>, Option<Position>), StoreError> {
+        let plan = FilterQuery::new(org_id, filter);
+        let out = plan
+            .query(self, true)
+            .set_exclusive_start_key(after.map(|p| plan.start_key(p)))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let mut rows = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            rows.push((position_of(item)?, get_s(item, "doc")?.to_string()));
+        }
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .map(position_of)
+            .transpose()?;
+        Ok((rows, next))
+    }
+}
+
+/// A Query of the events GSIs for a [`LogFilter`]: the index, its key condition over the
+/// time range and the FilterExpression of the other filters.
+struct FilterQuery {
+    org_id: String,
+    index: &'static str,
+    hash_attr: &'static str,
+    hash_val: String,
+    names: Vec<(&'static str, &'static str)>,
+    values: Vec<(String, AttributeValue)>,
+    conds: Vec<String>,
+}
+
+impl FilterQuery {
+    fn new(org_id: &str, filter: &LogFilter) -> Self {
+        let (index, hash_attr, hash_val) = match (&filter.resource, &filter.identity_id) {
+            (Some((t, id)), _) => (GSI_BY_RESOURCE, "res_pk", format!("{org_id}#{t}#{id}")),
+            (None, Some(id)) => (GSI_BY_ACTOR, "actor_pk", format!("{org_id}#{id}")),
+            (None, None) => (GSI_BY_TIME, "pk", org_id.to_string()),
         };
         let lo = filter.from.map(sortable_time).unwrap_or_else(|| "0".into());
         // `to` is exclusive: "{to}#evt…" sorts after "{to}", so BETWEEN excludes it.
@@ -244,6 +329,9 @@ impl Store {
             values.push((format!(":{attr}"), v));
             conds.push(format!("{name} = :{attr}"));
         };
+        if let (Some(_), Some(id)) = (&filter.resource, &filter.identity_id) {
+            eq("actor_pk", "#actor_pk", s(format!("{org_id}#{id}")));
+        }
         if let Some(t) = filter.identity_type {
             eq("actor_type", "#actor_type", s(t.as_str()));
         }
@@ -274,64 +362,51 @@ impl Store {
             conds.push(format!("({})", any.join(" OR ")));
         }
 
-        let esk = |p: &Position| -> Item {
-            let mut k: Item = Item::new();
-            k.insert("pk".into(), s(org_id));
-            k.insert("sk".into(), s(&p.e));
-            k.insert("ts_sk".into(), s(&p.t));
-            if hash_attr != "pk" {
-                k.insert(hash_attr.into(), s(&hash_val));
-            }
-            k
-        };
-        let mut start_key = start.as_ref().map(esk);
-        let mut rows: Vec<Item> = Vec::new();
-        for _ in 0..MAX_PAGES_PER_QUERY {
-            let need = limit + 1 - rows.len();
-            let mut q = self
-                .ddb
-                .query()
-                .table_name(&self.events_table)
-                .index_name(index)
-                .key_condition_expression("#h = :h AND #t BETWEEN :lo AND :hi")
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start_key.take());
-            for (k, v) in &names {
-                q = q.expression_attribute_names(*k, *v);
-            }
-            for (k, v) in &values {
-                q = q.expression_attribute_values(k, v.clone());
-            }
-            q = if conds.is_empty() {
-                q.limit(need as i32)
-            } else {
-                // Non-matching rows are read too; larger pages mean fewer round trips.
-                q.filter_expression(conds.join(" AND "))
-                    .limit(need.clamp(200, 1000) as i32)
-            };
-            let out = q.send().await.map_err(StoreError::from_sdk)?;
-            rows.extend(out.items.unwrap_or_default());
-            if rows.len() > limit {
-                rows.truncate(limit);
-                let next = rows.last().map(position_of).transpose()?;
-                let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
-                return Ok(Page { events, next });
-            }
-            match out.last_evaluated_key {
-                None => {
-                    let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
-                    return Ok(Page { events, next: None });
-                }
-                Some(lek) => start_key = Some(lek),
-            }
+        FilterQuery {
+            org_id: org_id.to_string(),
+            index,
+            hash_attr,
+            hash_val,
+            names,
+            values,
+            conds,
         }
-        // Page budget spent on a sparse filter: answer what we have, resume where we stopped.
-        let next = match start_key {
-            Some(lek) => Some(position_of(&lek)?),
-            None => rows.last().map(position_of).transpose()?,
-        };
-        let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
-        Ok(Page { events, next })
+    }
+
+    /// The ExclusiveStartKey that resumes right after the row at `p`.
+    fn start_key(&self, p: &Position) -> Item {
+        let mut k: Item = Item::new();
+        k.insert("pk".into(), s(&self.org_id));
+        k.insert("sk".into(), s(&p.e));
+        k.insert("ts_sk".into(), s(&p.t));
+        if self.hash_attr != "pk" {
+            k.insert(self.hash_attr.into(), s(&self.hash_val));
+        }
+        k
+    }
+
+    fn query(
+        &self,
+        store: &Store,
+        ascending: bool,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let mut q = store
+            .ddb
+            .query()
+            .table_name(&store.events_table)
+            .index_name(self.index)
+            .key_condition_expression("#h = :h AND #t BETWEEN :lo AND :hi")
+            .scan_index_forward(ascending);
+        for (k, v) in &self.names {
+            q = q.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in &self.values {
+            q = q.expression_attribute_values(k, v.clone());
+        }
+        if !self.conds.is_empty() {
+            q = q.filter_expression(self.conds.join(" AND "));
+        }
+        q
     }
 }
 

@@ -2,11 +2,13 @@
 
 pub mod actions;
 pub mod events;
+pub mod export_jobs;
 pub mod exports;
 pub mod markers;
 pub mod orgs;
 pub mod otel;
 pub mod schema;
+pub mod summary;
 pub mod webhooks;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 
 pub mod actions;
 pub mod console;
+pub mod audit;
+pub mod export_jobs;
 pub mod exports;
 pub mod logs;
 pub mod otel;

@@ -1,0 +1,38 @@
+//! The `export` Lambda: the export-jobs queue (batch size 1) → JSONL/CSV files in the
+//! customer's bucket through their role. A job that does not finish before the deadline puts
+//! itself back on the queue and continues from its last file in the next invocation.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use shared::export_job::run::ExportRunner;
+use shared::{clients, telemetry, Config};
+
+/// Stop starting new files this long before the invocation's deadline.
+const MARGIN: Duration = Duration::from_secs(60);
+
+fn deadline(ctx: &lambda_runtime::Context) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(MARGIN)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let clients = clients::Clients::from_env().await;
+    let runner = ExportRunner::from_config(&config, &clients);
+    let runner = &runner;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let until = deadline(&event.context);
+        Ok::<_, lambda_runtime::Error>(
+            shared::export_job::trigger::handle(runner, event.payload, until).await,
+        )
+    }))
+    .await
+}
