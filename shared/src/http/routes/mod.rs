@@ -2,8 +2,8 @@
 //! No storage calls here.
 
 pub mod actions;
-pub mod console;
 pub mod audit;
+pub mod console;
 pub mod export_jobs;
 pub mod exports;
 pub mod logs;
