@@ -708,3 +708,76 @@ async fn the_export_function_fixture_runs_a_job() {
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(j.status(id).await["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_retried_checkpoint_lists_its_file_once() {
+    use shared::model::export_job::ExportFile;
+    use shared::store::events::Position;
+
+    let j = Jobs::new().await;
+    let now = OffsetDateTime::now_utc();
+    let created = j
+        .create(json!({
+            "from": rfc3339_millis(now - time::Duration::hours(1)),
+            "to": rfc3339_millis(now),
+            "format": "jsonl",
+        }))
+        .await;
+    let id = created["export_id"].as_str().expect("id").to_string();
+    let org = j.env.a.org.org_id.clone();
+    let secs = now.unix_timestamp();
+    let store = &j.env.store;
+    let job = store
+        .acquire_export_lease(&org, &id, "run-1", secs, secs + 60, &rfc3339_millis(now))
+        .await
+        .expect("lease")
+        .expect("leased");
+    assert!(job.files.is_empty());
+    let file = ExportFile {
+        key: "exports/x/part-0001.jsonl".into(),
+        size_bytes: 10,
+        records: 7,
+    };
+    let last = Position {
+        t: "t".into(),
+        e: "e".into(),
+    };
+    // The second call is what an SDK retry after a lost response sends: same file, same count.
+    for _ in 0..2 {
+        assert!(store
+            .checkpoint_export(&org, &id, "run-1", 0, &file, &last)
+            .await
+            .expect("checkpoint"));
+    }
+    let stored = store
+        .get_export_job(&org, &id)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(stored.files.len(), 1);
+    assert_eq!(stored.record_count, 7);
+    // A stale writer (wrong file count) or another lease holder is refused.
+    let other = ExportFile {
+        key: "exports/x/part-0002.jsonl".into(),
+        ..file.clone()
+    };
+    assert!(!store
+        .checkpoint_export(&org, &id, "run-1", 0, &other, &last)
+        .await
+        .expect("checkpoint"));
+    assert!(!store
+        .checkpoint_export(&org, &id, "run-2", 1, &other, &last)
+        .await
+        .expect("checkpoint"));
+    assert!(store
+        .checkpoint_export(&org, &id, "run-1", 1, &other, &last)
+        .await
+        .expect("checkpoint"));
+    let stored = store
+        .get_export_job(&org, &id)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(stored.files.len(), 2);
+    assert_eq!(stored.record_count, 14);
+}

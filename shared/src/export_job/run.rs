@@ -424,7 +424,7 @@ impl ExportRunner {
             };
             if !self
                 .store
-                .checkpoint_export(org_id, id, owner, &file, &last)
+                .checkpoint_export(org_id, id, owner, files.len(), &file, &last)
                 .await?
             {
                 return Err(Ending::LeaseLost);

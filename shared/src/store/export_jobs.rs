@@ -235,6 +235,27 @@ impl Store {
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
+        self.update_export_guarded(
+            org_id,
+            export_id,
+            owner,
+            "lease_owner = :owner",
+            expression,
+            values,
+        )
+        .await
+    }
+
+    /// Runs an update under `condition`, which must include the lease guard (`:owner`).
+    async fn update_export_guarded(
+        &self,
+        org_id: &str,
+        export_id: &str,
+        owner: &str,
+        condition: &str,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StoreError> {
         let mut req = self
             .ddb
             .update_item()
@@ -242,10 +263,10 @@ impl Store {
             .key("pk", s(pk(org_id)))
             .key("sk", s(export_id))
             .update_expression(expression)
-            .condition_expression("lease_owner = :owner")
+            .condition_expression(condition)
             .expression_attribute_values(":owner", s(owner));
         for name in ALIASED {
-            if expression.contains(&format!("#{name}")) {
+            if expression.contains(&format!("#{name}")) || condition.contains(&format!("#{name}")) {
                 req = req.expression_attribute_names(format!("#{name}"), name);
             }
         }
@@ -297,29 +318,81 @@ impl Store {
 
     /// Checkpoints a written file: appended to `files`, its events counted, the position moved
     /// past its last event, the failure streak reset.
+    ///
+    /// `files_before` is how many files the job listed before this one. The update is
+    /// conditional on it, so a request the SDK retries after a lost response cannot append the
+    /// file (and count its records) twice; such a retry finds the file already there and
+    /// answers `Ok(true)`.
     pub async fn checkpoint_export(
         &self,
         org_id: &str,
         export_id: &str,
         owner: &str,
+        files_before: usize,
         file: &ExportFile,
         last: &Position,
     ) -> Result<bool, StoreError> {
-        self.update_export_leased(
-            org_id,
-            export_id,
-            owner,
-            "SET #files = list_append(#files, :f), record_count = record_count + :n, \
+        let applied = self
+            .update_export_guarded(
+                org_id,
+                export_id,
+                owner,
+                "lease_owner = :owner AND size(#files) = :before",
+                "SET #files = list_append(#files, :f), record_count = record_count + :n, \
              pos_t = :pt, pos_e = :pe, failures = :zero REMOVE upload_key, upload_id",
-            vec![
-                (":f", AttributeValue::L(vec![file_item(file)])),
-                (":n", n(file.records)),
-                (":pt", s(&last.t)),
-                (":pe", s(&last.e)),
-                (":zero", n(0)),
-            ],
-        )
-        .await
+                vec![
+                    (":f", AttributeValue::L(vec![file_item(file)])),
+                    (":n", n(file.records)),
+                    (":pt", s(&last.t)),
+                    (":pe", s(&last.e)),
+                    (":zero", n(0)),
+                    (":before", n(files_before as u64)),
+                ],
+            )
+            .await?;
+        if applied {
+            return Ok(true);
+        }
+        self.checkpoint_already_applied(org_id, export_id, owner, files_before, &file.key)
+            .await
+    }
+
+    /// Whether the lease is still `owner`'s and file number `files_before` is `key`: the
+    /// checkpoint went through on an earlier attempt of the same request.
+    async fn checkpoint_already_applied(
+        &self,
+        org_id: &str,
+        export_id: &str,
+        owner: &str,
+        files_before: usize,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.config_table)
+            .key("pk", s(pk(org_id)))
+            .key("sk", s(export_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let Some(item) = out.item() else {
+            return Ok(false);
+        };
+        let leased = matches!(item.get("lease_owner"), Some(AttributeValue::S(o)) if o == owner);
+        let listed = match item.get("files") {
+            Some(AttributeValue::L(files)) => {
+                files.len() == files_before + 1
+                    && matches!(
+                        files.last(),
+                        Some(AttributeValue::M(f))
+                            if matches!(f.get("key"), Some(AttributeValue::S(k)) if k == key)
+                    )
+            }
+            _ => false,
+        };
+        Ok(leased && listed)
     }
 
     /// Completes the job (after the manifest is written) and gives the lease back.
