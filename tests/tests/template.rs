@@ -1,6 +1,7 @@
 //! `template.yaml` against the Rust table specs (`shared::store::schema`): the tables
 //! `auditctl provision` creates locally must be the tables SAM deploys. Also pins every
-//! function to provided.al2023 / arm64 / cargo-lambda. Needs no emulator.
+//! function to provided.al2023 / arm64 / cargo-lambda, each a binary of the `functions`
+//! package. Needs no emulator.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -260,7 +261,7 @@ fn every_function_is_a_cargo_lambda_arm64_al2023_binary() {
             &res["Metadata"]["BuildProperties"]["Binary"],
             &format!("{name}: Metadata.BuildProperties.Binary"),
         );
-        assert!(!binary.is_empty(), "{name}: empty Binary");
+        assert_is_a_function_binary(binary);
     }
     assert!(
         functions > 0,
@@ -405,18 +406,28 @@ fn delivery_functions_get_the_queue_and_the_topic() {
         t["Resources"]["NotificationTopic"]["Type"],
         "AWS::SNS::Topic"
     );
-    // Each function's Binary is a crate of the workspace.
     for (name, binary) in [("FanoutFunction", "fanout"), ("DeliverFunction", "deliver")] {
         assert_eq!(
             t["Resources"][name]["Metadata"]["BuildProperties"]["Binary"],
             binary
         );
-        let manifest = format!(
-            "{}/../functions/{binary}/Cargo.toml",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        assert!(std::path::Path::new(&manifest).exists(), "{manifest}");
+        assert_is_a_function_binary(binary);
     }
+}
+
+/// `binary` is a `[[bin]]` of the one `functions` package, with its source under
+/// `functions/{binary}/` (one package, so `sam build` compiles the dependencies once).
+fn assert_is_a_function_binary(binary: &str) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
+    let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).expect("manifest");
+    assert!(
+        manifest.contains(&format!(
+            "[[bin]]\nname = \"{binary}\"\npath = \"{binary}/src/main.rs\""
+        )),
+        "functions/Cargo.toml has no [[bin]] {binary}"
+    );
+    let main = format!("{root}/{binary}/src/main.rs");
+    assert!(std::path::Path::new(&main).exists(), "{main}");
 }
 
 #[test]
@@ -477,11 +488,7 @@ fn the_export_jobs_queue_matches_what_provision_creates() {
     ));
     let f = &t["Resources"]["ExportFunction"];
     assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "export");
-    assert!(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../functions/export/Cargo.toml"
-    ))
-    .exists());
+    assert_is_a_function_binary("export");
     // A message is never visible again while an invocation may still work on it.
     let timeout = as_u64(&f["Properties"]["Timeout"], "Timeout");
     assert!(timeout < u64::from(spec.visibility_secs));
