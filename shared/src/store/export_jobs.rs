@@ -137,6 +137,19 @@ impl Store {
         org_id: &str,
         export_id: &str,
     ) -> Result<Option<ExportJob>, StoreError> {
+        self.get_export_item(org_id, export_id)
+            .await?
+            .as_ref()
+            .map(job_from_item)
+            .transpose()
+    }
+
+    /// The job's stored item (consistent read).
+    async fn get_export_item(
+        &self,
+        org_id: &str,
+        export_id: &str,
+    ) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -147,7 +160,7 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        out.item().map(job_from_item).transpose()
+        Ok(out.item)
     }
 
     /// A page of the org's jobs, newest first, after the job `after`; returns the last id when
@@ -367,32 +380,12 @@ impl Store {
         files_before: usize,
         key: &str,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.config_table)
-            .key("pk", s(pk(org_id)))
-            .key("sk", s(export_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.get_export_item(org_id, export_id).await? else {
             return Ok(false);
         };
-        let leased = matches!(item.get("lease_owner"), Some(AttributeValue::S(o)) if o == owner);
-        let listed = match item.get("files") {
-            Some(AttributeValue::L(files)) => {
-                files.len() == files_before + 1
-                    && matches!(
-                        files.last(),
-                        Some(AttributeValue::M(f))
-                            if matches!(f.get("key"), Some(AttributeValue::S(k)) if k == key)
-                    )
-            }
-            _ => false,
-        };
-        Ok(leased && listed)
+        let leased = opt_s(&item, "lease_owner").as_deref() == Some(owner);
+        let files = job_from_item(&item)?.files;
+        Ok(leased && files.len() == files_before + 1 && files[files_before].key == key)
     }
 
     /// Completes the job (after the manifest is written) and gives the lease back.
