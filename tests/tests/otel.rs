@@ -332,10 +332,13 @@ async fn duplicated_regrouped_and_redelivered_messages_send_each_event_once() {
 
     // A deliverer that claimed an event and died before sending: its lease blocks others
     // until it expires, then the event is sent, once.
+    // The lease is in whole seconds and must outlast the ingest and pump below on a busy
+    // machine, so it is not 1-2 s.
     let now = OffsetDateTime::now_utc().unix_timestamp();
+    let lease_until = now + 8;
     w.env
         .store
-        .claim_otel_event(config_id, "evt_crash", LIVE, now, now + 2)
+        .claim_otel_event(config_id, "evt_crash", LIVE, now, lease_until)
         .await
         .unwrap();
     w.ingest(&json!({"events": [simple_event("evt_crash"), simple_event("evt_fine")]}))
@@ -347,7 +350,8 @@ async fn duplicated_regrouped_and_redelivered_messages_send_each_event_once() {
     let counts_now = count_ids(&rx.accepted_records().await);
     assert_eq!(counts_now.get("evt_fine"), Some(&1));
     assert_eq!(counts_now.get("evt_crash"), None);
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let left = lease_until + 1 - OffsetDateTime::now_utc().unix_timestamp();
+    tokio::time::sleep(Duration::from_secs(left.max(0) as u64)).await;
     let (receipt, _) = w.recorder.calls()[0].clone();
     w.make_visible(&receipt).await;
     assert_eq!(w.deliver_once().await.done, 1);
