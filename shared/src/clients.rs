@@ -1,9 +1,21 @@
 //! AWS clients, built once per cold start from the environment (`AWS_ENDPOINT_URL` points
 //! them at moto locally).
 
-/// Loads the shared AWS configuration (region, credentials, endpoint) from the environment.
+use aws_smithy_http_client::tls;
+
+/// Loads the shared AWS configuration (region, credentials, endpoint) from the environment,
+/// with the one HTTPS client every SDK client and credentials provider uses: hyper 1 and rustls
+/// on ring (the SDK's default features would build a second TLS stack; see Cargo.toml).
 pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
 }
 
 /// A DynamoDB client.
