@@ -41,6 +41,8 @@ pub const SEED_EVENT: &str = r#"{
   "tenant_id": "ten_01ABCDEFG"
 }"#;
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+
 static SDK: OnceLock<aws_config::SdkConfig> = OnceLock::new();
 
 /// The SDK configuration of the moto server the tests run against.
@@ -52,7 +54,16 @@ pub async fn sdk() -> aws_config::SdkConfig {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "integration tests need moto: run `make test`, or `scripts/with-moto.sh cargo test`"
     );
-    let c = shared::clients::load_aws_config().await;
+    // Moto is one Python process. Under the 1,600 concurrent requests of the concurrent-ingest
+    // test, on a busy machine, it can leave a response without a byte for longer than the
+    // stalled-stream grace period (5 s). That is the emulator's queue, not a stalled network,
+    // and failing those requests only retries them, which multiplies its load; so the
+    // functions' configuration is used as is, with that protection off.
+    let c = shared::clients::load_aws_config()
+        .await
+        .into_builder()
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .build();
     SDK.get_or_init(|| c).clone()
 }
 
