@@ -498,13 +498,18 @@ async fn events_accepted_during_a_flush_and_concurrent_flushes_are_exported_once
         ingest_ids(&env, "during", 0..700, "2026-05-21T08:00:00Z"),
     );
     let outcomes = [a.unwrap(), b.unwrap()];
-    let runs = outcomes
+    // On DynamoDB only one of the two conditional lease writes succeeds and the other flush is
+    // Skipped (a held lease skipping a flush is checked, sequentially, in the kill test). moto's
+    // conditional writes are not atomic across its threads (see otel.rs), and CI saw both take
+    // the lease once; then the lease check on every checkpoint must stop one of them.
+    let lost = Some("lost the flush lease to another run");
+    let finished = outcomes
         .iter()
-        .filter(|o| matches!(o, FlushOutcome::Ran(_)))
+        .filter(|o| matches!(o, FlushOutcome::Ran(r) if r.error.as_deref() != lost))
         .count();
     assert_eq!(
-        runs, 1,
-        "exactly one of two concurrent flushes runs: {outcomes:?}"
+        finished, 1,
+        "exactly one of two concurrent flushes runs to the end: {outcomes:?}"
     );
     expected.extend(more);
 
