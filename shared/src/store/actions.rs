@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, TryStreamExt};
 
-use super::{get_s, is_condition_failure, s, Store};
+use super::{conditional, get_s, s, Store};
 use crate::error::StoreError;
 
 /// Prefix of the sort key of action items.
@@ -78,7 +78,7 @@ impl Store {
             }
         }
         let sent = new.len();
-        stream::iter(new.into_iter().map(Ok))
+        stream::iter(new.into_iter().map(Ok::<_, StoreError>))
             .try_for_each_concurrent(8, |action| async move {
                 let res = self
                     .ddb
@@ -91,11 +91,8 @@ impl Store {
                     .condition_expression("attribute_not_exists(pk)")
                     .send()
                     .await;
-                match res {
-                    Ok(_) => {}
-                    Err(e) if is_condition_failure(&e) => {}
-                    Err(e) => return Err(StoreError::from_sdk(e)),
-                }
+                // Either written now or already there: both mean the action is recorded.
+                conditional(res)?;
                 self.seen_actions.insert(org_id, action);
                 Ok(())
             })

@@ -9,7 +9,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
+use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use crate::model::export_job::{ExportFile, ExportJob, JobDestination, JobFormat, JobStatus};
 use crate::store::events::Position;
@@ -232,11 +232,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => out.attributes().map(job_from_item).transpose(),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        conditional(res)?
+            .and_then(|out| out.attributes().map(job_from_item))
+            .transpose()
     }
 
     /// Runs an update guarded by the lease. `Ok(false)`: the lease was lost.
@@ -286,11 +284,7 @@ impl Store {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(req.send().await)?.is_some())
     }
 
     /// Records the multipart upload of the file being written (aborted if the run dies).
@@ -436,11 +430,7 @@ impl Store {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        match res {
-            Ok(out) => Ok(out.attributes().and_then(|a| get_n(a, "failures").ok())),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(res)?.and_then(|out| get_n(out.attributes()?, "failures").ok()))
     }
 
     /// Fails the job for good (unless it completed meanwhile) and releases any lease.
@@ -465,11 +455,7 @@ impl Store {
             .expression_attribute_values(":e", s(error))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(res)?.is_some())
     }
 
     /// Gives the lease back (the job continues in another invocation).

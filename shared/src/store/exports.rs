@@ -12,7 +12,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::Serialize;
 
-use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
+use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use crate::model::export::{ExportFormat, S3Destination, S3ExportConfig};
 
@@ -299,12 +299,9 @@ impl Store {
                 .expression_attribute_values(":e", s(e)),
             None => req.update_expression("SET last_tested_at = :now, last_test_ok = :ok"),
         };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            // Deleted meanwhile: nothing to record.
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        // `None`: deleted meanwhile, so there is nothing to record.
+        conditional(req.send().await)?;
+        Ok(())
     }
 
     /// Takes the org's flush lease until `until` (epoch seconds), if the export is enabled and
@@ -334,11 +331,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => out.attributes().map(state_from_item).transpose(),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        conditional(res)?
+            .and_then(|out| out.attributes().map(state_from_item))
+            .transpose()
     }
 
     /// Runs `SET {set}` on the flush state if `owner` still holds the lease. `Ok(false)`: the
@@ -362,11 +357,7 @@ impl Store {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(req.send().await)?.is_some())
     }
 
     /// Persists the upper bound of the run about to start.
@@ -442,19 +433,16 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => {
-                let item = out
-                    .attributes()
-                    .ok_or_else(|| StoreError::Corrupt("no attributes".into()))?;
-                Ok(Some((
-                    get_n(item, "consecutive_failures")?,
-                    get_s(item, "failing_since")?.to_string(),
-                )))
-            }
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        let Some(out) = conditional(res)? else {
+            return Ok(None);
+        };
+        let item = out
+            .attributes()
+            .ok_or_else(|| StoreError::Corrupt("no attributes".into()))?;
+        Ok(Some((
+            get_n(item, "consecutive_failures")?,
+            get_s(item, "failing_since")?.to_string(),
+        )))
     }
 
     /// Pauses the export (once: `false` if it was already disabled).
@@ -479,11 +467,7 @@ impl Store {
             .expression_attribute_values(":now", s(now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(res)?.is_some())
     }
 
     /// Gives the lease back (a no-op if it was lost).
@@ -510,11 +494,7 @@ impl Store {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        match res {
-            Ok(out) => Ok(out.attributes().and_then(|i| get_n(i, "pending").ok())),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(res)?.and_then(|out| get_n(out.attributes()?, "pending").ok()))
     }
 
     /// Writes (or overwrites) a run record.

@@ -58,6 +58,22 @@ where
     e.code() == Some("ConditionalCheckFailedException")
 }
 
+/// The outcome of a conditional write: `Ok(None)` when its condition did not hold (a lost race
+/// or a guard), the output when it was applied, an error otherwise.
+pub(crate) fn conditional<T, E, R>(
+    res: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<Option<T>, StoreError>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match res {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if is_condition_failure(&e) => Ok(None),
+        Err(e) => Err(StoreError::from_sdk(e)),
+    }
+}
+
 /// `S` attribute.
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::markers::Claim;
-use super::{get_s, is_condition_failure, n, opt_s, s, Item, Store};
+use super::{conditional, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use crate::model::otel::{OtelConfig, OtelDestination, OtelHeaders};
 
@@ -263,11 +263,9 @@ impl Store {
                     .to_string()
             }
         };
-        match req.update_expression(expr).send().await {
-            Ok(out) => out.attributes().map(config_from_item).transpose(),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        conditional(req.update_expression(expr).send().await)?
+            .and_then(|out| out.attributes().map(config_from_item))
+            .transpose()
     }
 
     /// Pauses an enabled, unpaused export (configuration `id`); returns whether this call
@@ -294,11 +292,7 @@ impl Store {
             .expression_attribute_values(":on", AttributeValue::Bool(true))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(res)?.is_some())
     }
 
     /// Takes the send lease of (event, generation) for configuration `config_id`, unless it

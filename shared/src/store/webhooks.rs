@@ -12,7 +12,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
+use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::delivery::signing::WebhookSecret;
 use crate::error::StoreError;
 use crate::model::webhook::{Attempt, AttemptStatus, Trigger, WebhookEndpoint};
@@ -305,11 +305,9 @@ impl Store {
         if !remove.is_empty() {
             expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match req.update_expression(expr).send().await {
-            Ok(out) => out.attributes().map(endpoint_from_item).transpose(),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        conditional(req.update_expression(expr).send().await)?
+            .and_then(|out| out.attributes().map(endpoint_from_item))
+            .transpose()
     }
 
     /// Deletes an endpoint; returns whether it existed. Its attempts expire by TTL.
@@ -358,11 +356,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => out.attributes().map(endpoint_from_item).transpose(),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        conditional(res)?
+            .and_then(|out| out.attributes().map(endpoint_from_item))
+            .transpose()
     }
 
     /// Counts one more exhausted event (and starts the failing streak's clock); returns the
@@ -389,11 +385,9 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => out.attributes().map(endpoint_from_item).transpose(),
-            Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        conditional(res)?
+            .and_then(|out| out.attributes().map(endpoint_from_item))
+            .transpose()
     }
 
     /// Ends a failing streak (a delivery succeeded). A no-op write when there is none.
@@ -410,11 +404,8 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        conditional(res)?;
+        Ok(())
     }
 
     /// Pauses an enabled, unpaused endpoint; returns whether this call paused it (so exactly
@@ -442,11 +433,7 @@ impl Store {
             .expression_attribute_values(":on", AttributeValue::Bool(true))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(res)?.is_some())
     }
 
     /// Disables an enabled endpoint (410 Gone); returns whether this call disabled it.
@@ -472,11 +459,7 @@ impl Store {
             .expression_attribute_values(":off", AttributeValue::Bool(false))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(res)?.is_some())
     }
 
     /// Logs an attempt.
