@@ -15,9 +15,9 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::model::event_view::EventView;
 use crate::model::export_job::JobFormat;
 
 /// The CSV header, in order.
@@ -71,58 +71,6 @@ pub struct EncodeError {
     pub event: String,
     /// What was wrong.
     pub detail: String,
-}
-
-#[derive(Deserialize)]
-struct Row<'a> {
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    #[serde(borrow)]
-    actor: RowActor<'a>,
-    #[serde(borrow, default)]
-    resource: Option<RowResource<'a>>,
-    #[serde(borrow, default)]
-    tenant_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    project: Option<Cow<'a, str>>,
-    #[serde(default)]
-    success: Option<bool>,
-    #[serde(borrow, default)]
-    request_id: Option<Cow<'a, str>>,
-    #[serde(default)]
-    duration_ms: Option<u64>,
-    #[serde(borrow, default)]
-    metadata: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    received_at: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct RowActor<'a> {
-    #[serde(borrow)]
-    user_id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    email: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    ip_address: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "type")]
-    actor_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    user_agent: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct RowResource<'a> {
-    #[serde(borrow, rename = "type")]
-    resource_type: Cow<'a, str>,
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
 }
 
 /// Encodes events one at a time into a caller's buffer.
@@ -185,7 +133,7 @@ impl Encoder {
     }
 
     fn encode_csv(&mut self, doc: &str, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let r: Row<'_> = serde_json::from_str(doc).map_err(|e| EncodeError {
+        let r: EventView<'_> = serde_json::from_str(doc).map_err(|e| EncodeError {
             event: doc.chars().take(80).collect(),
             detail: e.to_string(),
         })?;

@@ -20,7 +20,6 @@
 //! Resource attributes: `service.name` = `auditrelay`, `audit.tenant_id`; instrumentation scope
 //! `auditrelay` with the crate's version.
 
-use std::borrow::Cow;
 use std::io::Write;
 
 use flate2::write::GzEncoder;
@@ -32,9 +31,10 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, Instrumentatio
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+use crate::model::event_view::EventView;
 
 /// `service.name` of every record's resource.
 pub const SERVICE_NAME: &str = "auditrelay";
@@ -51,57 +51,6 @@ pub struct RecordError {
     pub event_id: String,
     /// What failed.
     pub detail: String,
-}
-
-/// The fields of a canonical event a record needs, borrowed from its JSON where possible.
-#[derive(Debug, Deserialize)]
-struct EventView<'a> {
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    #[serde(borrow)]
-    actor: ActorView<'a>,
-    #[serde(default, borrow)]
-    resource: Option<ResourceView<'a>>,
-    #[serde(borrow)]
-    tenant_id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    project: Option<Cow<'a, str>>,
-    #[serde(default)]
-    success: Option<bool>,
-    #[serde(default, borrow)]
-    request_id: Option<Cow<'a, str>>,
-    #[serde(default)]
-    duration_ms: Option<i64>,
-    #[serde(borrow)]
-    received_at: Cow<'a, str>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ActorView<'a> {
-    #[serde(borrow)]
-    user_id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    email: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    ip_address: Option<Cow<'a, str>>,
-    #[serde(default, rename = "type", borrow)]
-    actor_type: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    user_agent: Option<Cow<'a, str>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ResourceView<'a> {
-    #[serde(rename = "type", borrow)]
-    resource_type: Cow<'a, str>,
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
 }
 
 fn string_kv(key: &str, value: &str) -> KeyValue {
@@ -138,7 +87,12 @@ pub fn log_record(doc: &str) -> Result<(LogRecord, String), RecordError> {
         detail,
     };
     let time_unix_nano = unix_nanos("timestamp", &ev.timestamp).map_err(err)?;
-    let observed_time_unix_nano = unix_nanos("received_at", &ev.received_at).map_err(err)?;
+    let received_at = ev.received_at.as_deref().unwrap_or_default();
+    let observed_time_unix_nano = unix_nanos("received_at", received_at).map_err(err)?;
+    let tenant_id = ev
+        .tenant_id
+        .as_deref()
+        .ok_or_else(|| err("missing field `tenant_id`".to_string()))?;
     let (severity, text) = if ev.success == Some(false) {
         (SeverityNumber::Warn, "WARN")
     } else {
@@ -170,7 +124,7 @@ pub fn log_record(doc: &str) -> Result<(LogRecord, String), RecordError> {
     if let Some(v) = &ev.project {
         attributes.push(string_kv("audit.project", v));
     }
-    attributes.push(string_kv("audit.tenant_id", &ev.tenant_id));
+    attributes.push(string_kv("audit.tenant_id", tenant_id));
     if let Some(v) = ev.success {
         attributes.push(kv("audit.success", any_value::Value::BoolValue(v)));
     }
@@ -178,6 +132,7 @@ pub fn log_record(doc: &str) -> Result<(LogRecord, String), RecordError> {
         attributes.push(string_kv("audit.request_id", v));
     }
     if let Some(v) = ev.duration_ms {
+        let v = i64::try_from(v).unwrap_or(i64::MAX);
         attributes.push(kv("audit.duration_ms", any_value::Value::IntValue(v)));
     }
     let record = LogRecord {
@@ -192,7 +147,7 @@ pub fn log_record(doc: &str) -> Result<(LogRecord, String), RecordError> {
         event_name: ev.action.to_string(),
         ..Default::default()
     };
-    Ok((record, ev.tenant_id.into_owned()))
+    Ok((record, tenant_id.to_string()))
 }
 
 /// The request for `docs` (canonical event JSON, in order): one `ResourceLogs` per tenant (one,

@@ -1,12 +1,10 @@
 //! Counts and the facts of one event that feed them (pure logic).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-
-use serde::Deserialize;
 
 use super::buckets::{is_time_key, Dim};
 use crate::model::event::{parse_time, sortable_time};
+use crate::model::event_view::EventView;
 
 /// Counts of a set of events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,40 +52,10 @@ pub struct EventFacts {
     pub failed: bool,
 }
 
-#[derive(Deserialize)]
-struct Doc<'a> {
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    #[serde(borrow)]
-    actor: DocActor<'a>,
-    #[serde(borrow, default)]
-    resource: Option<DocResource<'a>>,
-    #[serde(default)]
-    success: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct DocActor<'a> {
-    #[serde(borrow)]
-    user_id: Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-struct DocResource<'a> {
-    #[serde(borrow, rename = "type")]
-    resource_type: Cow<'a, str>,
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-}
-
 impl EventFacts {
     /// Reads the facts from an event's canonical JSON.
     pub fn from_doc(doc: &str) -> Result<Self, String> {
-        let d: Doc<'_> = serde_json::from_str(doc).map_err(|e| e.to_string())?;
+        let d: EventView<'_> = serde_json::from_str(doc).map_err(|e| e.to_string())?;
         let t = parse_time("timestamp", &d.timestamp).map_err(|e| e.to_string())?;
         let ts_key = sortable_time(t);
         if !is_time_key(&ts_key) {
