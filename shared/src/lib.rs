@@ -22,6 +22,7 @@ pub mod export;
 pub mod export_job;
 pub mod http;
 pub mod ingest;
+pub mod invocation;
 pub mod logs;
 pub mod model;
 pub mod notify;

@@ -2,7 +2,7 @@
 //! customer's bucket through their role. A job that does not finish before the deadline puts
 //! itself back on the queue and continues from its last file in the next invocation.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -12,15 +12,6 @@ use shared::{clients, telemetry, Config};
 /// Stop starting new files this long before the invocation's deadline.
 const MARGIN: Duration = Duration::from_secs(60);
 
-fn deadline(ctx: &lambda_runtime::Context) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(MARGIN)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
@@ -29,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let runner = ExportRunner::from_config(&config, &clients);
     let runner = &runner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let until = deadline(&event.context);
+        let until = shared::invocation::stop_at(event.context.deadline, MARGIN);
         Ok::<_, lambda_runtime::Error>(
             shared::export_job::trigger::handle(runner, event.payload, until).await,
         )

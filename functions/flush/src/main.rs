@@ -2,7 +2,7 @@
 //! org with an enabled S3 export; an SQS flush request (queued when an org passes 1,000
 //! pending events) flushes that org early.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -11,15 +11,6 @@ use shared::{clients, telemetry, Config};
 
 /// Stop starting new batches this long before the invocation's deadline.
 const MARGIN: Duration = Duration::from_secs(60);
-
-fn deadline(ctx: &lambda_runtime::Context) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let left = Duration::from_millis(ctx.deadline.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(MARGIN)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -30,7 +21,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let flusher = &flusher;
         async move {
-            let until = deadline(&event.context);
+            let until = shared::invocation::stop_at(event.context.deadline, MARGIN);
             Ok::<Value, Error>(
                 shared::export::trigger::handle(flusher, event.payload, until).await?,
             )
