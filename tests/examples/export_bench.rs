@@ -7,30 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use futures::stream::{self, StreamExt};
+use auditrelay_tests::bench::{peak_rss_mib, BenchWorld};
 use serde_json::json;
-use shared::clients::Clients;
 use shared::export_job::queue::JobMessage;
 use shared::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
-use shared::ingest::validate_body;
 use shared::model::event::rfc3339_millis;
 use shared::model::export_job::{bound, ExportJob, JobDestination, JobFormat, JobStatus};
-use shared::store::{events::event_item, schema, Store};
-use shared::Config;
 use time::OffsetDateTime;
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,53 +25,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("csv") => JobFormat::Csv,
         _ => JobFormat::Jsonl,
     };
-    let clients = Clients::from_env().await;
-    let prefix = format!("xbench{}", ulid::Ulid::new().to_string().to_lowercase());
-    let config = Config::with_prefix(&prefix);
-    schema::ensure_table(&clients.ddb, &config.events_table, &schema::events_table()).await?;
-    schema::ensure_table(&clients.ddb, &config.config_table, &schema::config_table()).await?;
-    let store = Store::new(clients.ddb.clone(), &config);
     let now = OffsetDateTime::now_utc();
-    let org = store
-        .create_org("Bench", None, None, &rfc3339_millis(now))
-        .await?;
-    let bucket = format!("xbench-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&clients.sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(&bucket).send().await?;
-
+    let world = BenchWorld::new("xbench", now).await?;
+    let (store, org, bucket) = (&world.store, &world.org, world.bucket.clone());
     let start = now - time::Duration::days(2);
     let t_load = Instant::now();
-    let idx: Vec<usize> = (0..n).collect();
-    stream::iter(idx.chunks(25).map(<[usize]>::to_vec))
-        .map(|chunk| {
-            let (store, org, table) = (store.clone(), org.clone(), config.events_table.clone());
-            async move {
-                let reqs: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|&i| {
-                        let body = json!({"event_id": format!("evt_bench_{i:08}"),
-                            "timestamp": rfc3339_millis(start + time::Duration::milliseconds(i as i64 * 500)),
-                            "action": "document.opened", "actor": {"user_id": format!("usr_{}", i % 97), "email": "jane@example.com", "ip_address": "203.0.113.42"},
-                            "resource": {"type": "document", "id": format!("doc_{i}"), "name": "Contract_v2.docx"},
-                            "metadata": {"n": i}});
-                        let ev = validate_body(body, &org, now).expect("valid").remove(0);
-                        let put = PutRequest::builder().set_item(Some(event_item(&org.org_id, &ev, 0))).build().expect("put");
-                        WriteRequest::builder().put_request(put).build()
-                    })
-                    .collect();
-                let mut pending = Some(reqs);
-                while let Some(r) = pending.take() {
-                    let out = store.client().batch_write_item().request_items(&table, r).send().await.expect("batch write");
-                    pending = out.unprocessed_items().and_then(|m| m.get(&table)).filter(|v| !v.is_empty()).cloned();
-                }
-            }
+    world
+        .load(n, now, |i| {
+            json!({"event_id": format!("evt_bench_{i:08}"),
+                "timestamp": rfc3339_millis(start + time::Duration::milliseconds(i as i64 * 500)),
+                "action": "document.opened", "actor": {"user_id": format!("usr_{}", i % 97), "email": "jane@example.com", "ip_address": "203.0.113.42"},
+                "resource": {"type": "document", "id": format!("doc_{i}"), "name": "Contract_v2.docx"},
+                "metadata": {"n": i}})
         })
-        .buffer_unordered(8)
-        .collect::<Vec<()>>()
         .await;
     let load_secs = t_load.elapsed().as_secs_f64();
     let rss_before = peak_rss_mib();
@@ -122,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.create_export_job(&job, now.unix_timestamp()).await?;
     let runner = ExportRunner::new(
         store.clone(),
-        clients.clone(),
+        world.clients.clone(),
         None,
         None,
         ExportSettings::default(),

@@ -6,30 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-use futures::stream::{self, StreamExt};
+use auditrelay_tests::bench::{peak_rss_mib, BenchWorld};
 use serde_json::json;
-use shared::clients::Clients;
 use shared::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use shared::ingest::validate_body;
 use shared::model::event::{rfc3339_millis, sortable_time};
 use shared::model::export::{ExportFormat, S3Destination};
 use shared::notify::Notifier;
-use shared::store::{events::event_item, schema, Store};
-use shared::Config;
 use time::OffsetDateTime;
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,23 +24,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("gz") => ExportFormat::JsonlGz,
         _ => ExportFormat::Jsonl,
     };
-    let clients = Clients::from_env().await;
-    let prefix = format!("bench{}", ulid::Ulid::new().to_string().to_lowercase());
-    let config = Config::with_prefix(&prefix);
-    schema::ensure_table(&clients.ddb, &config.events_table, &schema::events_table()).await?;
-    schema::ensure_table(&clients.ddb, &config.config_table, &schema::config_table()).await?;
-    let store = Store::new(clients.ddb.clone(), &config);
     let start = OffsetDateTime::now_utc();
-    let org = store
-        .create_org("Bench", None, None, &rfc3339_millis(start))
-        .await?;
-    let bucket = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&clients.sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(&bucket).send().await?;
+    let world = BenchWorld::new("bench", start).await?;
+    let (store, org, bucket) = (&world.store, &world.org, world.bucket.clone());
     let dest = S3Destination {
         bucket: bucket.clone(),
         region: "us-east-1".into(),
@@ -71,37 +40,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     let t_load = Instant::now();
-    let chunks: Vec<Vec<usize>> = (0..n)
-        .collect::<Vec<_>>()
-        .chunks(25)
-        .map(<[usize]>::to_vec)
-        .collect();
-    let loaded: usize = stream::iter(chunks)
-        .map(|chunk| {
-            let store = store.clone();
-            let org = org.clone();
-            let table = config.events_table.clone();
-            async move {
-                let now = OffsetDateTime::now_utc();
-                let mut reqs = Vec::new();
-                for i in &chunk {
-                    let body = json!({"event_id": format!("evt_bench_{i:08}"), "timestamp": "2026-05-22T10:30:00Z",
-                        "action": "document.opened", "actor": {"user_id": format!("usr_{}", i % 97), "email": "jane@example.com", "ip_address": "203.0.113.42"},
-                        "resource": {"type": "document", "id": format!("doc_{i}"), "name": "Contract_v2.docx"}});
-                    let ev = validate_body(body, &org, now).expect("valid").remove(0);
-                    let put = PutRequest::builder().set_item(Some(event_item(&org.org_id, &ev, 0))).build().expect("put");
-                    reqs.push(WriteRequest::builder().put_request(put).build());
-                }
-                let mut pending = Some(reqs);
-                while let Some(r) = pending.take() {
-                    let out = store.client().batch_write_item().request_items(&table, r).send().await.expect("batch write");
-                    pending = out.unprocessed_items().and_then(|m| m.get(&table)).filter(|v| !v.is_empty()).cloned();
-                }
-                chunk.len()
-            }
+    world
+        .load(n, OffsetDateTime::now_utc(), |i| {
+            json!({"event_id": format!("evt_bench_{i:08}"), "timestamp": "2026-05-22T10:30:00Z",
+                "action": "document.opened", "actor": {"user_id": format!("usr_{}", i % 97), "email": "jane@example.com", "ip_address": "203.0.113.42"},
+                "resource": {"type": "document", "id": format!("doc_{i}"), "name": "Contract_v2.docx"}})
         })
-        .buffer_unordered(8)
-        .fold(0, |a, b| async move { a + b })
         .await;
     let load_secs = t_load.elapsed().as_secs_f64();
     let rss_before = peak_rss_mib();
@@ -112,8 +56,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let flusher = Flusher::new(
         store.clone(),
-        clients.clone(),
-        Notifier::new(clients.sns.clone(), None),
+        world.clients.clone(),
+        Notifier::new(world.clients.sns.clone(), None),
         None,
         settings,
     );
@@ -129,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({
-            "events": loaded,
+            "events": n,
             "format": format.as_str(),
             "load_secs": (load_secs * 10.0).round() / 10.0,
             "flush_status": run.status,

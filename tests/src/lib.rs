@@ -15,6 +15,7 @@ use shared::store::{schema, Store};
 use shared::Config;
 use tower::ServiceExt;
 
+pub mod bench;
 pub mod otel;
 pub mod webhooks;
 

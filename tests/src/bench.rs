@@ -1,0 +1,117 @@
+//! What the end-to-end bench binaries (`tests/examples/*_bench.rs`) share: a fresh org with
+//! tables and a bucket in moto, a bulk loader that writes events as the API would have stored
+//! them, and the process's peak memory.
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+use shared::clients::Clients;
+use shared::ingest::validate_body;
+use shared::model::event::rfc3339_millis;
+use shared::model::Org;
+use shared::store::{events::event_item, schema, Store};
+use shared::Config;
+use time::OffsetDateTime;
+
+/// A bench's world: its own tables, one org and one bucket.
+pub struct BenchWorld {
+    /// Clients against moto.
+    pub clients: Clients,
+    /// The tables' names.
+    pub config: Config,
+    /// The store over them.
+    pub store: Store,
+    /// The org the events belong to.
+    pub org: Org,
+    /// The destination bucket (created).
+    pub bucket: String,
+}
+
+impl BenchWorld {
+    /// Creates tables named `{name}{ulid}`, an org created at `now` and a bucket `{name}-{ulid}`.
+    pub async fn new(name: &str, now: OffsetDateTime) -> Result<Self, Box<dyn std::error::Error>> {
+        let clients = Clients::from_env().await;
+        let unique = ulid::Ulid::new().to_string().to_lowercase();
+        let config = Config::with_prefix(&format!("{name}{unique}"));
+        schema::ensure_table(&clients.ddb, &config.events_table, &schema::events_table()).await?;
+        schema::ensure_table(&clients.ddb, &config.config_table, &schema::config_table()).await?;
+        let store = Store::new(clients.ddb.clone(), &config);
+        let org = store
+            .create_org("Bench", None, None, &rfc3339_millis(now))
+            .await?;
+        let bucket = format!("{name}-{unique}");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&clients.sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket().bucket(&bucket).send().await?;
+        Ok(BenchWorld {
+            clients,
+            config,
+            store,
+            org,
+            bucket,
+        })
+    }
+
+    /// Writes events `0..n` (`body(i)` validated as the API would, received at `now`) straight
+    /// into the events table with BatchWriteItem, eight batches of 25 at a time.
+    pub async fn load(&self, n: usize, now: OffsetDateTime, body: impl Fn(usize) -> Value) {
+        let table = &self.config.events_table;
+        let chunks: Vec<Vec<WriteRequest>> = (0..n)
+            .collect::<Vec<_>>()
+            .chunks(25)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|&i| {
+                        let ev = validate_body(body(i), &self.org, now)
+                            .expect("valid")
+                            .remove(0);
+                        let put = PutRequest::builder()
+                            .set_item(Some(event_item(&self.org.org_id, &ev, 0)))
+                            .build()
+                            .expect("put");
+                        WriteRequest::builder().put_request(put).build()
+                    })
+                    .collect()
+            })
+            .collect();
+        stream::iter(chunks)
+            .map(|reqs| async move {
+                let mut pending = Some(reqs);
+                while let Some(r) = pending.take() {
+                    let out = self
+                        .store
+                        .client()
+                        .batch_write_item()
+                        .request_items(table, r)
+                        .send()
+                        .await
+                        .expect("batch write");
+                    pending = out
+                        .unprocessed_items()
+                        .and_then(|m| m.get(table))
+                        .filter(|v| !v.is_empty())
+                        .cloned();
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+            .await;
+    }
+}
+
+/// This process's peak resident memory (VmHWM), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
