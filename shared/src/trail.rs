@@ -27,34 +27,43 @@ pub struct SystemEvent<'a> {
     pub metadata: Map<String, Value>,
 }
 
+impl SystemEvent<'_> {
+    /// The event, with the service as its actor. `at` becomes `timestamp` and `received_at`,
+    /// and `tenant_id` the tenant; left empty, validation fills them (now, the org's tenant).
+    pub fn into_event(self, tenant_id: &str, at: &str) -> AuditEvent {
+        let (rtype, rid, rname) = self.resource;
+        AuditEvent {
+            event_id: self.event_id,
+            timestamp: at.to_string(),
+            action: self.action.to_string(),
+            actor: Actor {
+                user_id: SYSTEM_ACTOR.into(),
+                email: None,
+                ip_address: None,
+                actor_type: Some(ActorType::System),
+                user_agent: None,
+            },
+            resource: Some(Resource {
+                resource_type: rtype.into(),
+                id: rid.into(),
+                name: rname.map(str::to_string),
+            }),
+            tenant_id: tenant_id.to_string(),
+            project: None,
+            success: Some(self.success),
+            request_id: None,
+            duration_ms: None,
+            metadata: Some(self.metadata),
+            received_at: at.to_string(),
+        }
+    }
+}
+
 /// Writes `ev` into `org`'s trail (a re-write of the same id is a no-op).
 pub async fn record(store: &Store, org: &Org, ev: SystemEvent<'_>) -> Result<(), ApiError> {
     let now = OffsetDateTime::now_utc();
-    let (rtype, rid, rname) = ev.resource;
-    let event = AuditEvent {
-        event_id: ev.event_id,
-        timestamp: String::new(),
-        action: ev.action.to_string(),
-        actor: Actor {
-            user_id: SYSTEM_ACTOR.into(),
-            email: None,
-            ip_address: None,
-            actor_type: Some(ActorType::System),
-            user_agent: None,
-        },
-        resource: Some(Resource {
-            resource_type: rtype.into(),
-            id: rid.into(),
-            name: rname.map(str::to_string),
-        }),
-        tenant_id: String::new(),
-        project: None,
-        success: Some(ev.success),
-        request_id: None,
-        duration_ms: None,
-        metadata: Some(ev.metadata),
-        received_at: String::new(),
-    };
+    let action = ev.action;
+    let event = ev.into_event("", "");
     let ctx = IngestContext {
         tenant_id: &org.tenant_id,
         now,
@@ -64,7 +73,7 @@ pub async fn record(store: &Store, org: &Org, ev: SystemEvent<'_>) -> Result<(),
     store
         .record_actions(
             &org.org_id,
-            [ev.action],
+            [action],
             &crate::model::event::rfc3339_millis(now),
         )
         .await?;
