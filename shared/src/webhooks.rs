@@ -8,29 +8,27 @@ use time::OffsetDateTime;
 use crate::cursor::CursorSigner;
 use crate::delivery::deliver::{send_event, Verdict};
 use crate::delivery::http_client::WebhookClient;
-use crate::delivery::message::{enqueue, DeliveryMessage};
+use crate::delivery::message::DeliveryMessage;
+use crate::delivery::replay::{enqueue_range, ReplayRange, ReplayTarget};
 use crate::delivery::signing::WebhookSecret;
 use crate::delivery::ssrf::SsrfPolicy;
 use crate::error::ApiError;
-use crate::model::event::{parse_time, rfc3339_millis, sortable_time};
+use crate::model::event::rfc3339_millis;
 use crate::model::ids::new_id;
 use crate::model::webhook::{
     parse_body, validate_actions, validate_description, Attempt, AttemptStatus, CreateWebhook,
-    EndpointStatus, EndpointView, ReplayRequest, Trigger, UpdateWebhook, WebhookEndpoint,
-    MAX_ENDPOINTS_PER_ORG, MAX_URL_BYTES, ROTATION_OVERLAP,
+    EndpointStatus, EndpointView, Trigger, UpdateWebhook, WebhookEndpoint, MAX_ENDPOINTS_PER_ORG,
+    MAX_URL_BYTES, ROTATION_OVERLAP,
 };
-use crate::model::{Actor, ActorType, AuditEvent, Resource};
-use crate::store::webhooks::{EndpointChanges, ReplayPosition};
+use crate::model::AuditEvent;
+use crate::store::webhooks::EndpointChanges;
 use crate::store::Store;
+use crate::trail::SystemEvent;
 
 /// Default page size of `GET .../attempts`.
 pub const DEFAULT_ATTEMPTS_LIMIT: usize = 25;
 /// Largest page size of `GET .../attempts`.
 pub const MAX_ATTEMPTS_LIMIT: usize = 100;
-/// Most events one replay request reads; a larger range answers a `cursor` to continue with.
-pub const MAX_REPLAY_EVENTS: usize = 5_000;
-/// Events read per DynamoDB page during a replay.
-const REPLAY_PAGE: usize = 500;
 /// The action of test deliveries.
 pub const TEST_ACTION: &str = "webhook.test";
 
@@ -218,33 +216,16 @@ pub struct TestResult {
 
 /// The `webhook.test` event sent by `POST .../{id}/test`.
 pub fn test_event(endpoint: &WebhookEndpoint, tenant_id: &str, now: OffsetDateTime) -> AuditEvent {
-    let at = rfc3339_millis(now);
     let mut metadata = Map::new();
     metadata.insert("test".into(), Value::Bool(true));
-    AuditEvent {
+    SystemEvent {
         event_id: new_id("evt"),
-        timestamp: at.clone(),
-        action: TEST_ACTION.into(),
-        actor: Actor {
-            user_id: crate::trail::SYSTEM_ACTOR.into(),
-            email: None,
-            ip_address: None,
-            actor_type: Some(ActorType::System),
-            user_agent: None,
-        },
-        resource: Some(Resource {
-            resource_type: "webhook".into(),
-            id: endpoint.id.clone(),
-            name: None,
-        }),
-        tenant_id: tenant_id.to_string(),
-        project: None,
-        success: Some(true),
-        request_id: None,
-        duration_ms: None,
-        metadata: Some(metadata),
-        received_at: at,
+        action: TEST_ACTION,
+        resource: ("webhook", &endpoint.id, None),
+        success: true,
+        metadata,
     }
+    .into_event(tenant_id, &rfc3339_millis(now))
 }
 
 /// `POST .../{id}/test`: sends a `webhook.test` event now (whatever the endpoint's state) and
@@ -390,12 +371,7 @@ pub async fn replay(
     id: &str,
     body: Value,
 ) -> Result<ReplayResult, ApiError> {
-    let req: ReplayRequest = parse_body(body)?;
-    let from = parse_time("from", &req.from)?;
-    let to = parse_time("to", &req.to)?;
-    if to <= from {
-        return Err(ApiError::invalid("to", "must be later than from"));
-    }
+    let range = ReplayRange::parse(parse_body(body)?)?;
     let endpoint = load(store, org_id, id).await?;
     if endpoint.status() != EndpointStatus::Active {
         return Err(ApiError::Conflict {
@@ -409,54 +385,36 @@ pub async fn replay(
             ),
         });
     }
-    let queue_url = queue_url.ok_or_else(|| {
-        ApiError::Internal("AUDITRELAY_DELIVERIES_QUEUE_URL is not configured".into())
-    })?;
-    let context = format!("replay|{}|{}|{}", endpoint.id, req.from, req.to);
-    let mut position: Option<ReplayPosition> = req
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(org_id, &context, c))
-        .transpose()?;
-    let (lo, hi) = (sortable_time(from), sortable_time(to));
-    let replay_id = new_id("rpl");
-    let mut scanned = 0;
-    let mut enqueued = 0;
-    loop {
-        let want = REPLAY_PAGE.min(MAX_REPLAY_EVENTS - scanned);
-        let (events, next) = store
-            .replay_page(org_id, &lo, &hi, position.as_ref(), want)
-            .await?;
-        scanned += events.len();
-        let messages: Vec<DeliveryMessage> = events
-            .iter()
-            .filter(|e| endpoint.matches(&e.action))
-            .map(|e| {
-                DeliveryMessage::webhook(org_id, &endpoint.id, &e.event_id, &replay_id, &e.doc)
-            })
-            .collect();
-        let report = enqueue(sqs, queue_url, &messages).await;
-        if !report.failed.is_empty() {
-            return Err(ApiError::Unavailable(format!(
-                "replay {replay_id}: {} of {} deliveries could not be enqueued: {}",
-                report.failed.len(),
-                messages.len(),
-                report.error.unwrap_or_default()
-            )));
-        }
-        enqueued += messages.len();
-        position = next;
-        if position.is_none() || scanned >= MAX_REPLAY_EVENTS {
-            break;
-        }
-    }
-    tracing::info!(org_id, endpoint_id = id, %replay_id, scanned, enqueued, "replay enqueued");
-    let cursor = position.map(|p| cursors.encode(org_id, &context, &p));
+    let target = ReplayTarget {
+        queue_url,
+        context: &format!("replay|{}", endpoint.id),
+        noun: "deliveries",
+    };
+    let done = enqueue_range(
+        store,
+        sqs,
+        cursors,
+        org_id,
+        &range,
+        target,
+        |events, replay_id| {
+            events
+                .iter()
+                .filter(|e| endpoint.matches(&e.action))
+                .map(|e| {
+                    DeliveryMessage::webhook(org_id, &endpoint.id, &e.event_id, replay_id, &e.doc)
+                })
+                .collect()
+        },
+    )
+    .await?;
+    tracing::info!(org_id, endpoint_id = id, replay_id = %done.replay_id, scanned = done.scanned,
+        enqueued = done.enqueued, "replay enqueued");
     Ok(ReplayResult {
-        replay_id,
-        scanned,
-        enqueued,
-        has_more: cursor.is_some(),
-        cursor,
+        replay_id: done.replay_id,
+        scanned: done.scanned,
+        enqueued: done.enqueued,
+        has_more: done.cursor.is_some(),
+        cursor: done.cursor,
     })
 }

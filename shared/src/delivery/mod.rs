@@ -17,6 +17,7 @@ pub mod http_client;
 pub mod local;
 pub mod message;
 pub mod queues;
+pub mod replay;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;

@@ -21,25 +21,21 @@ use time::OffsetDateTime;
 
 use crate::cursor::CursorSigner;
 use crate::delivery::http_client::WebhookClient;
-use crate::delivery::message::{enqueue, otel_messages};
+use crate::delivery::message::otel_messages;
+use crate::delivery::replay::{enqueue_range, ReplayRange, ReplayTarget};
 use crate::delivery::ssrf::SsrfPolicy;
 use crate::error::ApiError;
-use crate::model::event::{parse_time, rfc3339_millis, sortable_time};
+use crate::model::event::rfc3339_millis;
 use crate::model::ids::new_id;
 use crate::model::otel::{OtelConfig, OtelConfigInput, OtelConfigView, OtelStatus};
-use crate::model::webhook::ReplayRequest;
-use crate::model::{Actor, ActorType, AuditEvent, Resource};
+use crate::model::AuditEvent;
 use crate::store::otel::ExportRecord;
-use crate::store::webhooks::ReplayPosition;
 use crate::store::Store;
+use crate::trail::SystemEvent;
 use exporter::{export, ExportVerdict};
 
 /// The action of test records.
 pub const TEST_ACTION: &str = "otel.test";
-/// Most events one replay request reads; a larger range answers a `cursor` to continue with.
-pub const MAX_REPLAY_EVENTS: usize = 5_000;
-/// Events read per DynamoDB page during a replay.
-const REPLAY_PAGE: usize = 500;
 
 fn not_found() -> ApiError {
     ApiError::NotFound("otel export config")
@@ -123,33 +119,16 @@ pub struct TestResult {
 
 /// The `otel.test` event sent by `POST .../otel/test`.
 pub fn test_event(config_id: &str, tenant_id: &str, now: OffsetDateTime) -> AuditEvent {
-    let at = rfc3339_millis(now);
     let mut metadata = Map::new();
     metadata.insert("test".into(), Value::Bool(true));
-    AuditEvent {
+    SystemEvent {
         event_id: new_id("evt"),
-        timestamp: at.clone(),
-        action: TEST_ACTION.into(),
-        actor: Actor {
-            user_id: crate::trail::SYSTEM_ACTOR.into(),
-            email: None,
-            ip_address: None,
-            actor_type: Some(ActorType::System),
-            user_agent: None,
-        },
-        resource: Some(Resource {
-            resource_type: "otel_export".into(),
-            id: config_id.into(),
-            name: None,
-        }),
-        tenant_id: tenant_id.to_string(),
-        project: None,
-        success: Some(true),
-        request_id: None,
-        duration_ms: None,
-        metadata: Some(metadata),
-        received_at: at,
+        action: TEST_ACTION,
+        resource: ("otel_export", config_id, None),
+        success: true,
+        metadata,
     }
+    .into_event(tenant_id, &rfc3339_millis(now))
 }
 
 /// `POST .../otel/test`: sends one `otel.test` record now and reports the receiver's answer.
@@ -245,12 +224,7 @@ pub async fn replay(
     org_id: &str,
     body: Value,
 ) -> Result<ReplayResult, ApiError> {
-    let req: ReplayRequest = crate::decode::from_value(body, "")?;
-    let from = parse_time("from", &req.from)?;
-    let to = parse_time("to", &req.to)?;
-    if to <= from {
-        return Err(ApiError::invalid("to", "must be later than from"));
-    }
+    let range = ReplayRange::parse(crate::decode::from_value(body, "")?)?;
     let config: OtelConfig = store
         .get_otel_config(org_id, true)
         .await?
@@ -267,56 +241,38 @@ pub async fn replay(
             ),
         });
     }
-    let queue_url = queue_url.ok_or_else(|| {
-        ApiError::Internal("AUDITRELAY_DELIVERIES_QUEUE_URL is not configured".into())
-    })?;
-    let context = format!("otel-replay|{}|{}|{}", config.id, req.from, req.to);
-    let mut position: Option<ReplayPosition> = req
-        .cursor
-        .as_deref()
-        .map(|c| cursors.decode(org_id, &context, c))
-        .transpose()?;
-    let (lo, hi) = (sortable_time(from), sortable_time(to));
-    let replay_id = new_id("rpl");
     let max = usize::try_from(config.max_batch_size).unwrap_or(1);
-    let mut scanned = 0;
-    let mut batches = 0;
-    loop {
-        let want = REPLAY_PAGE.min(MAX_REPLAY_EVENTS - scanned);
-        let (events, next) = store
-            .replay_page(org_id, &lo, &hi, position.as_ref(), want)
-            .await?;
-        scanned += events.len();
-        let pairs: Vec<(&str, &str)> = events
-            .iter()
-            .map(|e| (e.event_id.as_str(), e.doc.as_str()))
-            .collect();
-        let messages: Vec<_> = otel_messages(org_id, &config.id, &replay_id, max, &pairs)
-            .into_iter()
-            .map(|(m, _)| m)
-            .collect();
-        let report = enqueue(sqs, queue_url, &messages).await;
-        if !report.failed.is_empty() {
-            return Err(ApiError::Unavailable(format!(
-                "replay {replay_id}: {} of {} export requests could not be enqueued: {}",
-                report.failed.len(),
-                messages.len(),
-                report.error.unwrap_or_default()
-            )));
-        }
-        batches += messages.len();
-        position = next;
-        if position.is_none() || scanned >= MAX_REPLAY_EVENTS {
-            break;
-        }
-    }
-    tracing::info!(org_id, %replay_id, scanned, batches, "OTLP replay enqueued");
-    let cursor = position.map(|p| cursors.encode(org_id, &context, &p));
+    let target = ReplayTarget {
+        queue_url,
+        context: &format!("otel-replay|{}", config.id),
+        noun: "export requests",
+    };
+    let done = enqueue_range(
+        store,
+        sqs,
+        cursors,
+        org_id,
+        &range,
+        target,
+        |events, replay_id| {
+            let pairs: Vec<(&str, &str)> = events
+                .iter()
+                .map(|e| (e.event_id.as_str(), e.doc.as_str()))
+                .collect();
+            otel_messages(org_id, &config.id, replay_id, max, &pairs)
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect()
+        },
+    )
+    .await?;
+    tracing::info!(org_id, replay_id = %done.replay_id, scanned = done.scanned,
+        batches = done.enqueued, "OTLP replay enqueued");
     Ok(ReplayResult {
-        replay_id,
-        scanned,
-        batches,
-        has_more: cursor.is_some(),
-        cursor,
+        replay_id: done.replay_id,
+        scanned: done.scanned,
+        batches: done.enqueued,
+        has_more: done.cursor.is_some(),
+        cursor: done.cursor,
     })
 }
