@@ -2,84 +2,36 @@
 //! API, an ingested event reaches an OTLP receiver on 127.0.0.1 (`scripts/otlp-receiver.py`,
 //! which decodes the request with the official protobuf definitions) within seconds.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{http, python, Ctl, Killed};
 use serde_json::Value;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
-    let status = resp[9..12].parse().expect("status");
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    (status, body)
-}
-
-fn python() -> String {
-    std::env::var("AUDITRELAY_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
-}
 
 #[test]
 fn serve_exports_an_ingested_event_to_a_local_otlp_receiver_within_seconds() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("run through `make test` (moto)");
-    let prefix = format!("clo{}", std::process::id());
+    let ctl = Ctl::new("clo");
     // Its own deliveries queue: another `serve` test consumes the default one.
     let queue_url = format!(
-        "{}/123456789012/{prefix}-deliveries",
-        endpoint.trim_end_matches('/')
+        "{}/123456789012/{}-deliveries",
+        endpoint.trim_end_matches('/'),
+        ctl.prefix()
     );
-    let cmd = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_auditctl"));
-        c.env("AUDITRELAY_EVENTS_TABLE", format!("{prefix}-events"))
-            .env("AUDITRELAY_CONFIG_TABLE", format!("{prefix}-config"))
-            .env("AUDITRELAY_DELIVERIES_QUEUE_URL", &queue_url)
-            .env("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS", "1")
-            .env("RUST_LOG", "warn");
-        c
-    };
-    let json = |args: &[&str]| -> Value {
-        let out = cmd().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let p = json(&["provision"]);
+    let ctl = ctl
+        .with_env("AUDITRELAY_DELIVERIES_QUEUE_URL", &queue_url)
+        .with_env("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS", "1");
+    let p = ctl.json(&["provision"]);
     assert!(p["deliveries_queue_url"]
         .as_str()
         .unwrap()
-        .ends_with(&format!("/{prefix}-deliveries")));
-    let org = json(&["org", "create", "--name", "Serve OTLP Org"]);
-    let org_id = org["org_id"].as_str().unwrap().to_string();
-    let owner = json(&["key", "create", "--org", &org_id, "--role", "owner"]);
-    let writer = json(&["key", "create", "--org", &org_id, "--role", "service"]);
+        .ends_with(&format!("/{}-deliveries", ctl.prefix())));
+    let org = ctl.org_with_keys("Serve OTLP Org");
 
-    let out_file = std::env::temp_dir().join(format!("{prefix}-otlp.jsonl"));
+    let out_file = std::env::temp_dir().join(format!("{}-otlp.jsonl", ctl.prefix()));
     let _ = std::fs::remove_file(&out_file);
     let mut rx = Command::new(python())
         .arg(concat!(
@@ -102,29 +54,14 @@ fn serve_exports_an_ingested_event_to_a_local_otlp_receiver_within_seconds() {
         .parse()
         .unwrap();
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let _server = Killed(
-        cmd()
-            .args(["serve", "--addr", &addr, "--flush-interval", "0"])
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let server = ctl.serve(&["--flush-interval", "0"]);
+    let addr = &server.addr;
 
     let (status, body) = http(
-        &addr,
+        addr,
         "POST",
-        &format!("/orgs/{org_id}/audit-export/otel"),
-        owner["token"].as_str().unwrap(),
+        &format!("/orgs/{}/audit-export/otel", org.org_id),
+        &org.owner,
         &format!(
             r#"{{"endpointUrl":"http://127.0.0.1:{rx_port}","headers":{{"X-Api-Key":"local-key"}},"maxBatchSize":50}}"#
         ),
@@ -133,10 +70,10 @@ fn serve_exports_an_ingested_event_to_a_local_otlp_receiver_within_seconds() {
 
     let sent = Instant::now();
     let (status, body) = http(
-        &addr,
+        addr,
         "POST",
         "/v1/audit/events",
-        writer["token"].as_str().unwrap(),
+        &org.writer,
         r#"{"event_id":"evt_serve_otel_1","action":"document.opened","actor":{"user_id":"usr_1","email":"jane@example.com"}}"#,
     );
     assert_eq!(status, 202, "{body}");

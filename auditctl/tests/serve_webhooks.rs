@@ -1,23 +1,16 @@
 //! `auditctl serve` runs the whole webhook path locally: an event ingested through its API
 //! reaches a receiver on 127.0.0.1, signed, within seconds (what `make dev` shows).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command};
+use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{http, Ctl};
 use serde_json::Value;
 use shared::delivery::signing::{verify_standard, WebhookSecret};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A request the receiver got: headers (lowercase names) and body.
 type Got = (Vec<(String, String)>, String);
@@ -60,50 +53,10 @@ fn receiver() -> (String, mpsc::Receiver<Got>) {
     (url, rx)
 }
 
-fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).expect("write");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read");
-    let status = resp[9..12].parse().expect("status");
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    (status, body)
-}
-
 #[test]
 fn serve_delivers_an_ingested_event_to_a_local_webhook_within_seconds() {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-        "run through `make test` (it starts moto)"
-    );
-    let prefix = format!("clw{}", std::process::id());
-    let cmd = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_auditctl"));
-        c.env("AUDITRELAY_EVENTS_TABLE", format!("{prefix}-events"))
-            .env("AUDITRELAY_CONFIG_TABLE", format!("{prefix}-config"))
-            .env("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS", "1")
-            .env("RUST_LOG", "warn");
-        c
-    };
-    let json = |args: &[&str]| -> Value {
-        let out = cmd().args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let p = json(&["provision"]);
+    let ctl = Ctl::new("clw").with_env("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS", "1");
+    let p = ctl.json(&["provision"]);
     assert!(p["deliveries_queue_url"]
         .as_str()
         .unwrap()
@@ -116,30 +69,15 @@ fn serve_delivers_an_ingested_event_to_a_local_webhook_within_seconds() {
         .as_str()
         .unwrap()
         .ends_with(":auditrelay-notifications"));
-    let org = json(&["org", "create", "--name", "Serve Org"]);
-    let org_id = org["org_id"].as_str().unwrap().to_string();
-    let owner = json(&["key", "create", "--org", &org_id, "--role", "owner"]);
-    let writer = json(&["key", "create", "--org", &org_id, "--role", "service"]);
-
+    let org = ctl.org_with_keys("Serve Org");
     let (hook_url, got) = receiver();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let _server = Server(cmd().args(["serve", "--addr", &addr]).spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
+    let server = ctl.serve(&[]);
+    let addr = &server.addr;
     let (status, body) = http(
-        &addr,
+        addr,
         "POST",
-        &format!("/orgs/{org_id}/audit-export/webhooks"),
-        owner["token"].as_str().unwrap(),
+        &format!("/orgs/{}/audit-export/webhooks", org.org_id),
+        &org.owner,
         &format!(r#"{{"url":"{hook_url}"}}"#),
     );
     assert_eq!(status, 201, "{body}");
@@ -148,10 +86,10 @@ fn serve_delivers_an_ingested_event_to_a_local_webhook_within_seconds() {
 
     let sent = Instant::now();
     let (status, body) = http(
-        &addr,
+        addr,
         "POST",
         "/v1/audit/events",
-        writer["token"].as_str().unwrap(),
+        &org.writer,
         r#"{"event_id":"evt_serve_1","action":"document.opened","actor":{"user_id":"usr_1"}}"#,
     );
     assert_eq!(status, 202, "{body}");
