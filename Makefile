@@ -63,7 +63,8 @@ template-check: tools
 ## end-to-end S3 flush and an end-to-end CSV export job of BENCH_EVENTS events, with peak memory.
 BENCH_EVENTS ?= 20000
 bench: tools
-	cargo bench -p shared --bench export --bench signing --bench otel --bench export_job
+	cargo bench -p relay-core --bench signing
+	cargo bench -p relay-app --bench export --bench otel --bench export_job
 	scripts/with-moto.sh cargo bench -p auditrelay-tests --bench deliver
 	cargo build --release -p auditrelay-tests --example flush_bench
 	scripts/with-moto.sh target/release/examples/flush_bench $(BENCH_EVENTS)

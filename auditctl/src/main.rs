@@ -6,21 +6,22 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use relay_app::delivery::deliver::{Deliverer, DeliverySettings};
+use relay_app::delivery::fanout::Fanout;
+use relay_app::delivery::http_client::WebhookClient;
+use relay_app::delivery::local::{QueuePoller, StreamPoller};
+use relay_app::delivery::queues;
+use relay_app::delivery::ssrf::SsrfPolicy;
+use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
+use relay_app::notify::Notifier;
+use relay_app::{clients, telemetry};
+use relay_core::model::event::rfc3339_millis;
+use relay_core::model::{Role, Scope};
+use relay_core::retry::RetrySchedule;
+use relay_core::Config;
+use relay_store::schema;
+use relay_store::Store;
 use serde_json::json;
-use shared::delivery::deliver::{Deliverer, DeliverySettings};
-use shared::delivery::fanout::Fanout;
-use shared::delivery::http_client::WebhookClient;
-use shared::delivery::local::{QueuePoller, StreamPoller};
-use shared::delivery::queues;
-use shared::delivery::retry::RetrySchedule;
-use shared::delivery::ssrf::SsrfPolicy;
-use shared::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use shared::model::event::rfc3339_millis;
-use shared::model::{Role, Scope};
-use shared::notify::Notifier;
-use shared::store::schema;
-use shared::store::Store;
-use shared::{clients, http, telemetry, Config};
 
 /// Name of the deliveries queue when `AUDITRELAY_DELIVERIES_QUEUE_URL` does not name one
 /// (its DLQ is `{name}-dlq`).
@@ -231,11 +232,11 @@ async fn serve(
     tokio::spawn(stream.run(std::time::Duration::from_millis(200)));
     tokio::spawn(consumer.run(LOCAL_DELIVER_WORKERS, std::time::Duration::from_millis(200)));
     // Export jobs: the export function's handler, fed from the export-jobs queue.
-    let exports = shared::export_job::local::ExportPoller::new(
+    let exports = relay_app::export_job::local::ExportPoller::new(
         clients.sqs.clone(),
         export_queue_url,
-        shared::export_job::run::ExportRunner::from_config(&config, &clients),
-        shared::export_job::local::LOCAL_BUDGET,
+        relay_app::export_job::run::ExportRunner::from_config(&config, &clients),
+        relay_app::export_job::local::LOCAL_BUDGET,
     );
     tokio::spawn(exports.run(std::time::Duration::from_millis(500)));
     if flush_interval > 0 {
@@ -258,10 +259,10 @@ async fn serve(
         });
     }
 
-    let state = http::AppState::new(config, clients).await?;
+    let state = relay_api::AppState::new(config, clients).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, deliveries = %queue_url, "auditrelay API, fanout and deliver consumer running");
-    axum::serve(listener, http::router(state))
+    axum::serve(listener, relay_api::router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -293,13 +294,13 @@ async fn run(cli: Cli) -> Result<()> {
             let flush = queues::ensure_queue_with_dlq(
                 &clients.sqs,
                 &flush_queue_name(&config),
-                shared::export::pending::FLUSH_QUEUE,
+                relay_app::export::pending::FLUSH_QUEUE,
             )
             .await?;
             let export = queues::ensure_queue_with_dlq(
                 &clients.sqs,
                 &export_queue_name(&config),
-                shared::export_job::queue::EXPORT_QUEUE,
+                relay_app::export_job::queue::EXPORT_QUEUE,
             )
             .await?;
             print(json!({

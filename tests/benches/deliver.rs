@@ -3,12 +3,14 @@
 //! and DynamoDB in moto. Needs moto: `VENV=... scripts/with-moto.sh cargo bench -p
 //! auditrelay-tests --bench deliver` (`make bench`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
+
 use std::time::{Duration, Instant};
 
 use auditrelay_tests::webhooks::{Receiver, Reply, WebhookEnv};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use shared::delivery::deliver::{Disposition, Received};
-use shared::delivery::message::DeliveryMessage;
+use relay_app::delivery::deliver::{Disposition, Received};
+use relay_app::delivery::message::DeliveryMessage;
 
 const BATCH: usize = 10;
 

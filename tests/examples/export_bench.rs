@@ -5,14 +5,16 @@
 //!
 //! `make bench` runs it (moto started for it): `export_bench [N=100000] [jsonl|csv]`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
+
 use std::time::{Duration, Instant};
 
 use auditrelay_tests::bench::{peak_rss_mib, BenchWorld};
+use relay_app::export_job::queue::JobMessage;
+use relay_app::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
+use relay_core::model::event::rfc3339_millis;
+use relay_core::model::export_job::{bound, ExportJob, JobDestination, JobFormat, JobStatus};
 use serde_json::json;
-use shared::export_job::queue::JobMessage;
-use shared::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
-use shared::model::event::rfc3339_millis;
-use shared::model::export_job::{bound, ExportJob, JobDestination, JobFormat, JobStatus};
 use time::OffsetDateTime;
 
 #[tokio::main]
@@ -43,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_before = peak_rss_mib();
 
     let job = ExportJob {
-        export_id: shared::model::ids::new_id("exp"),
+        export_id: relay_core::model::ids::new_id("exp"),
         org_id: org.org_id.clone(),
         status: JobStatus::Queued,
         format,

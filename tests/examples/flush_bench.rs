@@ -4,14 +4,16 @@
 //!
 //! `make bench` runs it (moto started for it): `flush_bench [N=200000]`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
+
 use std::time::{Duration, Instant};
 
 use auditrelay_tests::bench::{peak_rss_mib, BenchWorld};
+use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
+use relay_app::notify::Notifier;
+use relay_core::model::event::{rfc3339_millis, sortable_time};
+use relay_core::model::export::{ExportFormat, S3Destination};
 use serde_json::json;
-use shared::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use shared::model::event::{rfc3339_millis, sortable_time};
-use shared::model::export::{ExportFormat, S3Destination};
-use shared::notify::Notifier;
 use time::OffsetDateTime;
 
 #[tokio::main]

@@ -4,13 +4,13 @@
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::stream::{self, StreamExt};
+use relay_app::clients::Clients;
+use relay_app::ingest::validate_body;
+use relay_core::model::event::rfc3339_millis;
+use relay_core::model::Org;
+use relay_core::Config;
+use relay_store::{events::event_item, schema, Store};
 use serde_json::Value;
-use shared::clients::Clients;
-use shared::ingest::validate_body;
-use shared::model::event::rfc3339_millis;
-use shared::model::Org;
-use shared::store::{events::event_item, schema, Store};
-use shared::Config;
 use time::OffsetDateTime;
 
 /// A bench's world: its own tables, one org and one bucket.

@@ -8,11 +8,11 @@ use axum::body::Body;
 use axum::Router;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use relay_api::{router, AppState};
+use relay_core::model::{Org, Role, Scope};
+use relay_core::Config;
+use relay_store::{schema, Store};
 use serde_json::Value;
-use shared::http::{router, AppState};
-use shared::model::{Org, Role, Scope};
-use shared::store::{schema, Store};
-use shared::Config;
 use tower::ServiceExt;
 
 pub mod bench;
@@ -60,7 +60,7 @@ pub async fn sdk() -> aws_config::SdkConfig {
     // stalled-stream grace period (5 s). That is the emulator's queue, not a stalled network,
     // and failing those requests only retries them, which multiplies its load; so the
     // functions' configuration is used as is, with that protection off.
-    let c = shared::clients::load_aws_config()
+    let c = relay_app::clients::load_aws_config()
         .await
         .into_builder()
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
@@ -142,7 +142,7 @@ impl TestEnv {
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
         let mut config = Config::with_prefix(&prefix);
         adjust(&mut config);
-        let ddb = shared::clients::dynamodb(&sdk);
+        let ddb = relay_app::clients::dynamodb(&sdk);
         schema::ensure_table(&ddb, &config.events_table, &schema::events_table())
             .await
             .expect("events table");
@@ -150,7 +150,7 @@ impl TestEnv {
             .await
             .expect("config table");
         let store = Store::new(ddb.clone(), &config);
-        let state = AppState::new(config.clone(), shared::clients::Clients::new(&sdk))
+        let state = AppState::new(config.clone(), relay_app::clients::Clients::new(&sdk))
             .await
             .expect("state");
         let router = router(state.clone());

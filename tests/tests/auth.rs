@@ -163,11 +163,11 @@ async fn keys_are_stored_hashed_and_revocable() {
     let dump = format!("{:?}", scan.items());
     for t in [&env.a.owner, &env.a.writer, &env.a.reader] {
         assert!(!dump.contains(t.as_str()), "token stored in clear");
-        assert!(dump.contains(&shared::auth::token_hash(t)));
+        assert!(dump.contains(&relay_core::auth::token_hash(t)));
     }
     let owner_key = keys
         .iter()
-        .find(|k| k.role == shared::model::Role::Owner)
+        .find(|k| k.role == relay_core::model::Role::Owner)
         .unwrap();
     assert!(env
         .store

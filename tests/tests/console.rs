@@ -213,7 +213,7 @@ async fn actions_lists_each_orgs_actions_written_once_per_process() {
     );
     // A fresh process (another Lambda instance) re-sends a conditional put, which changes
     // nothing: the set holds each action once.
-    let fresh = shared::store::Store::new(env.store.client().clone(), &env.config);
+    let fresh = relay_store::Store::new(env.store.client().clone(), &env.config);
     assert_eq!(
         fresh
             .record_actions(org, ["user.login", "new.one", "new.one"], now)
@@ -231,10 +231,10 @@ async fn actions_lists_each_orgs_actions_written_once_per_process() {
 async fn service_written_events_are_listed_too() {
     let env = TestEnv::new().await;
     let org = env.a.org.clone();
-    shared::trail::record(
+    relay_app::system_events::record(
         env.state.store(),
         &org,
-        shared::trail::SystemEvent {
+        relay_app::system_events::SystemEvent {
             event_id: "evt_sys_1".into(),
             action: "security.audit_export_paused",
             resource: ("webhook", "whk_1", None),

@@ -11,16 +11,16 @@ use auditrelay_tests::{assert_error, customer_s3, sdk_config, TestEnv};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::stream::{self, StreamExt};
 use http::{Method, StatusCode};
+use relay_app::clients::Clients;
+use relay_app::delivery::queues::ensure_queue_with_dlq;
+use relay_app::export_job::encode::{unneutralize, CSV_COLUMNS};
+use relay_app::export_job::local::ExportPoller;
+use relay_app::export_job::queue::{JobMessage, EXPORT_QUEUE};
+use relay_app::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
+use relay_app::ingest::validate_body;
+use relay_core::model::event::rfc3339_millis;
+use relay_store::events::event_item;
 use serde_json::{json, Value};
-use shared::clients::Clients;
-use shared::delivery::queues::ensure_queue_with_dlq;
-use shared::export_job::encode::{unneutralize, CSV_COLUMNS};
-use shared::export_job::local::ExportPoller;
-use shared::export_job::queue::{JobMessage, EXPORT_QUEUE};
-use shared::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
-use shared::ingest::validate_body;
-use shared::model::event::rfc3339_millis;
-use shared::store::events::event_item;
 use time::OffsetDateTime;
 
 const ACTIONS: [&str; 3] = ["read", "write", "delete"];
@@ -699,7 +699,7 @@ async fn the_export_function_fixture_runs_a_job() {
     .replace("org_REPLACE_WITH_AN_ORG_ID", &j.env.a.org.org_id)
     .replace("exp_REPLACE_WITH_AN_EXPORT_ID", id);
     let runner = j.runner(100_000).await;
-    let resp = shared::export_job::trigger::handle(
+    let resp = relay_app::export_job::trigger::handle(
         &runner,
         serde_json::from_str(&fixture).unwrap(),
         Instant::now() + Duration::from_secs(60),
@@ -711,8 +711,8 @@ async fn the_export_function_fixture_runs_a_job() {
 
 #[tokio::test]
 async fn a_retried_checkpoint_lists_its_file_once() {
-    use shared::model::export_job::ExportFile;
-    use shared::store::events::Position;
+    use relay_core::model::export_job::ExportFile;
+    use relay_core::query::Position;
 
     let j = Jobs::new().await;
     let now = OffsetDateTime::now_utc();

@@ -285,10 +285,10 @@ async fn write_units_per_event_are_counted() {
     let env = TestEnv::new().await;
     let org = env.a.org.clone();
     let now = time::OffsetDateTime::now_utc();
-    let valid = shared::ingest::validate_body(seed_event(), &org, now).unwrap();
-    let item = shared::store::events::event_item(&org.org_id, &valid[0], 0);
-    let size = shared::store::events::item_size(&item);
-    let wru = shared::store::events::write_units(&item);
+    let valid = relay_app::ingest::validate_body(seed_event(), &org, now).unwrap();
+    let item = relay_store::events::event_item(&org.org_id, &valid[0], 0);
+    let size = relay_store::events::item_size(&item);
+    let wru = relay_store::events::write_units(&item);
     println!("seed event: item {size} bytes, {wru} write request units (table + 4 GSIs)");
     assert!(size < 1024, "a typical event fits one write unit per copy");
     assert_eq!(wru, 5);

@@ -11,11 +11,11 @@ use auditrelay_tests::otel::{uid, OtlpReceiver};
 use auditrelay_tests::webhooks::{WebhookEnv, WebhookOptions};
 use auditrelay_tests::{assert_error, TestEnv};
 use http::{Method, StatusCode};
+use relay_app::delivery::deliver::{PauseRule, Received};
+use relay_app::delivery::local::StreamPoller;
+use relay_app::delivery::message::{otel_messages, LIVE};
+use relay_core::retry::RetrySchedule;
 use serde_json::{json, Value};
-use shared::delivery::deliver::{PauseRule, Received};
-use shared::delivery::local::StreamPoller;
-use shared::delivery::message::{otel_messages, LIVE};
-use shared::delivery::retry::RetrySchedule;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -26,7 +26,9 @@ fn otel_path(org_id: &str) -> String {
 }
 
 fn now_plus(secs: i64) -> String {
-    shared::model::event::rfc3339_millis(OffsetDateTime::now_utc() + time::Duration::seconds(secs))
+    relay_core::model::event::rfc3339_millis(
+        OffsetDateTime::now_utc() + time::Duration::seconds(secs),
+    )
 }
 
 /// An event with every field, `success: false` for every fifth, and a timestamp with an offset.
@@ -303,7 +305,7 @@ async fn duplicated_regrouped_and_redelivered_messages_send_each_event_once() {
             .claim_otel_event(config_id, id, LIVE, now, now + 60)
             .await
             .unwrap();
-        assert_eq!(claim, shared::store::markers::Claim::Claimed);
+        assert_eq!(claim, relay_store::markers::Claim::Claimed);
     }
     w.sqs
         .send_message()

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use auditrelay_tests::{assert_error, customer_s3, sdk_config, seed_event, TestEnv};
 use http::{Method, StatusCode};
+use relay_app::clients::Clients;
+use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
+use relay_app::notify::Notifier;
 use serde_json::{json, Value};
-use shared::clients::Clients;
-use shared::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use shared::notify::Notifier;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/AuditRelayExport";
 
@@ -141,7 +141,7 @@ async fn ingest_ids(
     ids
 }
 
-fn ran(o: &FlushOutcome) -> &shared::store::exports::ExportRun {
+fn ran(o: &FlushOutcome) -> &relay_store::exports::ExportRun {
     match o {
         FlushOutcome::Ran(run) => run,
         other => panic!("expected a run, got {other:?}"),
@@ -806,8 +806,9 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
         .unwrap();
     let url = q.queue_url().unwrap().to_string();
     let org = env.a.org.org_id.clone();
-    let note =
-        |n: u64| shared::export::pending::note_accepted(&env.store, &sqs, Some(&url), &org, n, 0);
+    let note = |n: u64| {
+        relay_app::export::pending::note_accepted(&env.store, &sqs, Some(&url), &org, n, 0)
+    };
     assert!(
         !note(5).await.unwrap(),
         "no export configured: nothing counted"
@@ -841,9 +842,10 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
     .replace("org_REPLACE_WITH_AN_ORG_ID", &org);
     let f = flusher(&env, fast(500), None).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let resp = shared::export::trigger::handle(&f, serde_json::from_str(&fixture).unwrap(), far())
-        .await
-        .unwrap();
+    let resp =
+        relay_app::export::trigger::handle(&f, serde_json::from_str(&fixture).unwrap(), far())
+            .await
+            .unwrap();
     assert_eq!(
         resp["batchItemFailures"],
         json!([]),
@@ -857,15 +859,16 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
         "/../events/flush-schedule.json"
     ))
     .unwrap();
-    let resp = shared::export::trigger::handle(&f, serde_json::from_str(&schedule).unwrap(), far())
-        .await
-        .unwrap();
+    let resp =
+        relay_app::export::trigger::handle(&f, serde_json::from_str(&schedule).unwrap(), far())
+            .await
+            .unwrap();
     assert!(resp["orgs"].as_u64().unwrap() >= 1);
 }
 
 #[tokio::test]
 async fn the_stream_fanout_requests_an_early_flush_at_1000_events() {
-    use shared::delivery::fanout::{Fanout, StreamInsert};
+    use relay_app::delivery::fanout::{Fanout, StreamInsert};
     let env = TestEnv::new().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
     let queue = |name: &'static str| {

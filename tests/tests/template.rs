@@ -1,12 +1,12 @@
-//! `template.yaml` against the Rust table specs (`shared::store::schema`): the tables
+//! `template.yaml` against the Rust table specs (`relay_store::schema`): the tables
 //! `auditctl provision` creates locally must be the tables SAM deploys. Also pins every
 //! function to provided.al2023 / arm64 / cargo-lambda, each a binary of the `functions`
 //! package. Needs no emulator.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use relay_store::schema::{config_table, events_table, TableSpec};
 use serde_yaml::{Mapping, Value};
-use shared::store::schema::{config_table, events_table, TableSpec};
 
 const TEMPLATE_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
 
@@ -198,7 +198,7 @@ fn template_declares_exactly_the_spec_tables() {
         .collect();
     assert_eq!(
         declared, specs,
-        "DynamoDB tables in template.yaml vs shared::store::schema"
+        "DynamoDB tables in template.yaml vs relay_store::schema"
     );
 }
 
@@ -292,8 +292,10 @@ fn as_u64(v: &Value, what: &str) -> u64 {
 
 #[test]
 fn deliveries_queue_matches_the_retry_schedule() {
-    use shared::delivery::queues::{DLQ_RETENTION_SECS, RETENTION_SECS, VISIBILITY_TIMEOUT_SECS};
-    use shared::delivery::retry::RetrySchedule;
+    use relay_app::delivery::queues::{
+        DLQ_RETENTION_SECS, RETENTION_SECS, VISIBILITY_TIMEOUT_SECS,
+    };
+    use relay_core::retry::RetrySchedule;
     let t = template();
     let q = &t["Resources"]["DeliveriesQueue"];
     assert_eq!(q["Type"], "AWS::SQS::Queue");
@@ -433,7 +435,7 @@ fn assert_is_a_function_binary(binary: &str) {
 #[test]
 fn the_flush_queue_matches_what_provision_creates() {
     let t = template();
-    let spec = shared::export::pending::FLUSH_QUEUE;
+    let spec = relay_app::export::pending::FLUSH_QUEUE;
     let q = &t["Resources"]["FlushQueue"]["Properties"];
     assert_eq!(
         as_u64(&q["VisibilityTimeout"], "VisibilityTimeout"),
@@ -459,7 +461,7 @@ fn the_flush_queue_matches_what_provision_creates() {
     assert!(timeout < u64::from(spec.visibility_secs));
     assert!(
         timeout
-            <= shared::export::flush::FlushSettings::default()
+            <= relay_app::export::flush::FlushSettings::default()
                 .lease
                 .as_secs()
     );
@@ -468,7 +470,7 @@ fn the_flush_queue_matches_what_provision_creates() {
 #[test]
 fn the_export_jobs_queue_matches_what_provision_creates() {
     let t = template();
-    let spec = shared::export_job::queue::EXPORT_QUEUE;
+    let spec = relay_app::export_job::queue::EXPORT_QUEUE;
     let q = &t["Resources"]["ExportJobsQueue"]["Properties"];
     assert_eq!(
         as_u64(&q["VisibilityTimeout"], "VisibilityTimeout"),

@@ -1,5 +1,5 @@
 //! The functions' one HTTPS client (hyper 1 + rustls on ring, built in
-//! `shared::clients::load_aws_config`) against a real TLS server on loopback: it completes a
+//! `relay_app::clients::load_aws_config`) against a real TLS server on loopback: it completes a
 //! handshake with a certificate chained to a CA the system trust store holds (here
 //! `SSL_CERT_FILE`, which the native root loader reads), and refuses a certificate from
 //! another CA or for another name.
@@ -103,7 +103,7 @@ fn start_server() -> Server {
 }
 
 async fn list_tables(endpoint: &str) -> Result<Vec<String>, String> {
-    let sdk = shared::clients::load_aws_config().await;
+    let sdk = relay_app::clients::load_aws_config().await;
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))

@@ -12,14 +12,14 @@ use auditrelay_tests::{assert_error, seed_event};
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use http::{Method, StatusCode};
+use relay_app::delivery::deliver::{handle_sqs_event, PauseRule, Received};
+use relay_app::delivery::fanout::{handle_stream_event, Fanout};
+use relay_app::delivery::local::StreamPoller;
+use relay_app::delivery::message::{DeliveryMessage, LIVE};
+use relay_core::model::webhook::WebhookEndpoint;
+use relay_core::retry::RetrySchedule;
+use relay_core::signing::{verify_auditrelay, WebhookSecret};
 use serde_json::{json, Value};
-use shared::delivery::deliver::{handle_sqs_event, PauseRule, Received};
-use shared::delivery::fanout::{handle_stream_event, Fanout};
-use shared::delivery::local::StreamPoller;
-use shared::delivery::message::{DeliveryMessage, LIVE};
-use shared::delivery::retry::RetrySchedule;
-use shared::delivery::signing::{verify_auditrelay, WebhookSecret};
-use shared::model::webhook::WebhookEndpoint;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,7 +28,7 @@ fn event(id: &str, action: &str) -> Value {
 }
 
 fn now_plus(secs: i64) -> String {
-    shared::model::event::rfc3339_millis(
+    relay_core::model::event::rfc3339_millis(
         time::OffsetDateTime::now_utc() + time::Duration::seconds(secs),
     )
 }

@@ -4,12 +4,13 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use shared::delivery::deliver::{handle_sqs_event, Deliverer, DeliverySettings};
-use shared::delivery::http_client::WebhookClient;
-use shared::delivery::ssrf::SsrfPolicy;
-use shared::notify::Notifier;
-use shared::store::Store;
-use shared::{clients, telemetry, Config};
+use relay_app::delivery::deliver::{handle_sqs_event, Deliverer, DeliverySettings};
+use relay_app::delivery::http_client::WebhookClient;
+use relay_app::delivery::ssrf::SsrfPolicy;
+use relay_app::notify::Notifier;
+use relay_app::{clients, telemetry};
+use relay_core::Config;
+use relay_store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

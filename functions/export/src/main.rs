@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use shared::export_job::run::ExportRunner;
-use shared::{clients, telemetry, Config};
+use relay_app::export_job::run::ExportRunner;
+use relay_app::{clients, telemetry};
+use relay_core::Config;
 
 /// Stop starting new files this long before the invocation's deadline.
 const MARGIN: Duration = Duration::from_secs(60);
@@ -20,9 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let runner = ExportRunner::from_config(&config, &clients);
     let runner = &runner;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let until = shared::invocation::stop_at(event.context.deadline, MARGIN);
+        let until = relay_core::invocation::stop_at(event.context.deadline, MARGIN);
         Ok::<_, lambda_runtime::Error>(
-            shared::export_job::trigger::handle(runner, event.payload, until).await,
+            relay_app::export_job::trigger::handle(runner, event.payload, until).await,
         )
     }))
     .await

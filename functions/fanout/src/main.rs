@@ -4,9 +4,10 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{service_fn, LambdaEvent};
-use shared::delivery::fanout::{handle_stream_event, Fanout};
-use shared::store::Store;
-use shared::{clients, telemetry, Config};
+use relay_app::delivery::fanout::{handle_stream_event, Fanout};
+use relay_app::{clients, telemetry};
+use relay_core::Config;
+use relay_store::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,7 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .clone()
         .ok_or("AUDITRELAY_DELIVERIES_QUEUE_URL must be set")?;
     let clients = clients::Clients::from_env().await;
-    let settle = shared::export::flush::FlushSettings::from_env()
+    let settle = relay_app::export::flush::FlushSettings::from_env()
         .settle
         .as_secs();
     let fanout = Fanout::new(

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use relay_app::export::flush::{FlushSettings, Flusher};
+use relay_app::{clients, telemetry};
+use relay_core::Config;
 use serde_json::Value;
-use shared::export::flush::{FlushSettings, Flusher};
-use shared::{clients, telemetry, Config};
 
 /// Stop starting new batches this long before the invocation's deadline.
 const MARGIN: Duration = Duration::from_secs(60);
@@ -21,9 +22,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let flusher = &flusher;
         async move {
-            let until = shared::invocation::stop_at(event.context.deadline, MARGIN);
+            let until = relay_core::invocation::stop_at(event.context.deadline, MARGIN);
             Ok::<Value, Error>(
-                shared::export::trigger::handle(flusher, event.payload, until).await?,
+                relay_app::export::trigger::handle(flusher, event.payload, until).await?,
             )
         }
     }))

@@ -1,0 +1,110 @@
+//! The HTTP API: one axum router, run by the `api` Lambda (through lambda_http) and by
+//! `auditctl serve` (through hyper), so both execute the same handlers.
+
+pub mod console;
+pub mod error;
+mod extract;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::error::ApiError;
+use relay_app::clients::Clients;
+use relay_app::delivery::http_client::{ClientBuildError, WebhookClient};
+use relay_app::delivery::ssrf::SsrfPolicy;
+use relay_core::config::Config;
+use relay_core::cursor::CursorSigner;
+use relay_core::error::Error;
+use relay_store::error::StoreError;
+use relay_store::Store;
+
+pub use extract::MAX_BODY_BYTES;
+
+/// Everything a request handler needs; built once per cold start.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    cursors: CursorSigner,
+    config: Config,
+    clients: Clients,
+    webhook_client: WebhookClient,
+}
+
+/// Why the API state could not be built at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Reading or creating the server secrets failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The outbound HTTP client (webhook tests) could not be built.
+    #[error(transparent)]
+    HttpClient(#[from] ClientBuildError),
+}
+
+impl AppState {
+    /// Builds the state: the store over `config`'s tables, the cursor key (read, or created
+    /// on the very first start, from the config table) and the webhook HTTP client.
+    pub async fn new(config: Config, clients: Clients) -> Result<Self, StartupError> {
+        let store = Store::new(clients.ddb.clone(), &config);
+        let cursors = CursorSigner::new(store.system_secret("cursor").await?);
+        let webhook_client =
+            WebhookClient::new(SsrfPolicy::new(config.allow_private_destinations))?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                store,
+                cursors,
+                config,
+                clients,
+                webhook_client,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The AWS clients.
+    pub fn clients(&self) -> &Clients {
+        &self.inner.clients
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The cursor signer.
+    pub fn cursors(&self) -> &CursorSigner {
+        &self.inner.cursors
+    }
+
+    /// The outbound client of webhook deliveries (for `POST .../test`).
+    pub fn webhook_client(&self) -> &WebhookClient {
+        &self.inner.webhook_client
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::logs::routes())
+        .merge(routes::exports::routes())
+        .merge(routes::webhooks::routes())
+        .merge(routes::actions::routes())
+        .merge(routes::console::routes())
+        .merge(routes::otel::routes())
+        .merge(routes::audit::routes())
+        .merge(routes::export_jobs::routes())
+        .fallback(|| async { ApiError::from(Error::NotFound("route")) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+}

@@ -1,0 +1,79 @@
+//! The trail: ingest (`POST /v1/audit/events`), query (`GET /v1/audit/logs[/{id}]`), whoami.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::extract::{JsonBody, QueryPairs};
+use crate::AppState;
+use relay_core::auth::Principal;
+use relay_core::error::Error;
+use relay_core::model::Scope;
+use relay_core::query::LogQuery;
+
+/// This module's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/audit/events", post(ingest))
+        .route("/v1/audit/logs", get(list_logs))
+        .route("/v1/audit/logs/{event_id}", get(get_log))
+        .route("/v1/whoami", get(whoami))
+}
+
+/// `POST /v1/audit/events` (scope `audit:write`).
+pub async fn ingest(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let org = state
+        .store()
+        .get_org(principal.org_id())
+        .await?
+        .ok_or(ApiError::from(Error::Unauthorized))?;
+    let now = OffsetDateTime::now_utc();
+    let events = relay_app::ingest::validate_body(body, &org, now)?;
+    let out = relay_app::ingest::store_events(state.store(), &org, events, now).await?;
+    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+}
+
+/// `GET /v1/audit/logs` (scope `audit:read`, or an admin/owner key).
+pub async fn list_logs(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let query = LogQuery::parse(&pairs)?;
+    let out =
+        relay_app::logs::list(state.store(), state.cursors(), principal.org_id(), &query).await?;
+    Ok(Json(out).into_response())
+}
+
+/// `GET /v1/audit/logs/{event_id}`.
+pub async fn get_log(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let doc = relay_app::logs::get(state.store(), principal.org_id(), &event_id).await?;
+    Ok(Json(doc).into_response())
+}
+
+/// `GET /v1/whoami`: the key's org, role and scopes (never the token).
+pub async fn whoami(principal: Principal) -> Json<serde_json::Value> {
+    let k = &principal.key;
+    Json(json!({
+        "org_id": k.org_id,
+        "key_id": k.key_id,
+        "role": k.role,
+        "scopes": k.scopes,
+    }))
+}

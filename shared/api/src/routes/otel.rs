@@ -1,0 +1,140 @@
+//! OTLP log export (issue 6, seed 002): `GET|POST|DELETE /orgs/{orgId}/audit-export/otel`,
+//! `POST .../otel/test` and `POST .../otel/replay`, for admin and owner keys of the org
+//! (another org's → 404).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::extract::{JsonBody, MAX_BODY_BYTES};
+use crate::AppState;
+use relay_app::otel;
+use relay_core::auth::Principal;
+use relay_core::error::Error;
+
+/// This module's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/orgs/{org_id}/audit-export/otel",
+            get(show).post(upsert).delete(remove),
+        )
+        .route("/orgs/{org_id}/audit-export/otel/test", post(test))
+        .route("/orgs/{org_id}/audit-export/otel/replay", post(replay))
+}
+
+/// Another org's id is a 404 before anything else; then the role.
+fn authorize(principal: &Principal, org_id: &str) -> Result<(), ApiError> {
+    principal.require_org(org_id)?;
+    Ok(principal.require_admin()?)
+}
+
+/// `GET /orgs/{orgId}/audit-export/otel` (404 until configured).
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    Ok(Json(otel::get(state.store(), &org_id).await?).into_response())
+}
+
+/// `POST /orgs/{orgId}/audit-export/otel` → 201 when created, 200 when updated.
+pub async fn upsert(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let (view, created) = otel::upsert(
+        state.store(),
+        state.webhook_client().policy(),
+        &org_id,
+        body,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+/// `DELETE /orgs/{orgId}/audit-export/otel` → 204.
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    otel::delete(state.store(), &org_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST .../otel/test`: no body tests the stored configuration; a JSON body tests that one.
+pub async fn test(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let ct = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        Some(serde_json::from_slice(&body).map_err(|e| {
+            ApiError::from(Error::MalformedBody(format!("body is not valid JSON: {e}")))
+        })?)
+    };
+    let result = otel::test(
+        state.store(),
+        state.webhook_client(),
+        &org_id,
+        body,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(result).into_response())
+}
+
+/// `POST .../otel/replay` with `from`/`to` → 202 with what was enqueued.
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let result = otel::replay(
+        state.store(),
+        &state.clients().sqs,
+        state.config().deliveries_queue_url.as_deref(),
+        state.cursors(),
+        &org_id,
+        body,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(result)).into_response())
+}

@@ -1,0 +1,182 @@
+//! Webhook endpoints (issue 4): `/orgs/{orgId}/audit-export/webhooks[/{id}[/rotate-secret|/test|
+//! /attempts|/replay]]`, for admin and owner keys of the org (another org's → 404).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::extract::{JsonBody, QueryPairs};
+use crate::AppState;
+use relay_app::webhooks;
+use relay_core::auth::Principal;
+
+/// This module's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/orgs/{org_id}/audit-export/webhooks",
+            post(create).get(list),
+        )
+        .route(
+            "/orgs/{org_id}/audit-export/webhooks/{id}",
+            get(show).patch(update).delete(remove),
+        )
+        .route(
+            "/orgs/{org_id}/audit-export/webhooks/{id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route("/orgs/{org_id}/audit-export/webhooks/{id}/test", post(test))
+        .route(
+            "/orgs/{org_id}/audit-export/webhooks/{id}/attempts",
+            get(attempts),
+        )
+        .route(
+            "/orgs/{org_id}/audit-export/webhooks/{id}/replay",
+            post(replay),
+        )
+}
+
+/// Admin/owner of `org_id`, or the error to answer.
+fn authorize(principal: &Principal, org_id: &str) -> Result<(), ApiError> {
+    principal.require_org(org_id)?;
+    Ok(principal.require_admin()?)
+}
+
+/// `POST /orgs/{orgId}/audit-export/webhooks` → 201 with the secret.
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let policy = state.webhook_client().policy();
+    let view = webhooks::create(
+        state.store(),
+        policy,
+        &org_id,
+        body,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// `GET /orgs/{orgId}/audit-export/webhooks`.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(org_id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    Ok(Json(webhooks::list(state.store(), &org_id).await?).into_response())
+}
+
+/// `GET /orgs/{orgId}/audit-export/webhooks/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    Ok(Json(webhooks::get(state.store(), &org_id, &id).await?).into_response())
+}
+
+/// `PATCH /orgs/{orgId}/audit-export/webhooks/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let policy = state.webhook_client().policy();
+    let view = webhooks::update(
+        state.store(),
+        policy,
+        &org_id,
+        &id,
+        body,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(view).into_response())
+}
+
+/// `DELETE /orgs/{orgId}/audit-export/webhooks/{id}` → 204.
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    webhooks::delete(state.store(), &org_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST .../{id}/rotate-secret` → the endpoint with its new secret.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let view =
+        webhooks::rotate_secret(state.store(), &org_id, &id, OffsetDateTime::now_utc()).await?;
+    Ok(Json(view).into_response())
+}
+
+/// `POST .../{id}/test` → the receiver's status and latency.
+pub async fn test(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let result = webhooks::test(
+        state.store(),
+        state.webhook_client(),
+        &org_id,
+        &id,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(result).into_response())
+}
+
+/// `GET .../{id}/attempts?limit=&cursor=`.
+pub async fn attempts(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, id)): Path<(String, String)>,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let page = webhooks::attempts(state.store(), state.cursors(), &org_id, &id, &pairs).await?;
+    Ok(Json(page).into_response())
+}
+
+/// `POST .../{id}/replay` with `from`/`to` → 202 with what was enqueued.
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((org_id, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    authorize(&principal, &org_id)?;
+    let result = webhooks::replay(
+        state.store(),
+        &state.clients().sqs,
+        state.config().deliveries_queue_url.as_deref(),
+        state.cursors(),
+        &org_id,
+        &id,
+        body,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(result)).into_response())
+}

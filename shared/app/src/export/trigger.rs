@@ -1,0 +1,48 @@
+//! Decoding the `flush` function's two triggers: an EventBridge scheduled event (flush every
+//! enabled org) or an SQS batch of flush requests (flush those orgs now).
+
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde_json::{json, Value};
+
+use super::flush::Flusher;
+use super::pending::FlushRequest;
+use relay_store::error::StoreError;
+
+/// Handles one invocation's payload; returns the function's response (an `SqsBatchResponse`
+/// for SQS, so that only failed requests are retried).
+pub async fn handle(
+    flusher: &Flusher,
+    payload: Value,
+    deadline: Instant,
+) -> Result<Value, StoreError> {
+    if payload.get("Records").is_none() {
+        let outcomes = flusher.flush_all(deadline).await?;
+        return Ok(json!({ "orgs": outcomes.len() }));
+    }
+    let sqs: SqsEvent = serde_json::from_value(payload)
+        .map_err(|e| StoreError::Corrupt(format!("not an SQS event: {e}")))?;
+    let mut failures = Vec::new();
+    for record in sqs.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let req: Option<FlushRequest> = record
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok());
+        let Some(req) = req else {
+            // A malformed request can never succeed: drop it rather than retry it forever.
+            tracing::warn!(message_id = %id, "ignoring malformed flush request");
+            continue;
+        };
+        if let Err(e) = flusher.flush_org(&req.org_id, deadline).await {
+            tracing::error!(org_id = %req.org_id, error = %e, "flush failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    serde_json::to_value(response).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

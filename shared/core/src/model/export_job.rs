@@ -1,0 +1,648 @@
+//! On-demand export jobs (seed 004's `POST /v1/audit/export`): the request, its validation,
+//! the stored job and its API view.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::Error;
+use crate::model::event::{parse_time, rfc3339_millis};
+use crate::model::export::{
+    validate_bucket, validate_prefix, validate_region, validate_role_arn, S3Destination,
+    DEFAULT_PREFIX,
+};
+use crate::query::Position;
+use crate::query::{LogFilter, LogQuery};
+
+/// File format of an export job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobFormat {
+    /// One canonical event per line.
+    Jsonl,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+}
+
+impl JobFormat {
+    /// Wire name and file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobFormat::Jsonl => "jsonl",
+            JobFormat::Csv => "csv",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jsonl" => Some(JobFormat::Jsonl),
+            "csv" => Some(JobFormat::Csv),
+            _ => None,
+        }
+    }
+
+    /// The files' `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            JobFormat::Jsonl => "application/x-ndjson",
+            JobFormat::Csv => "text/csv; charset=utf-8; header=present",
+        }
+    }
+}
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Accepted, waiting for the export function.
+    Queued,
+    /// Being written (possibly over several invocations).
+    Running,
+    /// Every file and the manifest are written.
+    Completed,
+    /// Stopped for good; `error` says why.
+    Failed,
+}
+
+impl JobStatus {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(JobStatus::Queued),
+            "running" => Some(JobStatus::Running),
+            "completed" => Some(JobStatus::Completed),
+            "failed" => Some(JobStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// `destination` of the request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationInput {
+    /// `s3` (`gcs` and `azure_blob` are named by seed 004 but not supported yet).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Bucket.
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// Key prefix (default `audit-logs`).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The bucket's region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The role AuditRelay assumes (with the org's ExternalId) to write.
+    #[serde(default, rename = "roleArn")]
+    pub role_arn: Option<String>,
+    /// Seed 004's stored-credentials path: refused with an explanation.
+    #[serde(default)]
+    pub credentials_path: Option<Value>,
+}
+
+/// Body of `POST /v1/audit/export`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Start of the range (inclusive, RFC 3339).
+    pub from: String,
+    /// End of the range (exclusive).
+    pub to: String,
+    /// `jsonl` or `csv`.
+    pub format: String,
+    /// The filters of `GET /v1/audit/logs`, as a JSON object.
+    #[serde(default)]
+    pub filters: Option<Map<String, Value>>,
+    /// Where to write; the org's S3 export destination when omitted.
+    #[serde(default)]
+    pub destination: Option<DestinationInput>,
+}
+
+/// Filters an export accepts (those of `GET /v1/audit/logs` but the range and paging).
+pub const FILTER_NAMES: [&str; 7] = [
+    "action",
+    "identity_id",
+    "identity_type",
+    "path_prefix",
+    "success",
+    "source_ip",
+    "request_id",
+];
+
+/// A validated request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidExport {
+    /// Range start.
+    pub from: OffsetDateTime,
+    /// Range end.
+    pub to: OffsetDateTime,
+    /// Format.
+    pub format: JobFormat,
+    /// The filters as query-parameter pairs (what is stored and re-parsed by the runner).
+    pub filter_pairs: Vec<(String, String)>,
+    /// The filters, parsed.
+    pub filter: LogFilter,
+    /// An explicit destination; `None`: the org's S3 export destination.
+    pub destination: Option<JobDestination>,
+}
+
+/// Where a job writes: an S3 bucket through the customer's role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDestination {
+    /// Bucket.
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// Role assumed with the org's ExternalId.
+    pub role_arn: String,
+    /// Key prefix; files go to `{prefix}/exports/{export_id}/`.
+    pub prefix: String,
+}
+
+impl From<&S3Destination> for JobDestination {
+    fn from(d: &S3Destination) -> Self {
+        JobDestination {
+            bucket: d.bucket.clone(),
+            region: d.region.clone(),
+            role_arn: d.role_arn.clone(),
+            prefix: d.prefix.clone(),
+        }
+    }
+}
+
+/// Prefixes the field of a validation error with `at` (`bucket` → `destination.bucket`).
+fn under(at: &str, e: Error) -> Error {
+    match e {
+        Error::Invalid { field, message } => Error::Invalid {
+            field: crate::decode::field_path(at, &field),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Turns the JSON `filters` object into `/v1/audit/logs` query pairs, naming bad fields
+/// `filters.{name}`.
+pub fn filter_pairs(filters: &Map<String, Value>) -> Result<Vec<(String, String)>, Error> {
+    let mut pairs = Vec::new();
+    for (k, v) in filters {
+        let field = format!("filters.{k}");
+        if !FILTER_NAMES.contains(&k.as_str()) {
+            return Err(Error::invalid(
+                field,
+                format!("is not a filter ({})", FILTER_NAMES.join(", ")),
+            ));
+        }
+        let value = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Array(items) if k == "action" => {
+                let mut names = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => names.push(s.clone()),
+                        _ => return Err(Error::invalid(field, "must be a list of action names")),
+                    }
+                }
+                names.join(",")
+            }
+            _ => {
+                return Err(Error::invalid(
+                    field,
+                    if k == "success" {
+                        "must be true or false"
+                    } else {
+                        "must be a string"
+                    },
+                ))
+            }
+        };
+        pairs.push((k.clone(), value));
+    }
+    Ok(pairs)
+}
+
+/// Parses stored or requested filter pairs into a filter over `[from, to)`.
+pub fn parse_filter(
+    pairs: &[(String, String)],
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<LogFilter, Error> {
+    let mut filter = LogQuery::parse(pairs)
+        .map_err(|e| under("filters", e))?
+        .filter;
+    filter.from = Some(from);
+    filter.to = Some(to);
+    Ok(filter)
+}
+
+impl DestinationInput {
+    /// Validates the destination, naming `destination.{field}` on errors.
+    pub fn validate(&self) -> Result<JobDestination, Error> {
+        match self.kind.as_str() {
+            "s3" => {}
+            "gcs" | "azure_blob" => {
+                return Err(Error::invalid(
+                    "destination.type",
+                    format!(
+                        "{} is not supported yet: only s3 destinations are (bucket, region, roleArn)",
+                        self.kind
+                    ),
+                ))
+            }
+            other => {
+                return Err(Error::invalid(
+                    "destination.type",
+                    format!("{other:?} is not a destination type: use s3 (gcs and azure_blob are not supported yet)"),
+                ))
+            }
+        }
+        if self.credentials_path.is_some() {
+            return Err(Error::invalid(
+                "destination.credentials_path",
+                "is not supported: AuditRelay writes through roleArn, an IAM role you grant to the org's ExternalId, and holds no credentials of yours",
+            ));
+        }
+        let required = |v: &Option<String>, name: &str| {
+            v.clone().ok_or_else(|| {
+                Error::invalid(
+                    format!("destination.{name}"),
+                    "is required for an s3 destination",
+                )
+            })
+        };
+        let bucket = required(&self.bucket, "bucket")?;
+        validate_bucket(&bucket).map_err(|e| under("destination", e))?;
+        let region = required(&self.region, "region")?;
+        validate_region(&region).map_err(|e| under("destination", e))?;
+        let role_arn = required(&self.role_arn, "roleArn")?;
+        validate_role_arn(&role_arn).map_err(|e| under("destination", e))?;
+        let prefix = self
+            .prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+        validate_prefix(&prefix).map_err(|e| under("destination", e))?;
+        Ok(JobDestination {
+            bucket,
+            region,
+            role_arn,
+            prefix,
+        })
+    }
+}
+
+impl ExportRequest {
+    /// Validates every field, naming the first bad one. `retention_days` bounds the range.
+    pub fn validate(&self, retention_days: u32) -> Result<ValidExport, Error> {
+        let from = parse_time("from", &self.from)?;
+        let to = parse_time("to", &self.to)?;
+        crate::summary::check_range(from, to, retention_days)?;
+        let format = JobFormat::parse(&self.format)
+            .ok_or_else(|| Error::invalid("format", "must be jsonl or csv"))?;
+        let filter_pairs = match &self.filters {
+            Some(f) => filter_pairs(f)?,
+            None => vec![],
+        };
+        let filter = parse_filter(&filter_pairs, from, to)?;
+        let destination = self
+            .destination
+            .as_ref()
+            .map(DestinationInput::validate)
+            .transpose()?;
+        Ok(ValidExport {
+            from,
+            to,
+            format,
+            filter_pairs,
+            filter,
+            destination,
+        })
+    }
+}
+
+/// One written file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportFile {
+    /// Object key in the destination bucket.
+    pub key: String,
+    /// Its size.
+    pub size_bytes: u64,
+    /// Events in it.
+    pub records: u64,
+}
+
+/// A stored export job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportJob {
+    /// `exp_…` id.
+    pub export_id: String,
+    /// Owning org.
+    pub org_id: String,
+    /// State.
+    pub status: JobStatus,
+    /// Format.
+    pub format: JobFormat,
+    /// Range start (RFC 3339, as normalised at creation).
+    pub from: String,
+    /// Range end.
+    pub to: String,
+    /// Filter pairs.
+    pub filters: Vec<(String, String)>,
+    /// Where the files go.
+    pub dest: JobDestination,
+    /// The estimate given at creation.
+    pub estimated_records: u64,
+    /// Events written so far.
+    pub record_count: u64,
+    /// Files written so far, in order.
+    pub files: Vec<ExportFile>,
+    /// The manifest's key, once written.
+    pub manifest_key: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// When the first invocation started.
+    pub started_at: Option<String>,
+    /// When it completed.
+    pub completed_at: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The last event written (the next file starts after it).
+    pub position: Option<Position>,
+    /// A multipart upload a crashed invocation left open (key, upload id).
+    pub upload: Option<(String, String)>,
+    /// Transient failures in a row.
+    pub failures: u32,
+}
+
+/// `destination` in the API view (the role ARN is not shown).
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationView {
+    /// Always `s3`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Bucket.
+    pub bucket: String,
+    /// Prefix of the export's folder.
+    pub prefix: String,
+    /// Region.
+    pub region: String,
+}
+
+/// `GET /v1/audit/exports/{id}` (seed 004's fields first).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportJobView {
+    /// Id.
+    pub export_id: String,
+    /// `queued`, `running`, `completed`, `failed`.
+    pub status: JobStatus,
+    /// Events written (all of them once completed).
+    pub record_count: u64,
+    /// The files, in order.
+    pub files: Vec<ExportFile>,
+    /// Completion time.
+    pub completed_at: Option<String>,
+    /// Why it failed (only when failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Format.
+    pub format: JobFormat,
+    /// Range start.
+    pub from: String,
+    /// Range end.
+    pub to: String,
+    /// Filters, as given.
+    pub filters: Map<String, Value>,
+    /// Where the files are.
+    pub destination: DestinationView,
+    /// The manifest's key (once completed).
+    pub manifest_key: Option<String>,
+    /// The estimate given at creation.
+    pub estimated_records: u64,
+    /// Creation time.
+    pub created_at: String,
+    /// First start.
+    pub started_at: Option<String>,
+}
+
+impl ExportJob {
+    /// The folder of the job's files.
+    pub fn folder(&self) -> String {
+        format!("{}/exports/{}", self.dest.prefix, self.export_id)
+    }
+
+    /// The key of file `n` (1-based): `part-0001.jsonl`…
+    pub fn part_key(&self, n: usize) -> String {
+        format!("{}/part-{n:04}.{}", self.folder(), self.format.as_str())
+    }
+
+    /// The manifest's key.
+    pub fn manifest_key(&self) -> String {
+        format!("{}/manifest.json", self.folder())
+    }
+
+    /// The filters as a JSON object (`success` as a boolean).
+    pub fn filters_json(&self) -> Map<String, Value> {
+        self.filters
+            .iter()
+            .map(|(k, v)| {
+                let value = match (k.as_str(), v.as_str()) {
+                    ("success", "true") => Value::Bool(true),
+                    ("success", "false") => Value::Bool(false),
+                    _ => Value::String(v.clone()),
+                };
+                (k.clone(), value)
+            })
+            .collect()
+    }
+
+    /// The API view.
+    pub fn view(&self) -> ExportJobView {
+        ExportJobView {
+            export_id: self.export_id.clone(),
+            status: self.status,
+            record_count: self.record_count,
+            files: self.files.clone(),
+            completed_at: self.completed_at.clone(),
+            error: self.error.clone(),
+            format: self.format,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            filters: self.filters_json(),
+            destination: DestinationView {
+                kind: "s3",
+                bucket: self.dest.bucket.clone(),
+                prefix: self.folder(),
+                region: self.dest.region.clone(),
+            },
+            manifest_key: self.manifest_key.clone(),
+            estimated_records: self.estimated_records,
+            created_at: self.created_at.clone(),
+            started_at: self.started_at.clone(),
+        }
+    }
+}
+
+/// Formats a range bound the way jobs store it.
+pub fn bound(t: OffsetDateTime) -> String {
+    rfc3339_millis(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ROLE: &str = "arn:aws:iam::123456789012:role/AuditRelayExport";
+
+    fn req(v: Value) -> Result<ValidExport, Error> {
+        let r: ExportRequest = crate::decode::from_value(v, "")?;
+        r.validate(365)
+    }
+
+    fn field(r: Result<ValidExport, Error>) -> String {
+        match r {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    fn base() -> Value {
+        json!({"from": "2026-05-01T00:00:00Z", "to": "2026-05-02T00:00:00Z", "format": "csv"})
+    }
+
+    fn with(k: &str, v: Value) -> Value {
+        let mut b = base();
+        b[k] = v;
+        b
+    }
+
+    #[test]
+    fn a_full_request_validates() {
+        let v = req(with(
+            "filters",
+            json!({"action": ["document.opened", "user.login"], "success": false, "identity_id": "sa:x"}),
+        ))
+        .unwrap();
+        assert_eq!(v.format, JobFormat::Csv);
+        assert_eq!(v.filter.actions, vec!["document.opened", "user.login"]);
+        assert_eq!(v.filter.success, Some(false));
+        assert!(v.filter.from.is_some() && v.filter.to.is_some());
+        assert!(v.destination.is_none());
+        let v = req(with(
+            "destination",
+            json!({"type": "s3", "bucket": "acme-audit", "region": "eu-west-1", "roleArn": ROLE}),
+        ))
+        .unwrap();
+        assert_eq!(v.destination.unwrap().prefix, "audit-logs");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let dest = |extra: Value| {
+            let mut d = json!({"type": "s3", "bucket": "acme-audit", "region": "eu-west-1", "roleArn": ROLE});
+            for (k, v) in extra.as_object().unwrap() {
+                d[k] = v.clone();
+            }
+            with("destination", d)
+        };
+        let cases = [
+            (with("from", json!("2026-05-03T00:00:00Z")), "from"),
+            (with("from", json!("2024-01-01T00:00:00Z")), "from"),
+            (with("to", json!("tomorrow")), "to"),
+            (with("format", json!("parquet")), "format"),
+            (with("filters", json!({"colour": "red"})), "filters.colour"),
+            (with("filters", json!({"limit": "5"})), "filters.limit"),
+            (
+                with("filters", json!({"success": "maybe"})),
+                "filters.success",
+            ),
+            (
+                with("filters", json!({"identity_type": "robot"})),
+                "filters.identity_type",
+            ),
+            (with("filters", json!({"action": [1]})), "filters.action"),
+            (dest(json!({"type": "gcs"})), "destination.type"),
+            (dest(json!({"type": "azure_blob"})), "destination.type"),
+            (dest(json!({"type": "ftp"})), "destination.type"),
+            (
+                dest(json!({"roleArn": "arn:aws:iam::1:role/x"})),
+                "destination.roleArn",
+            ),
+            (dest(json!({"bucket": "Bad_Bucket"})), "destination.bucket"),
+            (dest(json!({"region": "moon"})), "destination.region"),
+            (dest(json!({"prefix": "/x"})), "destination.prefix"),
+            (
+                dest(json!({"credentials_path": "vault/x"})),
+                "destination.credentials_path",
+            ),
+            (dest(json!({"endpoint": "x"})), "destination.endpoint"),
+            (
+                with(
+                    "destination",
+                    json!({"type": "s3", "bucket": "acme-audit", "region": "eu-west-1"}),
+                ),
+                "destination.roleArn",
+            ),
+            (with("colour", json!(1)), "colour"),
+        ];
+        for (body, f) in cases {
+            assert_eq!(field(req(body.clone())), f, "{body}");
+        }
+        let missing: Value = json!({"to": "2026-05-02T00:00:00Z", "format": "csv"});
+        assert_eq!(field(req(missing)), "from");
+    }
+
+    #[test]
+    fn keys_and_views() {
+        let job = ExportJob {
+            export_id: "exp_1".into(),
+            org_id: "org_1".into(),
+            status: JobStatus::Completed,
+            format: JobFormat::Csv,
+            from: "a".into(),
+            to: "b".into(),
+            filters: vec![
+                ("success".into(), "true".into()),
+                ("action".into(), "a,b".into()),
+            ],
+            dest: JobDestination {
+                bucket: "b".into(),
+                region: "us-east-1".into(),
+                role_arn: ROLE.into(),
+                prefix: "audit-logs".into(),
+            },
+            estimated_records: 1,
+            record_count: 1,
+            files: vec![],
+            manifest_key: None,
+            created_at: "c".into(),
+            started_at: None,
+            completed_at: None,
+            error: None,
+            position: None,
+            upload: None,
+            failures: 0,
+        };
+        assert_eq!(job.part_key(1), "audit-logs/exports/exp_1/part-0001.csv");
+        assert_eq!(job.manifest_key(), "audit-logs/exports/exp_1/manifest.json");
+        let v = serde_json::to_value(job.view()).unwrap();
+        assert_eq!(v["filters"], json!({"success": true, "action": "a,b"}));
+        assert!(v.get("error").is_none(), "error only when failed");
+        assert!(
+            !v.to_string().contains("123456789012"),
+            "no role ARN in the view"
+        );
+    }
+}

@@ -1,0 +1,600 @@
+//! Webhook endpoints, their attempt log and delivered markers, in the config table; and the
+//! replay read of the events table.
+//!
+//! Items:
+//! * `ORG#{org_id}` / `WEBHOOK#{id}`: the endpoint (URL, actions, secrets, state, failure
+//!   streak). The fanout lists an org's endpoints with one Query.
+//! * `WHATT#{endpoint_id}` / `{attempt id}`: one delivery attempt (`att_` + ULID, so the sort
+//!   key orders attempts by time), expiring after [`ATTEMPT_TTL`].
+//! * `WHDLV#{endpoint_id}` / `{event_id}#{generation}`: the delivered marker and send lease of
+//!   one message, expiring after [`MARKER_TTL`] (longer than SQS keeps any message, DLQ
+//!   included).
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
+use crate::error::StoreError;
+use crate::schema::GSI_BY_RECEIVED;
+use relay_core::model::webhook::{Attempt, AttemptStatus, Trigger, WebhookEndpoint};
+use relay_core::signing::WebhookSecret;
+
+/// How long attempts are kept.
+pub const ATTEMPT_TTL: i64 = 30 * 86_400;
+
+fn endpoint_key(org_id: &str, id: &str) -> (AttributeValue, AttributeValue) {
+    (s(format!("ORG#{org_id}")), s(format!("WEBHOOK#{id}")))
+}
+
+fn item(pairs: Vec<(&str, AttributeValue)>) -> Item {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn secret_of(item: &Item, name: &str) -> Result<WebhookSecret, StoreError> {
+    WebhookSecret::parse(get_s(item, name)?)
+        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}
+
+fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, StoreError> {
+    let actions = match item.get("actions") {
+        Some(AttributeValue::L(list)) => {
+            list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+        }
+        _ => return Err(StoreError::Corrupt("webhook without actions".into())),
+    };
+    let previous_secret = match (item.get("prev_secret"), opt_n(item, "prev_secret_until")) {
+        (Some(_), Some(until)) => Some((secret_of(item, "prev_secret")?, until)),
+        _ => None,
+    };
+    Ok(WebhookEndpoint {
+        id: get_s(item, "id")?.to_string(),
+        org_id: get_s(item, "org_id")?.to_string(),
+        url: get_s(item, "url")?.to_string(),
+        description: opt_s(item, "description"),
+        enabled: matches!(item.get("enabled"), Some(AttributeValue::Bool(true))),
+        actions,
+        secret: secret_of(item, "secret")?,
+        previous_secret,
+        secret_rotated_at: opt_s(item, "secret_rotated_at"),
+        consecutive_exhausted: opt_n(item, "consecutive_exhausted").unwrap_or(0),
+        failing_since: opt_n(item, "failing_since"),
+        paused_at: opt_s(item, "paused_at"),
+        disabled_at: opt_s(item, "disabled_at"),
+        status_reason: opt_s(item, "status_reason"),
+        created_at: get_s(item, "created_at")?.to_string(),
+        updated_at: get_s(item, "updated_at")?.to_string(),
+    })
+}
+
+fn endpoint_item(e: &WebhookEndpoint) -> Item {
+    let (pk, sk) = endpoint_key(&e.org_id, &e.id);
+    let mut it = item(vec![
+        ("pk", pk),
+        ("sk", sk),
+        ("kind", s("webhook")),
+        ("id", s(&e.id)),
+        ("org_id", s(&e.org_id)),
+        ("url", s(&e.url)),
+        ("enabled", AttributeValue::Bool(e.enabled)),
+        (
+            "actions",
+            AttributeValue::L(e.actions.iter().map(s).collect()),
+        ),
+        ("secret", s(e.secret.expose())),
+        ("consecutive_exhausted", n(e.consecutive_exhausted)),
+        ("created_at", s(&e.created_at)),
+        ("updated_at", s(&e.updated_at)),
+    ]);
+    if let Some(d) = &e.description {
+        it.insert("description".into(), s(d));
+    }
+    it
+}
+
+fn attempt_item(a: &Attempt, expires_at: i64) -> Item {
+    let mut it = item(vec![
+        ("pk", s(format!("WHATT#{}", a.endpoint_id))),
+        ("sk", s(&a.id)),
+        ("event_id", s(&a.event_id)),
+        ("attempt", n(a.attempt)),
+        ("trigger", s(a.trigger.as_str())),
+        ("at", s(&a.at)),
+        ("status", s(a.status.as_str())),
+        ("expires_at", n(expires_at)),
+    ]);
+    if let Some(r) = &a.replay_id {
+        it.insert("replay_id".into(), s(r));
+    }
+    if let Some(c) = a.status_code {
+        it.insert("status_code".into(), n(c));
+    }
+    if let Some(l) = a.latency_ms {
+        it.insert("latency_ms".into(), n(l));
+    }
+    if let Some(e) = &a.error {
+        it.insert("error".into(), s(e));
+    }
+    if let Some(t) = &a.next_attempt_at {
+        it.insert("next_attempt_at".into(), s(t));
+    }
+    it
+}
+
+fn attempt_from_item(it: &Item) -> Result<Attempt, StoreError> {
+    let pk = get_s(it, "pk")?;
+    Ok(Attempt {
+        id: get_s(it, "sk")?.to_string(),
+        endpoint_id: pk.strip_prefix("WHATT#").unwrap_or(pk).to_string(),
+        event_id: get_s(it, "event_id")?.to_string(),
+        attempt: get_n(it, "attempt")?,
+        trigger: Trigger::parse(get_s(it, "trigger")?)
+            .ok_or_else(|| StoreError::Corrupt("attempt trigger".into()))?,
+        replay_id: opt_s(it, "replay_id"),
+        at: get_s(it, "at")?.to_string(),
+        status: AttemptStatus::parse(get_s(it, "status")?)
+            .ok_or_else(|| StoreError::Corrupt("attempt status".into()))?,
+        status_code: opt_n(it, "status_code"),
+        latency_ms: opt_n(it, "latency_ms"),
+        error: opt_s(it, "error"),
+        next_attempt_at: opt_s(it, "next_attempt_at"),
+    })
+}
+
+/// Changes to an endpoint's configuration (`PATCH`); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointChanges {
+    /// New URL (already validated).
+    pub url: Option<String>,
+    /// New description; `Some(None)` removes it.
+    pub description: Option<Option<String>>,
+    /// New action patterns (already validated).
+    pub actions: Option<Vec<String>>,
+    /// `true` resumes a paused or disabled endpoint and clears its failure streak; `false`
+    /// disables it.
+    pub enabled: Option<bool>,
+}
+
+pub use super::markers::{Claim, MARKER_TTL};
+
+/// Where a replay's read of the events stopped.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReplayPosition {
+    /// `rcv_sk` of the last event read.
+    pub r: String,
+    /// Its event id.
+    pub e: String,
+}
+
+/// One event read for a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayEvent {
+    /// Event id.
+    pub event_id: String,
+    /// Action (for the endpoint's filter).
+    pub action: String,
+    /// Canonical JSON.
+    pub doc: String,
+}
+
+impl Store {
+    /// Stores a new endpoint.
+    pub async fn put_new_webhook(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.config_table)
+            .set_item(Some(endpoint_item(e)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// The org's endpoints, oldest first. `consistent` for the API (read-your-writes); the
+    /// fanout reads eventually consistent at half the cost.
+    pub async fn list_webhooks(
+        &self,
+        org_id: &str,
+        consistent: bool,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :w)")
+            .expression_attribute_values(":pk", s(format!("ORG#{org_id}")))
+            .expression_attribute_values(":w", s("WEBHOOK#"))
+            .consistent_read(consistent)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(it) = pages.next().await {
+            out.push(endpoint_from_item(&it.map_err(StoreError::from_sdk)?)?);
+        }
+        Ok(out)
+    }
+
+    /// One endpoint of the org.
+    pub async fn get_webhook(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.item().map(endpoint_from_item).transpose()
+    }
+
+    /// Applies `changes`; `None` when the endpoint does not exist.
+    pub async fn update_webhook(
+        &self,
+        org_id: &str,
+        id: &str,
+        changes: &EndpointChanges,
+        now: &str,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let mut set = vec!["updated_at = :now".to_string()];
+        let mut remove: Vec<&str> = Vec::new();
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew);
+        if let Some(url) = &changes.url {
+            set.push("#url = :url".into());
+            req = req
+                .expression_attribute_names("#url", "url")
+                .expression_attribute_values(":url", s(url));
+        }
+        match &changes.description {
+            Some(Some(d)) => {
+                set.push("description = :d".into());
+                req = req.expression_attribute_values(":d", s(d));
+            }
+            Some(None) => remove.push("description"),
+            None => {}
+        }
+        if let Some(actions) = &changes.actions {
+            set.push("actions = :a".into());
+            req = req.expression_attribute_values(
+                ":a",
+                AttributeValue::L(actions.iter().map(s).collect()),
+            );
+        }
+        match changes.enabled {
+            Some(true) => {
+                set.push("enabled = :on".into());
+                set.push("consecutive_exhausted = :zero".into());
+                remove.extend(["paused_at", "disabled_at", "status_reason", "failing_since"]);
+                req = req
+                    .expression_attribute_values(":on", AttributeValue::Bool(true))
+                    .expression_attribute_values(":zero", n(0));
+            }
+            Some(false) => {
+                set.push("enabled = :off".into());
+                set.push("disabled_at = :now".into());
+                set.push("status_reason = :why".into());
+                req = req
+                    .expression_attribute_values(":off", AttributeValue::Bool(false))
+                    .expression_attribute_values(":why", s("disabled by an admin"));
+            }
+            None => {}
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        conditional(req.update_expression(expr).send().await)?
+            .and_then(|out| out.attributes().map(endpoint_from_item))
+            .transpose()
+    }
+
+    /// Deletes an endpoint; returns whether it existed. Its attempts expire by TTL.
+    pub async fn delete_webhook(&self, org_id: &str, id: &str) -> Result<bool, StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.attributes().is_some())
+    }
+
+    /// Replaces the secret `current` with `new`; `current` keeps signing until
+    /// `previous_until`. `None` if the endpoint is gone or was rotated concurrently.
+    pub async fn rotate_webhook_secret(
+        &self,
+        org_id: &str,
+        id: &str,
+        current: &WebhookSecret,
+        new: &WebhookSecret,
+        previous_until: i64,
+        now: &str,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression(
+                "SET secret = :new, prev_secret = :old, prev_secret_until = :until, \
+                 secret_rotated_at = :now, updated_at = :now",
+            )
+            .condition_expression("secret = :old")
+            .expression_attribute_values(":new", s(new.expose()))
+            .expression_attribute_values(":old", s(current.expose()))
+            .expression_attribute_values(":until", n(previous_until))
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        conditional(res)?
+            .and_then(|out| out.attributes().map(endpoint_from_item))
+            .transpose()
+    }
+
+    /// Counts one more exhausted event (and starts the failing streak's clock); returns the
+    /// endpoint as it is now, `None` if it was deleted.
+    pub async fn record_webhook_exhausted(
+        &self,
+        org_id: &str,
+        id: &str,
+        now_unix: i64,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression(
+                "SET failing_since = if_not_exists(failing_since, :now) ADD consecutive_exhausted :one",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", n(now_unix))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        conditional(res)?
+            .and_then(|out| out.attributes().map(endpoint_from_item))
+            .transpose()
+    }
+
+    /// Ends a failing streak (a delivery succeeded). A no-op write when there is none.
+    pub async fn reset_webhook_failures(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET consecutive_exhausted = :zero REMOVE failing_since")
+            .condition_expression("consecutive_exhausted > :zero")
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        conditional(res)?;
+        Ok(())
+    }
+
+    /// Pauses an enabled, unpaused endpoint; returns whether this call paused it (so exactly
+    /// one caller notifies).
+    pub async fn pause_webhook(
+        &self,
+        org_id: &str,
+        id: &str,
+        now: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET paused_at = :now, status_reason = :why")
+            .condition_expression(
+                "attribute_exists(pk) AND enabled = :on AND attribute_not_exists(paused_at)",
+            )
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":on", AttributeValue::Bool(true))
+            .send()
+            .await;
+        Ok(conditional(res)?.is_some())
+    }
+
+    /// Disables an enabled endpoint (410 Gone); returns whether this call disabled it.
+    pub async fn disable_webhook(
+        &self,
+        org_id: &str,
+        id: &str,
+        now: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = endpoint_key(org_id, id);
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression("SET enabled = :off, disabled_at = :now, status_reason = :why")
+            .condition_expression("attribute_exists(pk) AND enabled = :on")
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":why", s(reason))
+            .expression_attribute_values(":on", AttributeValue::Bool(true))
+            .expression_attribute_values(":off", AttributeValue::Bool(false))
+            .send()
+            .await;
+        Ok(conditional(res)?.is_some())
+    }
+
+    /// Logs an attempt.
+    pub async fn put_attempt(&self, a: &Attempt, now_unix: i64) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.config_table)
+            .set_item(Some(attempt_item(a, now_unix + ATTEMPT_TTL)))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// A page of an endpoint's attempts, newest first, after the attempt id `after`.
+    pub async fn list_attempts(
+        &self,
+        endpoint_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<Attempt>, Option<String>), StoreError> {
+        let pk = format!("WHATT#{endpoint_id}");
+        let start = after.map(|sk| item(vec![("pk", s(&pk)), ("sk", s(sk))]));
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let attempts = out
+            .items()
+            .iter()
+            .map(attempt_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match out.last_evaluated_key() {
+            Some(k) => Some(get_s(k, "sk")?.to_string()),
+            None => None,
+        };
+        Ok((attempts, next))
+    }
+
+    /// Takes the send lease of message (endpoint, event, generation) until `lease_until`,
+    /// unless it was delivered or someone else holds an unexpired lease.
+    pub async fn claim_delivery(
+        &self,
+        endpoint_id: &str,
+        marker: &str,
+        now_unix: i64,
+        lease_until: i64,
+    ) -> Result<Claim, StoreError> {
+        self.claim_marker(
+            &format!("WHDLV#{endpoint_id}"),
+            marker,
+            &[AttemptStatus::Delivered.as_str()],
+            now_unix,
+            lease_until,
+        )
+        .await
+    }
+
+    /// Records how the leased send ended and releases the lease.
+    pub async fn finish_delivery(
+        &self,
+        endpoint_id: &str,
+        marker: &str,
+        state: AttemptStatus,
+        now_unix: i64,
+    ) -> Result<(), StoreError> {
+        self.finish_marker(
+            &format!("WHDLV#{endpoint_id}"),
+            marker,
+            state.as_str(),
+            now_unix,
+        )
+        .await
+    }
+
+    /// Up to `limit` of the org's events accepted in `[from_key, to_key)` (sortable times),
+    /// oldest first, from the `by_received` index, after `start`.
+    pub async fn replay_page(
+        &self,
+        org_id: &str,
+        from_key: &str,
+        to_key: &str,
+        start: Option<&ReplayPosition>,
+        limit: usize,
+    ) -> Result<(Vec<ReplayEvent>, Option<ReplayPosition>), StoreError> {
+        let start_key = start.map(|p| {
+            item(vec![
+                ("pk", s(org_id)),
+                ("sk", s(&p.e)),
+                ("rcv_sk", s(&p.r)),
+            ])
+        });
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.events_table)
+            .index_name(GSI_BY_RECEIVED)
+            // `to` is exclusive: "{to}#evt…" sorts after "{to}", so BETWEEN leaves it out.
+            .key_condition_expression("pk = :pk AND rcv_sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(org_id))
+            .expression_attribute_values(":lo", s(from_key))
+            .expression_attribute_values(":hi", s(to_key))
+            .projection_expression("pk, sk, rcv_sk, #action, doc")
+            .expression_attribute_names("#action", "action")
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let events = out
+            .items()
+            .iter()
+            .map(|it| {
+                Ok(ReplayEvent {
+                    event_id: get_s(it, "sk")?.to_string(),
+                    action: get_s(it, "action")?.to_string(),
+                    doc: get_s(it, "doc")?.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = match out.last_evaluated_key() {
+            Some(k) => Some(ReplayPosition {
+                r: get_s(k, "rcv_sk")?.to_string(),
+                e: get_s(k, "sk")?.to_string(),
+            }),
+            None => None,
+        };
+        Ok((events, next))
+    }
+}
