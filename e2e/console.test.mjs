@@ -358,7 +358,7 @@ describe("admin console", () => {
       return { status: r.status, body: await r.text() };
     }, [org.org_id]);
     if (probe.status === 404 && /route/.test(probe.body)) {
-      t.skip("this build has no OTEL API yet (issue 6): merge it to run this test");
+      t.skip("this build has no OTEL API yet: merge it to run this test");
       await page.context().close();
       return;
     }

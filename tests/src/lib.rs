@@ -19,12 +19,12 @@ pub mod bench;
 pub mod otel;
 pub mod webhooks;
 
-/// Seed 000's example event, verbatim.
+/// The documented example event, verbatim.
 pub fn seed_event() -> Value {
     serde_json::from_str(SEED_EVENT).expect("seed event is JSON")
 }
 
-/// Seed 000's example event as text.
+/// The documented example event as text.
 pub const SEED_EVENT: &str = r#"{
   "event_id": "evt_01HXYZABCDEF",
   "timestamp": "2026-05-22T10:30:00Z",
@@ -115,7 +115,7 @@ pub struct TestEnv {
     pub state: AppState,
     /// The HTTP router.
     pub router: Router,
-    /// A first org, tenant `ten_01ABCDEFG` (seed 000's).
+    /// A first org, tenant `ten_01ABCDEFG` (the documented example's).
     pub a: TestOrg,
 }
 

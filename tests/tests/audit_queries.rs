@@ -1,4 +1,4 @@
-//! Seed 004's aggregate reads against moto: `GET /v1/audit/summary` compared with counts
+//! The `/v1/audit/` aggregate reads against moto: `GET /v1/audit/summary` compared with counts
 //! computed from the raw events (and unchanged when the stream redelivers every record), and
 //! the identity, resource and secret trails (index-backed, paginated, with a summary).
 
@@ -165,7 +165,7 @@ async fn summary_matches_the_raw_events_and_survives_redelivery() {
                 "top_identities",
                 "top_resources"
             ]),
-            "seed 004's shape"
+            "the documented shape"
         );
     }
 
@@ -331,7 +331,7 @@ async fn identity_resource_and_secret_trails() {
     assert_eq!(logs.len(), ids(&is_doc2).len());
     check_summary(&summary, &is_doc2);
 
-    // A secret by its path (slashes included), as seed 004 names it.
+    // A secret by its path (slashes included), as `GET /v1/audit/secrets/{path}` names it.
     let is_secret = |e: &Value| e["resource"]["type"] == "secret";
     let (logs, summary) = trail(env, &env.a.reader, &format!("/v1/audit/secrets/{SECRET}")).await;
     assert_eq!(

@@ -1,4 +1,4 @@
-//! Seed 004's export jobs against moto: `POST /v1/audit/export` through the export-jobs queue
+//! Export jobs against moto: `POST /v1/audit/export` through the export-jobs queue
 //! and the export function's handler, into the customer's bucket through their role. A
 //! 25,000-event export compared row by row with `GET /v1/audit/logs` (JSONL and CSV, the CSV
 //! read by DuckDB and Python's `csv`), a run killed half-way and continued, the list and

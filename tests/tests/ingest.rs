@@ -47,7 +47,7 @@ async fn seed_event_is_accepted_verbatim_and_read_back_unchanged() {
         .expect("received_at added");
     assert!(received.as_str().unwrap().ends_with('Z'));
     assert_eq!(back, seed_event(), "every field unchanged");
-    // Field order on the wire is the seed's too.
+    // Field order on the wire is the documented example's too.
     assert!(got.text.starts_with(
         r#"{"event_id":"evt_01HXYZABCDEF","timestamp":"2026-05-22T10:30:00Z","action""#
     ));

@@ -1,4 +1,4 @@
-//! OTLP log export (issue 6) against moto and a real OTLP/HTTP receiver on 127.0.0.1 that
+//! OTLP log export against moto and a real OTLP/HTTP receiver on 127.0.0.1 that
 //! decodes every request with the official protobuf definitions (`opentelemetry-proto` from
 //! PyPI): the configuration API, the record mapping, batching by `maxBatchSize`, headers,
 //! gzip, exactly-once under duplicated and redelivered messages, retries, `lastError`, the
@@ -652,7 +652,8 @@ async fn the_config_api_is_validated_masked_admin_only_and_org_scoped() {
     let r = call(&env.a.admin, Method::GET, None).await;
     assert_error(&r, StatusCode::NOT_FOUND, None);
 
-    // A public address over plain http is allowed (seed 002); an IP literal needs no DNS.
+    // A public address over plain http is allowed ("both http:// and https:// are supported");
+    // an IP literal needs no DNS.
     let good = json!({"endpointUrl": "http://93.184.215.14:4318",
                       "headers": {"Authorization": TOKEN, "X-Scope": "acme"}});
     for (body, field) in [

@@ -1,4 +1,4 @@
-//! S3 export against moto: the seed 001 API, the connection test, and the flush's
+//! S3 export against moto: the AuditExport API, the connection test, and the flush's
 //! exactly-once guarantees (concurrent ingest, old timestamps, two flushes at once, a flush
 //! killed half-way, failed uploads), auto-pause, gzip, and DuckDB reading the files.
 
@@ -461,7 +461,10 @@ async fn flush_writes_seed_path_batches_of_1000_exactly_once() {
         )
         .await;
     assert_eq!(runs.status, StatusCode::OK);
-    let list = runs.body.as_array().expect("seed 001: an array of runs");
+    let list = runs
+        .body
+        .as_array()
+        .expect("the AuditExport API: an array of runs");
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["status"], "succeeded");
     assert_eq!(list[0]["eventCount"], 2500);

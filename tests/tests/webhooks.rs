@@ -1,4 +1,4 @@
-//! Webhook delivery (issue 4) against moto and real HTTP receivers on 127.0.0.1: the durable
+//! Webhook delivery against moto and real HTTP receivers on 127.0.0.1: the durable
 //! path (stream → fanout → SQS → deliver), signatures (ours and the `standardwebhooks`
 //! package), retries by visibility timeout, the DLQ, 410, Retry-After, auto-pause, replay,
 //! rotation, SSRF, idempotency, the endpoints API and the Lambda handlers with `events/`.
@@ -105,7 +105,7 @@ async fn failures_back_off_by_visibility_timeout_then_go_to_the_dlq_exhausted() 
     w.ingest(&event("evt_retry", "user.login")).await;
     w.pump().await;
 
-    // Seed 000: retried 3 times after the first attempt, at 30 s, 5 min, 30 min (±10%).
+    // As documented: retried 3 times after the first attempt, at 30 s, 5 min, 30 min (±10%).
     let expected = [(27, 33), (270, 330), (1620, 1980)];
     for (n, (lo, hi)) in expected.iter().enumerate() {
         w.recorder.clear();

@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use prost::Message;
 use relay_app::otel::records::{encode, export_request};
 
-/// Seed 000's example event with every optional field set (about 560 bytes of JSON).
+/// The documented example event with every optional field set (about 560 bytes of JSON).
 fn events(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {

@@ -9,7 +9,7 @@ use relay_core::query::LogQuery;
 use relay_core::query::Position;
 use relay_store::Store;
 
-/// Seed 004's response shape.
+/// The documented `GET /v1/audit/logs` response shape.
 #[derive(Debug, Serialize)]
 pub struct LogsResponse {
     /// Canonical events, newest first.

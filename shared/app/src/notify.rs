@@ -1,6 +1,6 @@
-//! What happens when a destination is paused (seed 000: "automatically paused and the admin is
-//! notified"): a `security.audit_export_paused` event in the org's own trail, and a message on
-//! the stack's SNS topic that operators subscribe e-mail or chat to.
+//! What happens when a destination is paused (the audit-export documentation: "automatically
+//! paused and the admin is notified"): a `security.audit_export_paused` event in the org's own
+//! trail, and a message on the stack's SNS topic that operators subscribe e-mail or chat to.
 
 use serde_json::{json, Map, Value};
 

@@ -1,4 +1,4 @@
-//! Events the service itself writes into an org's trail (seed 000's `security.*` actions),
+//! Events the service itself writes into an org's trail (the documented `security.*` actions),
 //! through the same validation and conditional put as ingested events.
 
 use serde_json::{Map, Value};

@@ -1,4 +1,4 @@
-//! Identity and resource trails (seed 004's `GET /v1/audit/identities/{identity_id}` and
+//! Identity and resource trails (`GET /v1/audit/identities/{identity_id}` and
 //! `GET /v1/audit/secrets/{path}`, generalised to `GET /v1/audit/resources/{type}/{id}`): one
 //! identity's or resource's events, paginated like `GET /v1/audit/logs` and served by the
 //! `by_actor` / `by_resource` index, with the summary of the range.

@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use relay_core::signing::{sign, WebhookSecret};
 use std::hint::black_box;
 
-/// A typical canonical event (seed 000's example, ~420 bytes).
+/// A typical canonical event (the documented example, ~420 bytes).
 const BODY: &[u8] = br#"{"event_id":"evt_01HXYZABCDEF","timestamp":"2026-05-22T10:30:00Z","action":"document.opened","actor":{"user_id":"usr_01ABCDEFG","email":"jane@example.com","ip_address":"203.0.113.42"},"resource":{"type":"document","id":"doc_01ABCDEF","name":"Contract_v2.docx"},"tenant_id":"ten_01ABCDEFG","received_at":"2026-05-22T10:30:00.120Z"}"#;
 
 fn signing(c: &mut Criterion) {

@@ -1,4 +1,4 @@
-//! The filters of `GET /v1/audit/logs` (seed 004), parsed and validated from the query string.
+//! The filters of `GET /v1/audit/logs`, parsed and validated from the query string.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -7,9 +7,9 @@ use crate::error::Error;
 use crate::model::event::{is_valid_action, parse_time};
 use crate::model::ActorType;
 
-/// Default page size (seed 004).
+/// Default page size (`GET /v1/audit/logs`: "Default 100, max 1000").
 pub const DEFAULT_LIMIT: usize = 100;
-/// Largest page size (seed 004).
+/// Largest page size (`GET /v1/audit/logs`: "Default 100, max 1000").
 pub const MAX_LIMIT: usize = 1000;
 /// Most actions one `action` filter may list.
 pub const MAX_ACTIONS: usize = 50;

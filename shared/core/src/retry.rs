@@ -1,6 +1,6 @@
-//! The retry schedule (seed 000: "retried up to 3 times with exponential backoff (30s, 5m,
-//! 30m)"), with ±10% jitter so that a receiver that was down for everyone is not hit by every
-//! retry in the same second, and `Retry-After` handling.
+//! The retry schedule (the audit-export documentation: "retried up to 3 times with exponential
+//! backoff (30s, 5m, 30m)"), with ±10% jitter so that a receiver that was down for everyone is
+//! not hit by every retry in the same second, and `Retry-After` handling.
 //!
 //! A delay becomes the message's SQS visibility timeout, so it is whole seconds and at most
 //! SQS's 12 hours.
@@ -44,7 +44,7 @@ impl Default for RetrySchedule {
 }
 
 impl RetrySchedule {
-    /// Seed 000's schedule: retries after 30 s, 5 min and 30 min, each ±10%.
+    /// The documented schedule: retries after 30 s, 5 min and 30 min, each ±10%.
     pub fn seed() -> Self {
         RetrySchedule {
             delays: vec![
@@ -70,7 +70,7 @@ impl RetrySchedule {
         Ok(RetrySchedule { delays, jitter })
     }
 
-    /// Seed 000's schedule, or the one in `AUDITRELAY_WEBHOOK_RETRY_DELAYS` (same jitter).
+    /// The documented schedule, or the one in `AUDITRELAY_WEBHOOK_RETRY_DELAYS` (same jitter).
     pub fn from_env() -> Result<Self, ScheduleError> {
         match std::env::var(SCHEDULE_ENV) {
             Ok(text) if !text.trim().is_empty() => Self::parse(&text),

@@ -6,8 +6,9 @@
 //! * the Standard Webhooks v1 scheme (<https://www.standardwebhooks.com>): `webhook-id`,
 //!   `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256("{id}.{timestamp}.{body}")>`,
 //!   space-separated while two secrets are active, so any Standard Webhooks library verifies it;
-//! * seed 000's own header, `X-AuditRelay-Signature: t=<timestamp>,v1=<hex HMAC-SHA256("{t}.{body}")>`
-//!   with one `v1=` entry per active secret, for receivers that prefer a single header.
+//! * the documented signature header,
+//!   `X-AuditRelay-Signature: t=<timestamp>,v1=<hex HMAC-SHA256("{t}.{body}")>` with one `v1=`
+//!   entry per active secret, for receivers that prefer a single header.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -44,11 +44,11 @@ const MAX_ERROR_CHARS: usize = 300;
 /// Retry delay after an internal failure (storage unavailable) before anything was sent.
 pub(crate) const INTERNAL_RETRY: Duration = Duration::from_secs(10);
 
-/// When an endpoint is paused (seed 000: "if a destination is consistently failing, it is
-/// automatically paused and the admin is notified"): after `after_exhausted` events in a row
-/// exhausted all their attempts, or when every event for `after_failing_for` did (the streak
-/// started that long ago and no delivery succeeded since). Any successful delivery ends the
-/// streak.
+/// When an endpoint is paused (the audit-export documentation: "if a destination is
+/// consistently failing, it is automatically paused and the admin is notified"): after
+/// `after_exhausted` events in a row exhausted all their attempts, or when every event for
+/// `after_failing_for` did (the streak started that long ago and no delivery succeeded since).
+/// Any successful delivery ends the streak.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PauseRule {
     /// Exhausted events in a row.

@@ -124,7 +124,8 @@ pub struct Fanout {
     early_flush: Option<EarlyFlush>,
 }
 
-/// Where the S3 export's early-flush requests go (seed 000: "or when 1,000 events accumulate").
+/// Where the S3 export's early-flush requests go (the documented batch frequency: "or when
+/// 1,000 events accumulate").
 #[derive(Debug, Clone)]
 struct EarlyFlush {
     queue_url: String,

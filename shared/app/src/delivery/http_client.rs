@@ -12,7 +12,7 @@ use super::ssrf::{SsrfError, SsrfPolicy};
 use relay_core::retry::parse_retry_after;
 use relay_core::signing::SignatureHeaders;
 
-/// Timeout of one delivery attempt, connect to last byte (seed 000 / issue 4).
+/// Timeout of one delivery attempt, connect to last byte (the webhook delivery contract).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of a failed response's body is kept for the attempt log.
 const SNIPPET_BYTES: usize = 256;

@@ -1,4 +1,4 @@
-//! Delivery of events to webhook endpoints (seed 000's "Webhook (SIEM)"):
+//! Delivery of events to webhook endpoints (the documented "Webhook (SIEM)" destination):
 //!
 //! ```text
 //! events table ──stream──▶ fanout ──SQS (one message per endpoint × event)──▶ deliver ──▶ receiver

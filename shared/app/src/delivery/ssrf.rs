@@ -169,8 +169,8 @@ pub fn blocked_range(ip: IpAddr) -> Option<&'static str> {
 pub struct SsrfPolicy {
     /// `AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1`: http and private addresses allowed.
     pub allow_private: bool,
-    /// Plain `http` allowed to public addresses (OTLP receivers, seed 002: "both http:// and
-    /// https:// are supported"); the address rules still apply.
+    /// Plain `http` allowed to public addresses (OTLP receivers, the OTLP export contract:
+    /// "both http:// and https:// are supported"); the address rules still apply.
     pub allow_http: bool,
 }
 

@@ -1,9 +1,10 @@
 //! Batch encoding and object naming.
 //!
-//! Object keys follow seed 000: `{prefix}/{tenant_id}/{YYYY-MM-DD}/{batch_id}.jsonl`, where the
-//! date is the UTC day the batch's first event was accepted and the batch id is derived from
-//! that event's position (`{yyyymmddThhmmss}Z-{hash}`): the same batch always gets the same
-//! key, so a retried or resumed flush overwrites instead of duplicating.
+//! Object keys follow the documented path pattern:
+//! `{prefix}/{tenant_id}/{YYYY-MM-DD}/{batch_id}.jsonl`, where the date is the UTC day the
+//! batch's first event was accepted and the batch id is derived from that event's position
+//! (`{yyyymmddThhmmss}Z-{hash}`): the same batch always gets the same key, so a retried or
+//! resumed flush overwrites instead of duplicating.
 
 use std::io::Write;
 

@@ -1,6 +1,6 @@
-//! The connection test (seed 001's "write+delete dry-run", seed 003's verify file): assume the
-//! role, write `{prefix}/.verify/auditrelay-verify-test-{timestamp}`, delete it, and explain
-//! any failure in words an admin can act on.
+//! The connection test (the AuditExport API's "write+delete dry-run", with a "Verify"-style
+//! test file): assume the role, write `{prefix}/.verify/auditrelay-verify-test-{timestamp}`,
+//! delete it, and explain any failure in words an admin can act on.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -9,7 +9,7 @@ use super::role::customer_s3;
 use crate::clients::Clients;
 use relay_core::model::export::S3Destination;
 
-/// Seed 001's `AuditExportTestResult`.
+/// The AuditExport API's `AuditExportTestResult`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TestResult {
     /// Whether the write and the delete both worked.

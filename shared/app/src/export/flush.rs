@@ -13,7 +13,8 @@
 //!   upload overwrites the same object with the same bytes instead of adding a duplicate.
 //! - **Watermark after the write**: the watermark moves past a batch only once it and every
 //!   batch before it are stored (uploads run concurrently, checkpoints in order); a failed run
-//!   does not move it (seed 000: "failed uploads are retried with the next batch").
+//!   does not move it (the audit-export documentation: "failed uploads are retried with the
+//!   next batch").
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ pub struct FlushSettings {
     pub lease: Duration,
     /// How old an event must be before it is exported (`AUDITRELAY_FLUSH_SETTLE_SECS`).
     pub settle: Duration,
-    /// Events per object (seed 000: 1,000).
+    /// Events per object (the documented batch size: 1,000).
     pub batch_events: usize,
     /// Uploads in flight per org.
     pub upload_concurrency: usize,

@@ -1,5 +1,6 @@
-//! S3 export (seeds 000, 001, 003): five-minute JSONL batches into the customer's bucket,
-//! written through the IAM role the customer grants.
+//! S3 export (the documented "S3-Compatible Storage" destination and the AuditExport API):
+//! five-minute JSONL batches into the customer's bucket, written through the IAM role the
+//! customer grants.
 //!
 //! [`role`] assumes the customer's role with the org's ExternalId; [`batch`] encodes batches
 //! and names objects; [`connection`] is the write+delete dry run; [`flush`] moves the

@@ -1,14 +1,14 @@
-//! The early flush (seed 000: "every 5 minutes or when 1,000 events accumulate"): the stream
-//! fanout counts accepted events per org; when an org's pending count crosses a multiple of
-//! 1,000, a flush request is queued for it. Losing a request loses no event — the schedule
-//! flushes within five minutes anyway — it only delays the batch.
+//! The early flush (the documented batch frequency: "every 5 minutes or when 1,000 events
+//! accumulate"): the stream fanout counts accepted events per org; when an org's pending count
+//! crosses a multiple of 1,000, a flush request is queued for it. Losing a request loses no
+//! event — the schedule flushes within five minutes anyway — it only delays the batch.
 
 use serde::{Deserialize, Serialize};
 
 use relay_store::error::StoreError;
 use relay_store::Store;
 
-/// Events per S3 object, and the pending count that triggers an early flush (seed 000).
+/// Events per S3 object, and the pending count that triggers an early flush (as documented).
 pub const BATCH_EVENTS: u64 = 1000;
 
 /// The flush-request queue as `template.yaml` declares it (`FlushQueue`): visibility far above

@@ -1,4 +1,4 @@
-//! On-demand export jobs (seed 004's `POST /v1/audit/export`): a range of the trail, filtered
+//! On-demand export jobs (`POST /v1/audit/export`): a range of the trail, filtered
 //! like `GET /v1/audit/logs`, written as JSONL or CSV files of at most 100,000 events into an
 //! S3 bucket through the customer's role, asynchronously.
 //!

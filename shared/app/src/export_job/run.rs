@@ -37,7 +37,7 @@ use relay_store::Store;
 /// Tunables. Defaults are the production values.
 #[derive(Debug, Clone)]
 pub struct ExportSettings {
-    /// Events per file (seed: part files of at most 100,000 records).
+    /// Events per file (part files of at most 100,000 records).
     pub records_per_file: u64,
     /// Size of a multipart part and of the write buffer (≥ 5 MiB).
     pub part_bytes: usize,

@@ -24,7 +24,7 @@ pub const DEFAULT_LIST_LIMIT: usize = 20;
 /// Largest page size.
 pub const MAX_LIST_LIMIT: usize = 100;
 
-/// Seed 004's `202 Accepted` answer.
+/// The documented `202 Accepted` answer of `POST /v1/audit/export`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Created {
     /// The job's id.

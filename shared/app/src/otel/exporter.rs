@@ -56,7 +56,7 @@ fn clip(mut text: String) -> String {
     text
 }
 
-/// Classifies an answer (pure: the retry rules of issue 6 and the OTLP specification).
+/// Classifies an answer (pure: the OTLP export's retry rules and the OTLP specification).
 pub fn classify(status: u16, retry_after: Option<Duration>) -> ExportVerdict {
     match status {
         200..=299 => ExportVerdict::Accepted { partial: None },

@@ -1,4 +1,4 @@
-//! OTLP log export (seed 002): every new audit event is forwarded to the org's
+//! OTLP log export: every new audit event is forwarded to the org's
 //! OpenTelemetry-compatible receiver as one OTLP Log record, over HTTP.
 //!
 //! It rides the webhook delivery path rather than a second pipeline: the fanout groups each

@@ -37,7 +37,7 @@ pub struct TopIdentity {
 /// One of the most used resources.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TopResource {
-    /// `resource.id` (seed 004's secret path).
+    /// `resource.id` (the secret path of the documented `top_resources`).
     pub path: String,
     /// `resource.type`.
     #[serde(rename = "type")]
@@ -46,7 +46,7 @@ pub struct TopResource {
     pub count: u64,
 }
 
-/// Seed 004's `GET /v1/audit/summary` answer.
+/// The documented `GET /v1/audit/summary` answer.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OrgSummary {
     /// Events with `from <= timestamp < to`.

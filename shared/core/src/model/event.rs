@@ -1,6 +1,6 @@
-//! The canonical audit event (seed 000's "Example event", extended with the fields of seeds 002
-//! and 004) and its validation. The canonical JSON is the wire format everywhere: query results,
-//! webhooks, S3 files, exports.
+//! The canonical audit event (the documented "Example event", extended with the audit-log
+//! attributes and the fields of `GET /v1/audit/logs`) and its validation. The canonical JSON is
+//! the wire format everywhere: query results, webhooks, S3 files, exports.
 
 use std::net::IpAddr;
 
@@ -19,7 +19,8 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 /// How far in the future an event's `timestamp` may lie (clock skew allowance).
 pub const MAX_FUTURE_SKEW: Duration = Duration::hours(24);
 
-/// Kind of principal that performed the action (seed 002: machine sessions are recorded as such).
+/// Kind of principal that performed the action (the audit-log attributes: machine sessions are
+/// recorded as such).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorType {
@@ -107,19 +108,19 @@ pub struct AuditEvent {
     /// The org's tenant id; filled in from the API key when omitted.
     #[serde(default)]
     pub tenant_id: String,
-    /// Project the action targeted (seed 002).
+    /// Project the action targeted (an audit-log attribute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
-    /// Whether the action succeeded (seed 004).
+    /// Whether the action succeeded (a `GET /v1/audit/logs` field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success: Option<bool>,
-    /// Correlation id of the request that caused it (seed 004).
+    /// Correlation id of the request that caused it (a `GET /v1/audit/logs` field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// How long the action took (seed 004).
+    /// How long the action took (a `GET /v1/audit/logs` field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    /// Event-specific payload (seed 002), at most 16 KiB.
+    /// Event-specific payload (the audit-log `Metadata` attribute), at most 16 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
     /// Set by the server when the event was accepted; ignored if sent.
@@ -352,7 +353,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Seed 000's example event, verbatim.
+    /// The documented example event, verbatim.
     pub(crate) fn seed_event() -> Value {
         json!({
           "event_id": "evt_01HXYZABCDEF",

@@ -1,5 +1,5 @@
-//! The S3 export destination (seed 001's `AuditExportConfig`): its input, validation and the
-//! masked view returned by the API.
+//! The S3 export destination (the AuditExport API's `AuditExportConfig`): its input,
+//! validation and the masked view returned by the API.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +46,8 @@ impl ExportFormat {
     }
 }
 
-/// Body of `POST .../audit-export/config` and `.../test-connection` (seed 001, camelCase).
+/// Body of `POST .../audit-export/config` and `.../test-connection` (the AuditExport API,
+/// camelCase).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct S3ConfigInput {
@@ -113,8 +114,8 @@ pub struct S3ExportConfig {
     pub updated_at: String,
 }
 
-/// The API view (seed 001's `AuditExportConfig` plus `prefix`, `format`, `externalId`,
-/// `pausedReason`). The role ARN is masked.
+/// The API view (the AuditExport API's `AuditExportConfig` plus `prefix`, `format`,
+/// `externalId`, `pausedReason`). The role ARN is masked.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3ConfigView {

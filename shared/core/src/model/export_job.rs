@@ -1,4 +1,4 @@
-//! On-demand export jobs (seed 004's `POST /v1/audit/export`): the request, its validation,
+//! On-demand export jobs (`POST /v1/audit/export`): the request, its validation,
 //! the stored job and its API view.
 
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,7 @@ impl JobStatus {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationInput {
-    /// `s3` (`gcs` and `azure_blob` are named by seed 004 but not supported yet).
+    /// `s3` (`gcs` and `azure_blob` are documented types but not supported yet).
     #[serde(rename = "type")]
     pub kind: String,
     /// Bucket.
@@ -107,7 +107,7 @@ pub struct DestinationInput {
     /// The role AuditRelay assumes (with the org's ExternalId) to write.
     #[serde(default, rename = "roleArn")]
     pub role_arn: Option<String>,
-    /// Seed 004's stored-credentials path: refused with an explanation.
+    /// The documented stored-credentials path: refused with an explanation.
     #[serde(default)]
     pub credentials_path: Option<Value>,
 }
@@ -400,7 +400,7 @@ pub struct DestinationView {
     pub region: String,
 }
 
-/// `GET /v1/audit/exports/{id}` (seed 004's fields first).
+/// `GET /v1/audit/exports/{id}` (the documented fields first).
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportJobView {
     /// Id.

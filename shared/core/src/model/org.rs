@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Default retention of events, in days (seed 000's platform keeps a year).
+/// Default retention of events, in days (the platform keeps a year).
 pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 
 /// An organisation: every event, key and destination belongs to exactly one.

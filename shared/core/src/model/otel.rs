@@ -1,5 +1,5 @@
-//! The OTLP log export destination (seed 002's "Configure OTEL Export"): its input, validation,
-//! state, and the masked view the API returns (camelCase, like seed 001).
+//! The OTLP log export destination (the "Configure OTEL Export" drawer): its input, validation,
+//! state, and the masked view the API returns (camelCase, like the AuditExport API).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use crate::model::webhook::unix_to_rfc3339;
 
 /// `maxBatchSize` when none is given.
 pub const DEFAULT_MAX_BATCH_SIZE: u32 = 100;
-/// Largest `maxBatchSize` (seed 002: "an integer between 1 and 1000").
+/// Largest `maxBatchSize` (the OTLP export contract: "an integer between 1 and 1000").
 pub const MAX_BATCH_SIZE: u32 = 1000;
 /// Longest accepted `endpointUrl`.
 pub const MAX_URL_BYTES: usize = 2048;
@@ -126,7 +126,7 @@ pub struct OtelConfig {
     pub paused_at: Option<String>,
     /// Why.
     pub paused_reason: Option<String>,
-    /// The most recent error (seed 002: "the most recent error is shown").
+    /// The most recent error (the OTLP export contract: "the most recent error is shown").
     pub last_error: Option<String>,
     /// When it happened.
     pub last_error_at: Option<String>,
@@ -296,7 +296,7 @@ impl OtelConfigInput {
     }
 }
 
-/// Seed 002: "Must be an integer between 1 and 1000".
+/// The OTLP export contract: "Must be an integer between 1 and 1000".
 pub fn validate_max_batch_size(v: &Value) -> Result<u32, Error> {
     v.as_u64()
         .filter(|n| (1..=u64::from(MAX_BATCH_SIZE)).contains(n))

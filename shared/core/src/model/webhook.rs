@@ -1,5 +1,5 @@
-//! Webhook endpoints (seed 000's "Webhook (SIEM)" destination) and their delivery attempts, as
-//! stored and as the API shows them (camelCase, like seed 001's AuditExport schemas).
+//! Webhook endpoints (the documented "Webhook (SIEM)" destination) and their delivery attempts,
+//! as stored and as the API shows them (camelCase, like the AuditExport API's schemas).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -18,7 +18,7 @@ pub const MAX_ACTION_PATTERNS: usize = 50;
 pub const MAX_URL_BYTES: usize = 2048;
 /// Longest accepted description.
 pub const MAX_DESCRIPTION_BYTES: usize = 512;
-/// How long the previous secret keeps signing after a rotation (issue 4: 24 h).
+/// How long the previous secret keeps signing after a rotation (24 h).
 pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
 
 /// What state an endpoint is in.
