@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test tools lint unit-test integration-test template-check sam-build bench clean console console-check e2e-test
+.PHONY: dev test tools lint template-check sam-build bench clean console console-check e2e-test screenshots
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -22,9 +22,11 @@ dev: tools
 	scripts/dev.sh
 
 ## Every test: formatting, clippy, template lint, the console's build, unit, integration (against
-## moto) and CLI tests, then the console's end-to-end tests in headless Chromium.
+## moto) and CLI tests, then the console's end-to-end tests in headless Chromium. Leaves the work
+## tree as it found it: everything it writes goes under target/ (ignored).
+## Benches and examples are compiled and linted by clippy; `make bench` runs them.
 test: tools lint template-check console-check
-	scripts/with-moto.sh cargo test --workspace --all-targets
+	scripts/with-moto.sh cargo test --workspace --lib --bins --tests
 	$(MAKE) e2e-test
 
 ## The admin console: console/src (TypeScript) → console/dist, which is committed and compiled
@@ -41,7 +43,7 @@ console-check:
 	diff -r $(CONSOLE_CHECK_DIR) console/dist || (echo "console/dist is stale: run make console and commit it" >&2; exit 1)
 
 ## The console in headless Chromium (Debian's chromium, installed here if missing) driven by
-## playwright-core, against `auditctl serve` on moto. Screenshots land in docs/screenshots/.
+## playwright-core, against `auditctl serve` on moto. Screenshots land in target/screenshots/.
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 e2e-test: tools
@@ -49,6 +51,10 @@ e2e-test: tools
 	cd e2e && npm ci --no-audit --no-fund
 	cargo build -q -p auditctl
 	CHROMIUM=$(CHROMIUM) scripts/with-moto.sh node --test --test-concurrency=1 e2e/
+
+## Refresh the committed screenshots in docs/screenshots/ (the console's e2e run, writing there).
+screenshots:
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(MAKE) e2e-test
 
 lint:
 	cargo fmt --all -- --check

@@ -5,7 +5,7 @@
 // Setup: `auditctl provision`, an org with an owner, a service, a member and a reader key,
 // 60 events ingested through the API, a local receiver for webhooks and OTLP, and `auditctl
 // serve` on a free port with AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1. Screenshots of the main
-// views go to docs/screenshots/.
+// views go to target/screenshots/ (SCREENSHOTS_DIR); `make screenshots` refreshes docs/screenshots/.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -21,7 +21,7 @@ import { chromium } from "playwright-core";
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const auditctl = process.env.AUDITCTL ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, "target"), "debug", "auditctl");
 const python = process.env.AUDITRELAY_TEST_PYTHON ?? path.join(repo, ".venv", "bin", "python");
-const shots = path.join(repo, "docs", "screenshots");
+const shots = process.env.SCREENSHOTS_DIR ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(repo, "target"), "screenshots");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 assert.ok(process.env.AWS_ENDPOINT_URL, "run under scripts/with-moto.sh (make e2e-test)");

@@ -6,18 +6,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use relay_app::delivery::deliver::{Deliverer, DeliverySettings};
-use relay_app::delivery::fanout::Fanout;
-use relay_app::delivery::http_client::WebhookClient;
 use relay_app::delivery::local::{QueuePoller, StreamPoller};
 use relay_app::delivery::queues;
-use relay_app::delivery::ssrf::SsrfPolicy;
 use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use relay_app::notify::Notifier;
+use relay_app::export::local::FlushRequestPoller;
+use relay_app::export_job::local::{ExportPoller, LOCAL_BUDGET};
+use relay_app::wiring::Wiring;
 use relay_app::{clients, telemetry};
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::{Role, Scope};
-use relay_core::retry::RetrySchedule;
 use relay_core::Config;
 use relay_store::schema;
 use relay_store::Store;
@@ -189,58 +186,67 @@ fn topic_name(config: &Config) -> String {
         .to_string()
 }
 
-/// Runs the API, the fanout and the deliver consumer until Ctrl-C.
+/// Resolves a local queue's URL: the configured one, or the one `auditctl provision` made.
+async fn local_queue(
+    sqs: &aws_sdk_sqs::Client,
+    configured: &Option<String>,
+    name: &str,
+) -> Result<String> {
+    match configured {
+        Some(u) => Ok(u.clone()),
+        None => Ok(queues::queue_url(sqs, name)
+            .await
+            .map_err(|e| format!("{e} (run `auditctl provision` first)"))?),
+    }
+}
+
+/// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
+/// API, the fanout (stream poller), the deliver consumer, export jobs, early-flush requests
+/// and, every `flush_interval` seconds, the scheduled S3 flush.
 async fn serve(
     mut config: Config,
     clients: clients::Clients,
     addr: SocketAddr,
     flush_interval: u64,
 ) -> Result<()> {
-    let queue_url = match &config.deliveries_queue_url {
-        Some(u) => u.clone(),
-        None => queues::queue_url(&clients.sqs, DEFAULT_QUEUE)
-            .await
-            .map_err(|e| format!("{e} (run `auditctl provision` first)"))?,
-    };
+    let sqs = clients.sqs.clone();
+    let queue_url = local_queue(&sqs, &config.deliveries_queue_url, &queue_name(&config)).await?;
+    let flush_url = local_queue(&sqs, &config.flush_queue_url, &flush_queue_name(&config)).await?;
+    let export_url =
+        local_queue(&sqs, &config.export_queue_url, &export_queue_name(&config)).await?;
     let topic_arn = match &config.notify_topic_arn {
         Some(a) => a.clone(),
-        None => queues::ensure_topic(&clients.sns, DEFAULT_TOPIC).await?,
+        None => queues::ensure_topic(&clients.sns, &topic_name(&config)).await?,
     };
     config.deliveries_queue_url = Some(queue_url.clone());
-    config.notify_topic_arn = Some(topic_arn.clone());
-    let export_queue_url = match &config.export_queue_url {
-        Some(u) => u.clone(),
-        None => queues::queue_url(&clients.sqs, &export_queue_name(&config))
-            .await
-            .map_err(|e| format!("{e} (run `auditctl provision` first)"))?,
-    };
-    config.export_queue_url = Some(export_queue_url.clone());
+    config.flush_queue_url = Some(flush_url.clone());
+    config.export_queue_url = Some(export_url.clone());
+    config.notify_topic_arn = Some(topic_arn);
+    let wiring = Wiring::new(config, clients);
 
-    let store = Store::new(clients.ddb.clone(), &config);
-    let fanout = Fanout::new(store.clone(), clients.sqs.clone(), queue_url.clone());
-    let streams = aws_sdk_dynamodbstreams::Client::new(&clients.sdk);
-    let stream = StreamPoller::new(&clients.ddb, streams, &config.events_table, fanout).await?;
-    let deliverer = Deliverer::new(
-        store,
-        clients.sqs.clone(),
-        queue_url.clone(),
-        WebhookClient::new(SsrfPolicy::new(config.allow_private_destinations))?,
-        Notifier::new(clients.sns.clone(), Some(topic_arn)),
-        DeliverySettings::from_env()?,
+    let streams = aws_sdk_dynamodbstreams::Client::new(&wiring.clients.sdk);
+    let stream = StreamPoller::new(
+        &wiring.clients.ddb,
+        streams,
+        &wiring.config.events_table,
+        wiring.fanout()?,
+    )
+    .await?;
+    let consumer = QueuePoller::new(sqs.clone(), queue_url.clone(), wiring.deliverer()?);
+    tokio::spawn(stream.run(Duration::from_millis(200)));
+    tokio::spawn(consumer.run(LOCAL_DELIVER_WORKERS, Duration::from_millis(200)));
+    // Export jobs and early-flush requests: the functions' handlers, fed from their queues.
+    let exports = ExportPoller::new(
+        sqs.clone(),
+        export_url,
+        wiring.export_runner(),
+        LOCAL_BUDGET,
     );
-    let consumer = QueuePoller::new(clients.sqs.clone(), queue_url.clone(), deliverer);
-    tokio::spawn(stream.run(std::time::Duration::from_millis(200)));
-    tokio::spawn(consumer.run(LOCAL_DELIVER_WORKERS, std::time::Duration::from_millis(200)));
-    // Export jobs: the export function's handler, fed from the export-jobs queue.
-    let exports = relay_app::export_job::local::ExportPoller::new(
-        clients.sqs.clone(),
-        export_queue_url,
-        relay_app::export_job::run::ExportRunner::from_config(&config, &clients),
-        relay_app::export_job::local::LOCAL_BUDGET,
-    );
-    tokio::spawn(exports.run(std::time::Duration::from_millis(500)));
+    tokio::spawn(exports.run(Duration::from_millis(500)));
+    let requests = FlushRequestPoller::new(sqs, flush_url, wiring.flusher(), LOCAL_BUDGET);
+    tokio::spawn(requests.run(Duration::from_millis(500)));
     if flush_interval > 0 {
-        let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
+        let flusher = wiring.flusher();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(flush_interval));
             tick.tick().await;
@@ -259,7 +265,7 @@ async fn serve(
         });
     }
 
-    let state = relay_api::AppState::new(config, clients).await?;
+    let state = relay_api::AppState::new(wiring.config, wiring.clients).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, deliveries = %queue_url, "auditrelay API, fanout and deliver consumer running");
     axum::serve(listener, relay_api::router(state))
@@ -286,7 +292,7 @@ async fn run(cli: Cli) -> Result<()> {
                     created.push(name.clone());
                 }
             }
-            let max_attempts = RetrySchedule::from_env()?.max_attempts();
+            let max_attempts = config.retry_schedule.max_attempts();
             let q =
                 queues::ensure_delivery_queues(&clients.sqs, &queue_name(&config), max_attempts)
                     .await?;
@@ -374,7 +380,8 @@ async fn run(cli: Cli) -> Result<()> {
             }
         },
         Command::Flush { org } => {
-            let flusher = Flusher::from_config(&config, &clients, FlushSettings::from_env());
+            let flusher =
+                Flusher::from_config(&config, &clients, FlushSettings::from_config(&config));
             let deadline = Instant::now() + Duration::from_secs(14 * 60);
             let outcomes = match org {
                 Some(org) => vec![(org.clone(), flusher.flush_org(&org, deadline).await?)],

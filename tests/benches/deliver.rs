@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use auditrelay_tests::webhooks::{Receiver, Reply, WebhookEnv};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use relay_app::delivery::deliver::{Disposition, Received};
 use relay_app::delivery::message::DeliveryMessage;
+use support::webhooks::{Receiver, Reply, WebhookEnv};
 
 const BATCH: usize = 10;
 
@@ -55,7 +55,7 @@ fn deliver(c: &mut Criterion) {
             w.endpoint(&slow.url("/")).await.0,
         )
     });
-    let doc = auditrelay_tests::SEED_EVENT.replace(['\n', ' '], "");
+    let doc = support::SEED_EVENT.replace(['\n', ' '], "");
     let mut g = c.benchmark_group("deliver");
     g.throughput(Throughput::Elements(BATCH as u64));
     g.sample_size(20);

@@ -9,12 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use auditrelay_tests::bench::{peak_rss_mib, BenchWorld};
 use relay_app::export_job::queue::JobMessage;
 use relay_app::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::export_job::{bound, ExportJob, JobDestination, JobFormat, JobStatus};
 use serde_json::json;
+use support::bench::{peak_rss_mib, BenchWorld};
 use time::OffsetDateTime;
 
 #[tokio::main]

@@ -8,12 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use auditrelay_tests::bench::{peak_rss_mib, BenchWorld};
 use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
 use relay_app::notify::Notifier;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::export::{ExportFormat, S3Destination};
 use serde_json::json;
+use support::bench::{peak_rss_mib, BenchWorld};
 use time::OffsetDateTime;
 
 #[tokio::main]

@@ -1,13 +1,10 @@
-//! The `api` Lambda: API Gateway HTTP API (payload v2) → the shared axum router.
+//! The `api` Lambda: API Gateway HTTP API (payload v2) → the axum router.
 
-use relay_app::{clients, telemetry};
-use relay_core::Config;
+use relay_app::wiring::Wiring;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
-    let config = Config::from_env()?;
-    let clients = clients::Clients::from_env().await;
-    let state = relay_api::AppState::new(config, clients).await?;
+    let wiring = Wiring::from_env().await?;
+    let state = relay_api::AppState::new(wiring.config, wiring.clients).await?;
     lambda_http::run(relay_api::router(state)).await
 }

@@ -2,29 +2,17 @@
 //! customer's bucket through their role. A job that does not finish before the deadline puts
 //! itself back on the queue and continues from its last file in the next invocation.
 
-use std::time::Duration;
-
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{service_fn, LambdaEvent};
-use relay_app::export_job::run::ExportRunner;
-use relay_app::{clients, telemetry};
-use relay_core::Config;
-
-/// Stop starting new files this long before the invocation's deadline.
-const MARGIN: Duration = Duration::from_secs(60);
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use relay_app::export_job::trigger::{handle, MARGIN};
+use relay_app::wiring::Wiring;
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
-    let config = Config::from_env()?;
-    let clients = clients::Clients::from_env().await;
-    let runner = ExportRunner::from_config(&config, &clients);
-    let runner = &runner;
+async fn main() -> Result<(), Error> {
+    let runner = &Wiring::from_env().await?.export_runner();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let until = relay_core::invocation::stop_at(event.context.deadline, MARGIN);
-        Ok::<_, lambda_runtime::Error>(
-            relay_app::export_job::trigger::handle(runner, event.payload, until).await,
-        )
+        Ok::<_, Error>(handle(runner, event.payload, until).await)
     }))
     .await
 }

@@ -70,7 +70,10 @@ mod tests {
         on_disk.sort();
         let mut embedded: Vec<String> = ASSETS.iter().map(|a| a.name.to_string()).collect();
         embedded.sort();
-        assert_eq!(on_disk, embedded, "update ASSETS in shared/api/src/console.rs");
+        assert_eq!(
+            on_disk, embedded,
+            "update ASSETS in shared/api/src/console.rs"
+        );
     }
 
     #[test]

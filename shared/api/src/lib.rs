@@ -1,6 +1,7 @@
 //! The HTTP API: one axum router, run by the `api` Lambda (through lambda_http) and by
 //! `auditctl serve` (through hyper), so both execute the same handlers.
 
+pub mod access;
 pub mod console;
 pub mod error;
 mod extract;

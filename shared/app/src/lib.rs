@@ -8,7 +8,8 @@
 //! client, queues, replay), [`otel`] (OTLP log export over the same delivery path),
 //! [`export`] (the five-minute S3 stream), [`export_job`] (on-demand jsonl/csv exports),
 //! [`notify`] and [`system_events`] (pauses recorded in the trail and announced), [`clients`]
-//! (the AWS clients, built once per cold start) and [`telemetry`].
+//! (the AWS clients), [`wiring`] (every pipeline, built once per cold start, for the
+//! functions and `auditctl serve` alike) and [`telemetry`].
 
 pub mod actions;
 pub mod clients;
@@ -24,3 +25,4 @@ pub mod system_events;
 pub mod telemetry;
 pub mod trails;
 pub mod webhooks;
+pub mod wiring;

@@ -1,4 +1,10 @@
-//! Runtime configuration, read once per cold start from the environment.
+//! Runtime configuration, read once per cold start from the environment: every setting of
+//! every function is read here and nowhere else, with one strictness. A variable that is set
+//! but unusable fails the cold start with a message naming it; an unset one takes its default.
+
+use std::time::Duration;
+
+use crate::retry::RetrySchedule;
 
 /// Settings every function shares. Built by [`Config::from_env`] in `main`, or directly in tests.
 #[derive(Debug, Clone)]
@@ -23,6 +29,15 @@ pub struct Config {
     pub access_role_arn: Option<String>,
     /// SQS queue of export jobs (`AUDITRELAY_EXPORT_QUEUE_URL`).
     pub export_queue_url: Option<String>,
+    /// Webhook and OTLP retry delays (`AUDITRELAY_WEBHOOK_RETRY_DELAYS`, seconds such as
+    /// `30,300,1800`; default: the documented schedule).
+    pub retry_schedule: RetrySchedule,
+    /// Exhausted events in a row that pause a destination
+    /// (`AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED`, a positive whole number; unset: the default).
+    pub pause_after_exhausted: Option<u32>,
+    /// How old an event must be before the S3 flush exports it (`AUDITRELAY_FLUSH_SETTLE_SECS`,
+    /// whole seconds; unset: the default).
+    pub flush_settle: Option<Duration>,
 }
 
 /// A configuration value that is present but unusable.
@@ -43,6 +58,23 @@ fn var_or(name: &'static str, default: &str) -> Result<String, ConfigError> {
         }),
         Ok(v) => Ok(v),
         Err(_) => Ok(default.to_string()),
+    }
+}
+
+fn parsed<T: std::str::FromStr>(
+    name: &'static str,
+    expected: &str,
+    valid: impl Fn(&T) -> bool,
+) -> Result<Option<T>, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<T>() {
+            Ok(n) if valid(&n) => Ok(Some(n)),
+            _ => Err(ConfigError {
+                name,
+                problem: format!("must be {expected}, got {v:?}"),
+            }),
+        },
     }
 }
 
@@ -73,6 +105,24 @@ impl Config {
             flush_queue_url: optional("AUDITRELAY_FLUSH_QUEUE_URL"),
             access_role_arn: optional("AUDITRELAY_ACCESS_ROLE_ARN"),
             export_queue_url: optional("AUDITRELAY_EXPORT_QUEUE_URL"),
+            retry_schedule: match optional(crate::retry::SCHEDULE_ENV) {
+                Some(text) => RetrySchedule::parse(&text).map_err(|e| ConfigError {
+                    name: crate::retry::SCHEDULE_ENV,
+                    problem: e.to_string(),
+                })?,
+                None => RetrySchedule::seed(),
+            },
+            pause_after_exhausted: parsed(
+                "AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED",
+                "a positive whole number",
+                |n: &u32| *n > 0,
+            )?,
+            flush_settle: parsed(
+                "AUDITRELAY_FLUSH_SETTLE_SECS",
+                "whole seconds",
+                |_: &u64| true,
+            )?
+            .map(Duration::from_secs),
         })
     }
 
@@ -87,6 +137,42 @@ impl Config {
             flush_queue_url: None,
             access_role_arn: None,
             export_queue_url: None,
+            retry_schedule: RetrySchedule::seed(),
+            pause_after_exhausted: None,
+            flush_settle: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test, because the environment is the process's: the cases run one after another.
+    #[test]
+    fn a_bad_value_names_its_variable_and_an_unset_one_takes_the_default() {
+        let bad = [
+            ("AUDITRELAY_FLUSH_SETTLE_SECS", "2m"),
+            ("AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED", "0"),
+            ("AUDITRELAY_WEBHOOK_RETRY_DELAYS", "30,soon"),
+            ("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS", "yes"),
+            ("AUDITRELAY_EVENTS_TABLE", " "),
+        ];
+        for (name, value) in bad {
+            std::env::set_var(name, value);
+            let err = Config::from_env().unwrap_err();
+            assert_eq!(err.name, name, "{err}");
+            assert!(err
+                .to_string()
+                .starts_with(&format!("environment variable {name}")));
+            std::env::remove_var(name);
+        }
+        let c = Config::from_env().unwrap();
+        assert_eq!(c.flush_settle, None);
+        assert_eq!(c.retry_schedule, RetrySchedule::seed());
+        std::env::set_var("AUDITRELAY_FLUSH_SETTLE_SECS", "5");
+        let c = Config::from_env().unwrap();
+        std::env::remove_var("AUDITRELAY_FLUSH_SETTLE_SECS");
+        assert_eq!(c.flush_settle, Some(Duration::from_secs(5)));
     }
 }

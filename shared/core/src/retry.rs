@@ -70,14 +70,6 @@ impl RetrySchedule {
         Ok(RetrySchedule { delays, jitter })
     }
 
-    /// The documented schedule, or the one in `AUDITRELAY_WEBHOOK_RETRY_DELAYS` (same jitter).
-    pub fn from_env() -> Result<Self, ScheduleError> {
-        match std::env::var(SCHEDULE_ENV) {
-            Ok(text) if !text.trim().is_empty() => Self::parse(&text),
-            _ => Ok(Self::seed()),
-        }
-    }
-
     /// Parses `30,300,1800` (seconds).
     pub fn parse(text: &str) -> Result<Self, ScheduleError> {
         let delays = text

@@ -5,12 +5,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::access::Reader;
 use crate::error::ApiError;
 use crate::extract::QueryPairs;
 use crate::AppState;
-use relay_core::auth::Principal;
 use relay_core::error::Error;
-use relay_core::model::Scope;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -20,10 +19,9 @@ pub fn routes() -> Router<AppState> {
 /// The actions that occur in the caller's org, for the event-type filter.
 pub async fn list_actions(
     State(state): State<AppState>,
-    principal: Principal,
+    Reader(principal): Reader,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    principal.require(Scope::Read)?;
     if let Some((k, _)) = pairs.first() {
         return Err(ApiError::from(Error::invalid(
             k,

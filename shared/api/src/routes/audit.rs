@@ -7,14 +7,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use time::OffsetDateTime;
 
+use crate::access::Reader;
 use crate::error::ApiError;
 use crate::extract::QueryPairs;
 use crate::AppState;
 use relay_app::summary::read::{org_summary, SummaryParams};
 use relay_app::trails::ResourceRef;
-use relay_core::auth::Principal;
-use relay_core::error::Error;
-use relay_core::model::{Org, Scope};
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -28,22 +26,13 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/secrets/{*path}", get(secret_trail))
 }
 
-async fn reader_org(state: &AppState, principal: &Principal) -> Result<Org, ApiError> {
-    principal.require(Scope::Read)?;
-    state
-        .store()
-        .get_org(principal.org_id())
-        .await?
-        .ok_or(ApiError::from(Error::Unauthorized))
-}
-
 /// `GET /v1/audit/summary?from&to[&top]`.
 async fn summary(
     State(state): State<AppState>,
-    principal: Principal,
+    reader: Reader,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let org = reader_org(&state, &principal).await?;
+    let org = reader.org(&state).await?;
     let p = SummaryParams::parse(&pairs, OffsetDateTime::now_utc(), org.retention_days)?;
     let (out, _) = org_summary(state.store(), &org.org_id, p.from, p.to, p.top).await?;
     Ok(Json(out).into_response())
@@ -52,11 +41,11 @@ async fn summary(
 /// `GET /v1/audit/identities/{identity_id}`.
 async fn identity_trail(
     State(state): State<AppState>,
-    principal: Principal,
+    reader: Reader,
     Path(identity_id): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let org = reader_org(&state, &principal).await?;
+    let org = reader.org(&state).await?;
     let out = relay_app::trails::identity(
         state.store(),
         state.cursors(),
@@ -72,11 +61,11 @@ async fn identity_trail(
 /// `GET /v1/audit/resources/{type}/{id}` (the id may contain `/`).
 async fn resource_trail(
     State(state): State<AppState>,
-    principal: Principal,
+    reader: Reader,
     Path((resource_type, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let org = reader_org(&state, &principal).await?;
+    let org = reader.org(&state).await?;
     let resource = ResourceRef { resource_type, id };
     let out = relay_app::trails::resource(
         state.store(),
@@ -94,11 +83,11 @@ async fn resource_trail(
 /// `GET /v1/audit/secrets/{path}`: the trail of resource type `secret`, id `path`.
 async fn secret_trail(
     State(state): State<AppState>,
-    principal: Principal,
+    reader: Reader,
     Path(path): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let org = reader_org(&state, &principal).await?;
+    let org = reader.org(&state).await?;
     let resource = ResourceRef {
         resource_type: "secret".into(),
         id: path.clone(),

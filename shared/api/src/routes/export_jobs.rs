@@ -8,13 +8,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use time::OffsetDateTime;
 
+use crate::access::Exporter;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
 use relay_app::export_job::service;
-use relay_core::auth::Principal;
-use relay_core::error::Error;
-use relay_core::model::Scope;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -26,15 +24,10 @@ pub fn routes() -> Router<AppState> {
 
 async fn create(
     State(state): State<AppState>,
-    principal: Principal,
+    exporter: Exporter,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    principal.require(Scope::Export)?;
-    let org = state
-        .store()
-        .get_org(principal.org_id())
-        .await?
-        .ok_or(ApiError::from(Error::Unauthorized))?;
+    let org = exporter.org(&state).await?;
     let out = service::create(
         state.store(),
         &state.clients().sqs,
@@ -49,20 +42,18 @@ async fn create(
 
 async fn list(
     State(state): State<AppState>,
-    principal: Principal,
+    Exporter(principal): Exporter,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    principal.require(Scope::Export)?;
     let out = service::list(state.store(), state.cursors(), principal.org_id(), &pairs).await?;
     Ok(Json(out).into_response())
 }
 
 async fn get_one(
     State(state): State<AppState>,
-    principal: Principal,
+    Exporter(principal): Exporter,
     Path(export_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    principal.require(Scope::Export)?;
     let out = service::get(state.store(), principal.org_id(), &export_id).await?;
     Ok(Json(out).into_response())
 }

@@ -2,7 +2,7 @@
 //! `GET|POST|DELETE /orgs/{orgId}/audit-export/config`, `POST .../test-connection`,
 //! `GET .../runs`, and `GET .../setup` (the ExternalId and the policies to paste).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,11 +10,11 @@ use axum::{Json, Router};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::access::OrgAdmin;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
 use relay_app::export::connection::{test_connection, TestResult};
-use relay_core::auth::Principal;
 use relay_core::error::Error;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::export::{S3ConfigInput, S3Destination};
@@ -31,22 +31,14 @@ pub fn routes() -> Router<AppState> {
         .route("/orgs/{org_id}/audit-export/setup", get(setup))
 }
 
-/// Another org's id is a 404 before anything else; then the role.
-fn authorize(principal: &Principal, org_id: &str) -> Result<(), ApiError> {
-    principal.require_org(org_id)?;
-    Ok(principal.require_admin()?)
-}
-
 fn parse_input(body: Value) -> Result<S3ConfigInput, ApiError> {
     Ok(relay_core::decode::from_value(body, "")?)
 }
 
 async fn get_config(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let cfg = state
         .store()
         .get_s3_config(&org_id)
@@ -58,11 +50,9 @@ async fn get_config(
 
 async fn upsert_config(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let input = parse_input(body)?;
     let dest = input.validate()?;
     let now = OffsetDateTime::now_utc();
@@ -82,10 +72,8 @@ async fn upsert_config(
 
 async fn delete_config(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     if state.store().delete_s3_config(&org_id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -97,11 +85,9 @@ async fn delete_config(
 /// empty. Only a test of the stored destination is recorded on it.
 async fn test(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let stored = state.store().get_s3_config(&org_id).await?;
     let dest: S3Destination = if body.iter().all(u8::is_ascii_whitespace) {
         stored
@@ -141,11 +127,9 @@ async fn test(
 
 async fn runs(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let mut limit = 50usize;
     for (k, v) in pairs {
         match k.as_str() {
@@ -173,10 +157,8 @@ async fn runs(
 /// What a customer needs to grant access: the ExternalId and the exact policies.
 async fn setup(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let external_id = state.store().external_id(&org_id).await?;
     let stored = state.store().get_s3_config(&org_id).await?;
     let (bucket, prefix) = stored

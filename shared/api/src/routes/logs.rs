@@ -8,12 +8,11 @@ use axum::{Json, Router};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::access::{Reader, Writer};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
 use relay_core::auth::Principal;
-use relay_core::error::Error;
-use relay_core::model::Scope;
 use relay_core::query::LogQuery;
 
 /// This module's routes.
@@ -28,15 +27,10 @@ pub fn routes() -> Router<AppState> {
 /// `POST /v1/audit/events` (scope `audit:write`).
 pub async fn ingest(
     State(state): State<AppState>,
-    principal: Principal,
+    writer: Writer,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    principal.require(Scope::Write)?;
-    let org = state
-        .store()
-        .get_org(principal.org_id())
-        .await?
-        .ok_or(ApiError::from(Error::Unauthorized))?;
+    let org = writer.org(&state).await?;
     let now = OffsetDateTime::now_utc();
     let events = relay_app::ingest::validate_body(body, &org, now)?;
     let out = relay_app::ingest::store_events(state.store(), &org, events, now).await?;
@@ -46,10 +40,9 @@ pub async fn ingest(
 /// `GET /v1/audit/logs` (scope `audit:read`, or an admin/owner key).
 pub async fn list_logs(
     State(state): State<AppState>,
-    principal: Principal,
+    Reader(principal): Reader,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    principal.require(Scope::Read)?;
     let query = LogQuery::parse(&pairs)?;
     let out =
         relay_app::logs::list(state.store(), state.cursors(), principal.org_id(), &query).await?;
@@ -59,10 +52,9 @@ pub async fn list_logs(
 /// `GET /v1/audit/logs/{event_id}`.
 pub async fn get_log(
     State(state): State<AppState>,
-    principal: Principal,
+    Reader(principal): Reader,
     Path(event_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    principal.require(Scope::Read)?;
     let doc = relay_app::logs::get(state.store(), principal.org_id(), &event_id).await?;
     Ok(Json(doc).into_response())
 }

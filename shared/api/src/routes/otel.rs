@@ -2,7 +2,7 @@
 //! `POST .../otel/test` and `POST .../otel/replay`, for admin and owner keys of the org
 //! (another org's → 404).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,11 +10,11 @@ use axum::{Json, Router};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::access::OrgAdmin;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, MAX_BODY_BYTES};
 use crate::AppState;
 use relay_app::otel;
-use relay_core::auth::Principal;
 use relay_core::error::Error;
 
 /// This module's routes.
@@ -28,30 +28,20 @@ pub fn routes() -> Router<AppState> {
         .route("/orgs/{org_id}/audit-export/otel/replay", post(replay))
 }
 
-/// Another org's id is a 404 before anything else; then the role.
-fn authorize(principal: &Principal, org_id: &str) -> Result<(), ApiError> {
-    principal.require_org(org_id)?;
-    Ok(principal.require_admin()?)
-}
-
 /// `GET /orgs/{orgId}/audit-export/otel` (404 until configured).
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     Ok(Json(otel::get(state.store(), &org_id).await?).into_response())
 }
 
 /// `POST /orgs/{orgId}/audit-export/otel` → 201 when created, 200 when updated.
 pub async fn upsert(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let (view, created) = otel::upsert(
         state.store(),
         state.webhook_client().policy(),
@@ -71,10 +61,8 @@ pub async fn upsert(
 /// `DELETE /orgs/{orgId}/audit-export/otel` → 204.
 pub async fn remove(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     otel::delete(state.store(), &org_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -82,12 +70,10 @@ pub async fn remove(
 /// `POST .../otel/test`: no body tests the stored configuration; a JSON body tests that one.
 pub async fn test(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -122,11 +108,9 @@ pub async fn test(
 /// `POST .../otel/replay` with `from`/`to` → 202 with what was enqueued.
 pub async fn replay(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let result = otel::replay(
         state.store(),
         &state.clients().sqs,

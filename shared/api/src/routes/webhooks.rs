@@ -8,11 +8,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use time::OffsetDateTime;
 
+use crate::access::OrgAdmin;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
 use relay_app::webhooks;
-use relay_core::auth::Principal;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -40,20 +40,12 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// Admin/owner of `org_id`, or the error to answer.
-fn authorize(principal: &Principal, org_id: &str) -> Result<(), ApiError> {
-    principal.require_org(org_id)?;
-    Ok(principal.require_admin()?)
-}
-
 /// `POST /orgs/{orgId}/audit-export/webhooks` → 201 with the secret.
 pub async fn create(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let policy = state.webhook_client().policy();
     let view = webhooks::create(
         state.store(),
@@ -69,31 +61,27 @@ pub async fn create(
 /// `GET /orgs/{orgId}/audit-export/webhooks`.
 pub async fn list(
     State(state): State<AppState>,
-    principal: Principal,
-    Path(org_id): Path<String>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     Ok(Json(webhooks::list(state.store(), &org_id).await?).into_response())
 }
 
 /// `GET /orgs/{orgId}/audit-export/webhooks/{id}`.
 pub async fn show(
     State(state): State<AppState>,
-    principal: Principal,
-    Path((org_id, id)): Path<(String, String)>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     Ok(Json(webhooks::get(state.store(), &org_id, &id).await?).into_response())
 }
 
 /// `PATCH /orgs/{orgId}/audit-export/webhooks/{id}`.
 pub async fn update(
     State(state): State<AppState>,
-    principal: Principal,
-    Path((org_id, id)): Path<(String, String)>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let policy = state.webhook_client().policy();
     let view = webhooks::update(
         state.store(),
@@ -110,10 +98,9 @@ pub async fn update(
 /// `DELETE /orgs/{orgId}/audit-export/webhooks/{id}` → 204.
 pub async fn remove(
     State(state): State<AppState>,
-    principal: Principal,
-    Path((org_id, id)): Path<(String, String)>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     webhooks::delete(state.store(), &org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -121,10 +108,9 @@ pub async fn remove(
 /// `POST .../{id}/rotate-secret` → the endpoint with its new secret.
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    principal: Principal,
-    Path((org_id, id)): Path<(String, String)>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let view =
         webhooks::rotate_secret(state.store(), &org_id, &id, OffsetDateTime::now_utc()).await?;
     Ok(Json(view).into_response())
@@ -133,10 +119,9 @@ pub async fn rotate_secret(
 /// `POST .../{id}/test` → the receiver's status and latency.
 pub async fn test(
     State(state): State<AppState>,
-    principal: Principal,
-    Path((org_id, id)): Path<(String, String)>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let result = webhooks::test(
         state.store(),
         state.webhook_client(),
@@ -151,11 +136,10 @@ pub async fn test(
 /// `GET .../{id}/attempts?limit=&cursor=`.
 pub async fn attempts(
     State(state): State<AppState>,
-    principal: Principal,
-    Path((org_id, id)): Path<(String, String)>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    Path((_, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let page = webhooks::attempts(state.store(), state.cursors(), &org_id, &id, &pairs).await?;
     Ok(Json(page).into_response())
 }
@@ -163,11 +147,10 @@ pub async fn attempts(
 /// `POST .../{id}/replay` with `from`/`to` → 202 with what was enqueued.
 pub async fn replay(
     State(state): State<AppState>,
-    principal: Principal,
-    Path((org_id, id)): Path<(String, String)>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    authorize(&principal, &org_id)?;
     let result = webhooks::replay(
         state.store(),
         &state.clients().sqs,

@@ -27,18 +27,17 @@ use super::http_client::WebhookClient;
 use super::message::{DeliveryMessage, DestinationKind, Envelope, OtelMessage};
 use crate::notify::{Notifier, PauseNotice};
 use crate::otel::deliver::OtelDeliverer;
+use relay_core::config::Config;
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::ids::new_id;
 use relay_core::model::webhook::{
     unix_to_rfc3339, Attempt, AttemptStatus, EndpointStatus, Trigger, WebhookEndpoint,
 };
-use relay_core::retry::{random_unit, RetrySchedule, ScheduleError};
+use relay_core::retry::{random_unit, RetrySchedule};
 use relay_core::signing::sign;
 use relay_store::webhooks::Claim;
 use relay_store::Store;
 
-/// Environment variable: exhausted events in a row that pause an endpoint (default 50).
-pub const PAUSE_AFTER_ENV: &str = "AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED";
 /// Longest error text kept per attempt.
 const MAX_ERROR_CHARS: usize = 300;
 /// Retry delay after an internal failure (storage unavailable) before anything was sent.
@@ -109,34 +108,17 @@ impl Default for DeliverySettings {
     }
 }
 
-/// A delivery setting in the environment is unusable.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum SettingsError {
-    /// `AUDITRELAY_WEBHOOK_RETRY_DELAYS`.
-    #[error(transparent)]
-    Schedule(#[from] ScheduleError),
-    /// `AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED`.
-    #[error("{PAUSE_AFTER_ENV}: expected a positive whole number, got {0:?}")]
-    PauseAfter(String),
-}
-
 impl DeliverySettings {
-    /// The defaults, with the schedule and pause threshold overridable from the environment
-    /// (`AUDITRELAY_WEBHOOK_RETRY_DELAYS`, `AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED`).
-    pub fn from_env() -> Result<Self, SettingsError> {
+    /// The defaults, with the schedule and pause threshold of the configuration.
+    pub fn from_config(config: &Config) -> Self {
         let mut s = DeliverySettings {
-            schedule: RetrySchedule::from_env()?,
+            schedule: config.retry_schedule.clone(),
             ..Default::default()
         };
-        if let Ok(v) = std::env::var(PAUSE_AFTER_ENV) {
-            s.pause.after_exhausted = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(SettingsError::PauseAfter(v))?;
+        if let Some(n) = config.pause_after_exhausted {
+            s.pause.after_exhausted = n;
         }
-        Ok(s)
+        s
     }
 }
 

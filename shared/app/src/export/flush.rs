@@ -70,14 +70,11 @@ impl Default for FlushSettings {
 }
 
 impl FlushSettings {
-    /// Defaults, with the settle time from `AUDITRELAY_FLUSH_SETTLE_SECS` when set.
-    pub fn from_env() -> Self {
+    /// Defaults, with the settle time of the configuration when it sets one.
+    pub fn from_config(config: &relay_core::config::Config) -> Self {
         let mut s = FlushSettings::default();
-        if let Some(secs) = std::env::var("AUDITRELAY_FLUSH_SETTLE_SECS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            s.settle = Duration::from_secs(secs);
+        if let Some(settle) = config.flush_settle {
+            s.settle = settle;
         }
         s
     }

@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod connection;
 pub mod flush;
+pub mod local;
 pub mod pending;
 pub mod role;
 pub mod trigger;

@@ -10,6 +10,9 @@ use super::flush::Flusher;
 use super::pending::FlushRequest;
 use relay_store::error::StoreError;
 
+/// Stop starting new batches this long before the invocation's deadline.
+pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Handles one invocation's payload; returns the function's response (an `SqsBatchResponse`
 /// for SQS, so that only failed requests are retried).
 pub async fn handle(

@@ -11,6 +11,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use super::queue::{JobMessage, EXPORT_QUEUE};
 use super::run::{ExportRunner, RunOutcome};
 
+/// Stop starting new files this long before the invocation's deadline.
+pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The SQS receive count of a message (1 on the first delivery).
 pub fn receive_count(m: &SqsMessage) -> u32 {
     m.attributes

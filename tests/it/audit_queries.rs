@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use auditrelay_tests::webhooks::WebhookEnv;
-use auditrelay_tests::{assert_error, TestEnv};
 use http::{Method, StatusCode};
 use relay_app::delivery::fanout::StreamInsert;
 use relay_core::model::event::{parse_time, rfc3339_millis};
 use serde_json::{json, Value};
+use support::webhooks::WebhookEnv;
+use support::{assert_error, TestEnv};
 use time::{Duration, OffsetDateTime};
 
 const ACTIONS: [&str; 4] = ["read", "write", "delete", "rotate"];

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use auditrelay_tests::{assert_error, customer_s3, sdk_config, seed_event, TestEnv};
 use http::{Method, StatusCode};
 use relay_app::clients::Clients;
 use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
 use relay_app::notify::Notifier;
 use serde_json::{json, Value};
+use support::{assert_error, customer_s3, sdk, seed_event, TestEnv};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/AuditRelayExport";
 
@@ -24,7 +24,7 @@ fn fast(settle_ms: u64) -> FlushSettings {
 }
 
 async fn flusher(env: &TestEnv, settings: FlushSettings, topic: Option<String>) -> Flusher {
-    let clients = Clients::new(&sdk_config().await);
+    let clients = Clients::new(&sdk().await);
     let notifier = Notifier::new(clients.sns.clone(), topic);
     Flusher::new(env.store.clone(), clients, notifier, None, settings)
 }
@@ -590,7 +590,7 @@ async fn a_flush_killed_half_way_is_resumed_with_the_same_keys() {
 #[tokio::test]
 async fn a_failed_upload_is_retried_with_the_next_batch_and_repeated_failures_pause() {
     let env = TestEnv::new().await;
-    let sdk = sdk_config().await;
+    let sdk = sdk().await;
     let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let topic = sns
@@ -780,7 +780,7 @@ for ext in ["jsonl.gz", "jsonl"]:
 out["email"] = duckdb.sql(f"select actor.email from read_json_auto('{d}/**/*.jsonl.gz', format='newline_delimited') where event_id = 'evt_01HXYZABCDEF'").fetchall()[0][0]
 print(json.dumps(out))
 "#;
-    let output = std::process::Command::new(auditrelay_tests::python())
+    let output = std::process::Command::new(support::python())
         .args(["-c", script, dir.to_str().unwrap()])
         .output()
         .expect("python with duckdb (make test installs it)");
@@ -799,7 +799,7 @@ print(json.dumps(out))
 #[tokio::test]
 async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
     let env = TestEnv::new().await;
-    let sdk = sdk_config().await;
+    let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let q = sqs
         .create_queue()
@@ -873,7 +873,7 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
 async fn the_stream_fanout_requests_an_early_flush_at_1000_events() {
     use relay_app::delivery::fanout::{Fanout, StreamInsert};
     let env = TestEnv::new().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let sqs = aws_sdk_sqs::Client::new(&sdk().await);
     let queue = |name: &'static str| {
         let sqs = sqs.clone();
         async move {

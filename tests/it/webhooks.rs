@@ -5,10 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use auditrelay_tests::webhooks::{
-    verify_with_standardwebhooks, Receiver, Recorded, Reply, WebhookEnv, WebhookOptions,
-};
-use auditrelay_tests::{assert_error, seed_event};
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use http::{Method, StatusCode};
@@ -20,6 +16,11 @@ use relay_core::model::webhook::WebhookEndpoint;
 use relay_core::retry::RetrySchedule;
 use relay_core::signing::{verify_auditrelay, WebhookSecret};
 use serde_json::{json, Value};
+use support::fixtures::{self, Placeholders};
+use support::webhooks::{
+    verify_with_standardwebhooks, Receiver, Recorded, Reply, WebhookEnv, WebhookOptions,
+};
+use support::{assert_error, seed_event};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -340,7 +341,7 @@ async fn redelivered_and_duplicated_messages_are_sent_once() {
     // The fanout re-reading the stream (a retried batch) enqueues the event again: not sent.
     let mut again = StreamPoller::new(
         w.env.store.client(),
-        aws_sdk_dynamodbstreams::Client::new(&auditrelay_tests::sdk().await),
+        aws_sdk_dynamodbstreams::Client::new(&support::sdk().await),
         &w.env.config.events_table,
         w.fanout.clone(),
     )
@@ -938,11 +939,12 @@ async fn disabled_and_filtered_endpoints_get_nothing() {
 }
 
 fn fixture(name: &str, org_id: &str, endpoint_id: &str) -> String {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .replace("org_REPLACE_WITH_AN_ORG_ID", org_id)
-        .replace("whk_REPLACE_WITH_AN_ENDPOINT_ID", endpoint_id)
+    let with = Placeholders {
+        org_id: Some(org_id.into()),
+        webhook_id: Some(endpoint_id.into()),
+        ..Placeholders::default()
+    };
+    fixtures::text(name, &with)
 }
 
 #[tokio::test]

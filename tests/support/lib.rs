@@ -16,6 +16,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub mod bench;
+pub mod fixtures;
 pub mod otel;
 pub mod webhooks;
 
@@ -81,11 +82,6 @@ pub async fn customer_s3() -> aws_sdk_s3::Client {
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
-}
-
-/// The shared SDK configuration for the emulator.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk().await
 }
 
 /// One org with a key per role.

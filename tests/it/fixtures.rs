@@ -1,22 +1,13 @@
 //! Handler tests from `events/`: each API Gateway HTTP API (v2) fixture is decoded by
 //! lambda_http exactly as the Lambda runtime would, and served by the router.
 
-use auditrelay_tests::{seed_event, TestEnv};
 use http::StatusCode;
 use serde_json::Value;
-
-const SERVICE_PLACEHOLDER: &str = "ar_REPLACE_WITH_A_SERVICE_KEY";
-const OWNER_PLACEHOLDER: &str = "ar_REPLACE_WITH_AN_OWNER_KEY";
-const ORG_PLACEHOLDER: &str = "org_REPLACE_WITH_AN_ORG_ID";
+use support::fixtures::{self, Placeholders};
+use support::{seed_event, TestEnv};
 
 fn fixture(env: &TestEnv, name: &str) -> lambda_http::Request {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let text = text
-        .replace(SERVICE_PLACEHOLDER, &env.a.writer)
-        .replace(OWNER_PLACEHOLDER, &env.a.owner)
-        .replace(ORG_PLACEHOLDER, &env.a.org.org_id);
-    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    fixtures::request(name, &Placeholders::org_a(env))
 }
 
 #[tokio::test]
@@ -81,11 +72,33 @@ async fn export_config_fixtures_are_served() {
 #[tokio::test]
 async fn fixtures_without_a_real_key_are_refused() {
     let env = TestEnv::new().await;
-    let path = format!("{}/../events/api-get-logs.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path).unwrap();
-    let req = lambda_http::request::from_str(&text).unwrap();
+    let req = fixtures::request("api-get-logs.json", &Placeholders::default());
     let r = env.send(req).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let v: Value = r.body;
     assert_eq!(v["code"], "unauthorized");
+}
+
+/// Every API fixture in `events/` names a route the router serves: none falls through to the
+/// "route not found" answer or a 405, whatever its resource's state (a webhook or export that
+/// does not exist yet answers its own 404).
+#[tokio::test]
+async fn every_api_fixture_names_a_route() {
+    let env = TestEnv::new().await;
+    let api: Vec<String> = fixtures::names()
+        .into_iter()
+        .filter(|n| n.starts_with("api-"))
+        .collect();
+    assert!(api.len() >= 35, "{api:?}");
+    for name in api {
+        let r = env.send(fixture(&env, &name)).await;
+        assert_ne!(
+            r.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{name}: {}",
+            r.text
+        );
+        assert_ne!(r.body["error"], "route not found", "{name}");
+        assert_ne!(r.status, StatusCode::UNAUTHORIZED, "{name}: {}", r.text);
+    }
 }

@@ -7,15 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use auditrelay_tests::otel::{uid, OtlpReceiver};
-use auditrelay_tests::webhooks::{WebhookEnv, WebhookOptions};
-use auditrelay_tests::{assert_error, TestEnv};
 use http::{Method, StatusCode};
 use relay_app::delivery::deliver::{PauseRule, Received};
 use relay_app::delivery::local::StreamPoller;
 use relay_app::delivery::message::{otel_messages, LIVE};
 use relay_core::retry::RetrySchedule;
 use serde_json::{json, Value};
+use support::otel::{uid, OtlpReceiver};
+use support::webhooks::{WebhookEnv, WebhookOptions};
+use support::{assert_error, TestEnv};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -240,7 +240,7 @@ async fn duplicated_regrouped_and_redelivered_messages_send_each_event_once() {
     // is sent again.
     let mut again = StreamPoller::new(
         w.env.store.client(),
-        aws_sdk_dynamodbstreams::Client::new(&auditrelay_tests::sdk().await),
+        aws_sdk_dynamodbstreams::Client::new(&support::sdk().await),
         &w.env.config.events_table,
         w.fanout.clone(),
     )

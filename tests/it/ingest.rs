@@ -1,9 +1,9 @@
 //! Ingest against moto: round trip, idempotency, concurrency, validation.
 
-use auditrelay_tests::{assert_error, seed_event, TestEnv, SEED_EVENT};
 use futures::future::join_all;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::{assert_error, seed_event, TestEnv, SEED_EVENT};
 
 fn event(i: usize) -> Value {
     json!({

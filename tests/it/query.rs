@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use auditrelay_tests::{assert_error, TestEnv};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::{assert_error, TestEnv};
 
 /// A varied set of 60 events with known properties.
 fn corpus() -> Vec<Value> {

@@ -6,7 +6,8 @@
 //! Everything else reaches moto over plain HTTP, so without this test a broken TLS setup
 //! would only show in AWS.
 //!
-//! One test in its own binary, because it sets `SSL_CERT_FILE` for the process.
+//! The checks run in a fresh copy of the test binary, because the trust store is read once per
+//! process.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -87,7 +88,7 @@ impl Drop for Server {
 fn start_server() -> Server {
     let dir = std::env::temp_dir().join(format!("auditrelay-tls-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut child = Command::new(auditrelay_tests::python())
+    let mut child = Command::new(support::python())
         .arg("-c")
         .arg(SERVER)
         .arg(&dir)
@@ -120,24 +121,50 @@ async fn list_tables(endpoint: &str) -> Result<Vec<String>, String> {
         .map_err(|e| format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
 }
 
-#[tokio::test]
-async fn the_functions_https_client_verifies_the_server_certificate() {
-    // Each server makes its own CA; only the first one's is trusted. The client reads the
-    // roots once per process (as a function does per cold start), so this is set first.
+/// The client reads its trusted roots once per process (as a function does per cold start),
+/// and other tests in this binary build clients first; so the check runs in a fresh copy of
+/// this test binary, with `SSL_CERT_FILE` set before anything reads it.
+#[test]
+fn the_functions_https_client_verifies_the_server_certificate() {
+    // Each server makes its own CA; only the first one's is trusted.
     let trusted = start_server();
     let stranger = start_server();
-    std::env::set_var("SSL_CERT_FILE", trusted.dir.join("ca.pem"));
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tls::checks_in_a_fresh_process",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("SSL_CERT_FILE", trusted.dir.join("ca.pem"))
+        .env("TLS_TRUSTED_PORT", trusted.port.to_string())
+        .env("TLS_STRANGER_PORT", stranger.port.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
-    let tables = list_tables(&format!("https://localhost:{}", trusted.port))
+#[tokio::test]
+#[ignore = "run by the_functions_https_client_verifies_the_server_certificate in a fresh process"]
+async fn checks_in_a_fresh_process() {
+    let port = |name: &str| -> u16 { std::env::var(name).unwrap().parse().unwrap() };
+    let (trusted, stranger) = (port("TLS_TRUSTED_PORT"), port("TLS_STRANGER_PORT"));
+
+    let tables = list_tables(&format!("https://localhost:{trusted}"))
         .await
         .expect("TLS to a trusted server");
     assert_eq!(tables, vec!["tls-ok".to_string()]);
 
-    let unknown = list_tables(&format!("https://localhost:{}", stranger.port)).await;
+    let unknown = list_tables(&format!("https://localhost:{stranger}")).await;
     let err = unknown.expect_err("a certificate from an unknown CA was accepted");
     assert!(err.contains("UnknownIssuer"), "{err}");
 
-    let wrong_name = list_tables(&format!("https://127.0.0.1:{}", trusted.port)).await;
+    let wrong_name = list_tables(&format!("https://127.0.0.1:{trusted}")).await;
     let err = wrong_name.expect_err("a certificate for another name was accepted");
     assert!(err.contains("NotValidForName"), "{err}");
 }

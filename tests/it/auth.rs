@@ -1,8 +1,8 @@
 //! Authentication and org isolation on every endpoint: 401, 403, 404 — and no leaks.
 
-use auditrelay_tests::{assert_error, seed_event, TestEnv};
 use http::{Method, StatusCode};
 use serde_json::json;
+use support::{assert_error, seed_event, TestEnv};
 
 #[tokio::test]
 async fn missing_or_invalid_tokens_are_401_on_every_endpoint() {

@@ -2,10 +2,11 @@
 //! (types, CSP, validators), the `q` search of `GET /v1/audit/logs`, and `GET /v1/audit/actions`.
 //! The console itself is tested in Chromium by `e2e/` (`make e2e-test`).
 
-use auditrelay_tests::{assert_error, TestEnv};
 use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
+use support::fixtures::{self, Placeholders};
+use support::{assert_error, TestEnv};
 
 fn ev(i: usize, action: &str, extra: Value) -> Value {
     let mut e = json!({
@@ -251,10 +252,7 @@ async fn service_written_events_are_listed_too() {
 }
 
 fn fixture(env: &TestEnv, name: &str) -> lambda_http::Request {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let text = text.replace("ar_REPLACE_WITH_AN_OWNER_KEY", &env.a.owner);
-    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    fixtures::request(name, &Placeholders::org_a(env))
 }
 
 /// Through API Gateway's `$default` route (template.yaml), as the Lambda receives them.

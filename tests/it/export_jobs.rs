@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use auditrelay_tests::{assert_error, customer_s3, sdk_config, TestEnv};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::stream::{self, StreamExt};
 use http::{Method, StatusCode};
@@ -21,6 +20,7 @@ use relay_app::ingest::validate_body;
 use relay_core::model::event::rfc3339_millis;
 use relay_store::events::event_item;
 use serde_json::{json, Value};
+use support::{assert_error, customer_s3, sdk, TestEnv};
 use time::OffsetDateTime;
 
 const ACTIONS: [&str; 3] = ["read", "write", "delete"];
@@ -39,7 +39,7 @@ impl Jobs {
     /// A deployment with an export-jobs queue and an org whose S3 export destination is a
     /// fresh bucket.
     async fn new() -> Jobs {
-        let sdk = sdk_config().await;
+        let sdk = sdk().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let name = format!("exp{}", ulid::Ulid::new().to_string().to_lowercase());
         let q = ensure_queue_with_dlq(&sqs, &name, EXPORT_QUEUE)
@@ -73,7 +73,7 @@ impl Jobs {
     async fn runner(&self, records_per_file: u64) -> ExportRunner {
         ExportRunner::new(
             self.env.store.clone(),
-            Clients::new(&sdk_config().await),
+            Clients::new(&sdk().await),
             None,
             Some(self.queue_url.clone()),
             ExportSettings {
@@ -349,7 +349,7 @@ q = duckdb.sql(f"select count(*), count(distinct event_id), count(*) filter (whe
 duck_ua = duckdb.sql(f"select \"actor.user_agent\" from read_csv('{d}/*.csv', header = true) where event_id = 'evt_x_000020'").fetchall()[0][0]
 print(json.dumps({"python_rows": rows, "header": header, "ua": ua, "name": name, "meta": meta, "duck": list(q), "duck_ua": duck_ua}))
 "#;
-    let out = std::process::Command::new(auditrelay_tests::python())
+    let out = std::process::Command::new(support::python())
         .args(["-c", script, dir.to_str().unwrap()])
         .output()
         .expect("python with duckdb (make test installs it)");

@@ -1,0 +1,111 @@
+//! The one wiring: every pipeline the deployed functions and `auditctl serve` run is built
+//! here, from the settings and the clients, once per cold start. A function's `main` picks the
+//! pipeline it serves; `auditctl serve` builds all of them from the same calls, so local and
+//! deployed cannot drift apart.
+
+use crate::clients::Clients;
+use crate::delivery::deliver::{Deliverer, DeliverySettings};
+use crate::delivery::fanout::Fanout;
+use crate::delivery::http_client::{ClientBuildError, WebhookClient};
+use crate::delivery::ssrf::SsrfPolicy;
+use crate::export::flush::{FlushSettings, Flusher};
+use crate::export_job::run::ExportRunner;
+use crate::notify::Notifier;
+use relay_core::config::{Config, ConfigError};
+use relay_store::Store;
+
+/// Why a pipeline could not be built at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// A setting is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A setting this pipeline needs is not set.
+    #[error("environment variable {0} must be set")]
+    Missing(&'static str),
+    /// The outbound HTTP client could not be built.
+    #[error(transparent)]
+    HttpClient(#[from] ClientBuildError),
+}
+
+/// The settings and clients of one process, and the pipelines built from them.
+#[derive(Debug, Clone)]
+pub struct Wiring {
+    /// The settings, read once.
+    pub config: Config,
+    /// The AWS clients, built once.
+    pub clients: Clients,
+}
+
+impl Wiring {
+    /// Starts logging, reads every setting (failing on a bad one, naming it) and builds the
+    /// clients: what each function does first on a cold start.
+    pub async fn from_env() -> Result<Self, WiringError> {
+        crate::telemetry::init();
+        let config = Config::from_env()?;
+        Ok(Wiring::new(config, Clients::from_env().await))
+    }
+
+    /// A wiring over given settings and clients (`auditctl serve` fills in local queue URLs).
+    pub fn new(config: Config, clients: Clients) -> Self {
+        Wiring { config, clients }
+    }
+
+    /// The store over the configured tables.
+    pub fn store(&self) -> Store {
+        Store::new(self.clients.ddb.clone(), &self.config)
+    }
+
+    fn deliveries_queue(&self) -> Result<String, WiringError> {
+        self.config
+            .deliveries_queue_url
+            .clone()
+            .ok_or(WiringError::Missing("AUDITRELAY_DELIVERIES_QUEUE_URL"))
+    }
+
+    /// The stream fanout: delivery messages, summary counters and, when the flush queue is
+    /// configured, early-flush requests.
+    pub fn fanout(&self) -> Result<Fanout, WiringError> {
+        let settle = FlushSettings::from_config(&self.config).settle.as_secs();
+        Ok(Fanout::new(
+            self.store(),
+            self.clients.sqs.clone(),
+            self.deliveries_queue()?,
+        )
+        .with_early_flush(self.config.flush_queue_url.clone(), settle))
+    }
+
+    /// The webhook and OTLP deliverer.
+    pub fn deliverer(&self) -> Result<Deliverer, WiringError> {
+        Ok(Deliverer::new(
+            self.store(),
+            self.clients.sqs.clone(),
+            self.deliveries_queue()?,
+            WebhookClient::new(SsrfPolicy::new(self.config.allow_private_destinations))?,
+            self.notifier(),
+            DeliverySettings::from_config(&self.config),
+        ))
+    }
+
+    /// The S3 flush.
+    pub fn flusher(&self) -> Flusher {
+        Flusher::from_config(
+            &self.config,
+            &self.clients,
+            FlushSettings::from_config(&self.config),
+        )
+    }
+
+    /// The export-job runner.
+    pub fn export_runner(&self) -> ExportRunner {
+        ExportRunner::from_config(&self.config, &self.clients)
+    }
+
+    /// Notifications to the operators' topic (only logged when none is configured).
+    pub fn notifier(&self) -> Notifier {
+        Notifier::new(
+            self.clients.sns.clone(),
+            self.config.notify_topic_arn.clone(),
+        )
+    }
+}
