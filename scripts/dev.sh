@@ -74,7 +74,7 @@ Demo org: $org_id (tenant ten_01ABCDEFG)
 
 Admin console: $base/console (sign in with the owner key above)
 
-Send seed 000's example event:
+Send the documented example event:
   curl -s -X POST $base/v1/audit/events -H "Authorization: Bearer $writer" -H 'content-type: application/json' \\
     -d '{"event_id":"evt_01HXYZABCDEF","timestamp":"2026-05-22T10:30:00Z","action":"document.opened","actor":{"user_id":"usr_01ABCDEFG","email":"jane@example.com","ip_address":"203.0.113.42"},"resource":{"type":"document","id":"doc_01ABCDEF","name":"Contract_v2.docx"},"tenant_id":"ten_01ABCDEFG"}'
 Query the trail:

@@ -1,4 +1,4 @@
-// The Audit Logs page (seed 002): newest entries first, filters for event type, actor and
+// The Audit Logs page: newest entries first, filters for event type, actor and
 // time, a search box over the payload, "load more" with the API's cursor, and a details
 // drawer with the full event. The filters and the open entry live in the URL.
 import { api, ApiError, isAdmin, withQuery } from "./api.js";

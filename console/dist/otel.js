@@ -1,4 +1,4 @@
-// Seed 002's "Configure OTEL Export" drawer: endpoint URL, headers, max batch size (1..1000,
+// The "Configure OTEL Export" drawer: endpoint URL, headers, max batch size (1..1000,
 // checked here and by the server), enabled, and the most recent export error inline at the top.
 import { api, ApiError, exportPath } from "./api.js";
 import { badge, field, h, notice, openDrawer, replace, time, toast } from "./dom.js";
@@ -13,7 +13,7 @@ export async function loadOtel(orgId) {
         throw err;
     }
 }
-/** Seed 002: "Must be an integer between 1 and 1000". */
+/** The OTLP export contract: "Must be an integer between 1 and 1000". */
 export function batchSizeError(value) {
     if (!/^\d+$/.test(value.trim()))
         return "Max batch size must be a whole number between 1 and 1000.";

@@ -1,4 +1,4 @@
-// Export settings (admins and owners): the S3 destination (seed 001, with the ExternalId and
+// Export settings (admins and owners): the S3 destination (the AuditExport API, with the ExternalId and
 // the policies to paste), webhook endpoints, and the OTEL export.
 
 import { api, ApiError, exportPath, Whoami } from "./api.js";

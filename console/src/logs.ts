@@ -1,4 +1,4 @@
-// The Audit Logs page (seed 002): newest entries first, filters for event type, actor and
+// The Audit Logs page: newest entries first, filters for event type, actor and
 // time, a search box over the payload, "load more" with the API's cursor, and a details
 // drawer with the full event. The filters and the open entry live in the URL.
 
@@ -6,7 +6,7 @@ import { api, ApiError, isAdmin, withQuery, Whoami } from "./api.js";
 import { badge, copyButton, field, h, isoToLocal, localToIso, notice, openDrawer, pretty, replace, setParams, time } from "./dom.js";
 import { openOtelDrawer } from "./otel.js";
 
-/** A canonical event as the API returns it (seed 000's shape plus `received_at`). */
+/** A canonical event as the API returns it (the documented example event's shape plus `received_at`). */
 export interface AuditEvent {
   event_id: string;
   timestamp: string;

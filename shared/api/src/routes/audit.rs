@@ -1,4 +1,4 @@
-//! Seed 004's aggregate reads: `GET /v1/audit/summary`, the identity trail and the resource
+//! The `/v1/audit/` aggregate reads: `GET /v1/audit/summary`, the identity trail and the resource
 //! trails (`/v1/audit/resources/{type}/{id}`, `/v1/audit/secrets/{path}`). Scope `audit:read`.
 
 use axum::extract::{Path, State};

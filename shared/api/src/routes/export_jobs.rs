@@ -1,4 +1,4 @@
-//! Seed 004's export jobs: `POST /v1/audit/export` (202), `GET /v1/audit/exports` and
+//! Export jobs: `POST /v1/audit/export` (202), `GET /v1/audit/exports` and
 //! `GET /v1/audit/exports/{id}`. Scope `audit:export`.
 
 use axum::extract::{Path, State};

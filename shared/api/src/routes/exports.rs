@@ -1,4 +1,4 @@
-//! The S3 export configuration API (seed 001, to the letter, camelCase), admin/owner only:
+//! The S3 export configuration API (the AuditExport API, to the letter, camelCase), admin/owner only:
 //! `GET|POST|DELETE /orgs/{orgId}/audit-export/config`, `POST .../test-connection`,
 //! `GET .../runs`, and `GET .../setup` (the ExternalId and the policies to paste).
 

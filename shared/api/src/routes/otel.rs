@@ -1,6 +1,6 @@
-//! OTLP log export (issue 6, seed 002): `GET|POST|DELETE /orgs/{orgId}/audit-export/otel`,
-//! `POST .../otel/test` and `POST .../otel/replay`, for admin and owner keys of the org
-//! (another org's → 404).
+//! OTLP log export (the "Configure OTEL Export" contract):
+//! `GET|POST|DELETE /orgs/{orgId}/audit-export/otel`, `POST .../otel/test` and
+//! `POST .../otel/replay`, for admin and owner keys of the org (another org's → 404).
 
 use axum::extract::State;
 use axum::http::StatusCode;

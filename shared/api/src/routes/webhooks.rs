@@ -1,4 +1,4 @@
-//! Webhook endpoints (issue 4): `/orgs/{orgId}/audit-export/webhooks[/{id}[/rotate-secret|/test|
+//! Webhook endpoints: `/orgs/{orgId}/audit-export/webhooks[/{id}[/rotate-secret|/test|
 //! /attempts|/replay]]`, for admin and owner keys of the org (another org's → 404).
 
 use axum::extract::{Path, State};
