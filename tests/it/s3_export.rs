@@ -531,7 +531,9 @@ async fn a_flush_killed_half_way_is_resumed_with_the_same_keys() {
     let settings = FlushSettings {
         batch_events: 10,
         upload_concurrency: 1,
-        lease: Duration::from_secs(2),
+        // Long enough that the check below runs inside it on a busy machine (leases are whole
+        // seconds from a truncated now, so this one lasts 5 to 6 s).
+        lease: Duration::from_secs(6),
         ..fast(500)
     };
     let f = flusher(&env, settings, None).await;
