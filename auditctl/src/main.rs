@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use relay_app::delivery::local::{QueuePoller, StreamPoller};
-use relay_app::delivery::queues;
-use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use relay_app::export::local::FlushRequestPoller;
-use relay_app::export_job::local::{ExportPoller, LOCAL_BUDGET};
+use relay_app::destinations::export_job::local::{ExportPoller, LOCAL_BUDGET};
+use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flusher};
+use relay_app::destinations::s3_stream::local::FlushRequestPoller;
+use relay_app::local::{QueuePoller, StreamPoller};
+use relay_app::pipeline::queues;
 use relay_app::wiring::Wiring;
 use relay_app::{clients, telemetry};
 use relay_core::model::event::rfc3339_millis;
@@ -300,13 +300,13 @@ async fn run(cli: Cli) -> Result<()> {
             let flush = queues::ensure_queue_with_dlq(
                 &clients.sqs,
                 &flush_queue_name(&config),
-                relay_app::export::pending::FLUSH_QUEUE,
+                relay_app::destinations::s3_stream::pending::FLUSH_QUEUE,
             )
             .await?;
             let export = queues::ensure_queue_with_dlq(
                 &clients.sqs,
                 &export_queue_name(&config),
-                relay_app::export_job::queue::EXPORT_QUEUE,
+                relay_app::destinations::export_job::queue::EXPORT_QUEUE,
             )
             .await?;
             print(json!({

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use relay_app::delivery::deliver::{Disposition, Received};
-use relay_app::delivery::message::DeliveryMessage;
+use relay_app::pipeline::consumer::{Disposition, Received};
+use relay_app::pipeline::message::DeliveryMessage;
 use support::webhooks::{Receiver, Reply, WebhookEnv};
 
 const BATCH: usize = 10;

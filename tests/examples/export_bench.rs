@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use relay_app::export_job::queue::JobMessage;
-use relay_app::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
+use relay_app::destinations::export_job::queue::JobMessage;
+use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::export_job::{bound, ExportJob, JobDestination, JobFormat, JobStatus};
 use serde_json::json;

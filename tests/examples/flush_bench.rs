@@ -8,10 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use relay_app::notify::Notifier;
+use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flusher};
+use relay_app::pipeline::pause::Notifier;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
-use relay_core::model::export::{ExportFormat, S3Destination};
+use relay_core::model::s3_stream::{ExportFormat, S3Destination};
 use serde_json::json;
 use support::bench::{peak_rss_mib, BenchWorld};
 use time::OffsetDateTime;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use http::{Method, StatusCode};
-use relay_app::delivery::fanout::StreamInsert;
+use relay_app::pipeline::stream::StreamInsert;
 use relay_core::model::event::{parse_time, rfc3339_millis};
 use serde_json::{json, Value};
 use support::webhooks::WebhookEnv;

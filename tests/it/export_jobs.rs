@@ -11,12 +11,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::stream::{self, StreamExt};
 use http::{Method, StatusCode};
 use relay_app::clients::Clients;
-use relay_app::delivery::queues::ensure_queue_with_dlq;
-use relay_app::export_job::encode::{unneutralize, CSV_COLUMNS};
-use relay_app::export_job::local::ExportPoller;
-use relay_app::export_job::queue::{JobMessage, EXPORT_QUEUE};
-use relay_app::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
+use relay_app::destinations::export_job::encode::{unneutralize, CSV_COLUMNS};
+use relay_app::destinations::export_job::local::ExportPoller;
+use relay_app::destinations::export_job::queue::{JobMessage, EXPORT_QUEUE};
+use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
 use relay_app::ingest::validate_body;
+use relay_app::pipeline::queues::ensure_queue_with_dlq;
 use relay_core::model::event::rfc3339_millis;
 use relay_store::events::event_item;
 use serde_json::{json, Value};
@@ -699,7 +699,7 @@ async fn the_export_function_fixture_runs_a_job() {
     .replace("org_REPLACE_WITH_AN_ORG_ID", &j.env.a.org.org_id)
     .replace("exp_REPLACE_WITH_AN_EXPORT_ID", id);
     let runner = j.runner(100_000).await;
-    let resp = relay_app::export_job::trigger::handle(
+    let resp = relay_app::destinations::export_job::trigger::handle(
         &runner,
         serde_json::from_str(&fixture).unwrap(),
         Instant::now() + Duration::from_secs(60),

@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use relay_app::delivery::deliver::{PauseRule, Received};
-use relay_app::delivery::local::StreamPoller;
-use relay_app::delivery::message::{otel_messages, LIVE};
+use relay_app::local::StreamPoller;
+use relay_app::pipeline::consumer::Received;
+use relay_app::pipeline::message::{otel_messages, LIVE};
+use relay_app::pipeline::pause::PauseRule;
 use relay_core::retry::RetrySchedule;
 use serde_json::{json, Value};
 use support::otel::{uid, OtlpReceiver};

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use relay_app::clients::Clients;
-use relay_app::export::flush::{FlushOutcome, FlushSettings, Flusher};
-use relay_app::notify::Notifier;
+use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flusher};
+use relay_app::pipeline::pause::Notifier;
 use serde_json::{json, Value};
 use support::{assert_error, customer_s3, sdk, seed_event, TestEnv};
 
@@ -141,7 +141,7 @@ async fn ingest_ids(
     ids
 }
 
-fn ran(o: &FlushOutcome) -> &relay_store::exports::ExportRun {
+fn ran(o: &FlushOutcome) -> &relay_store::s3_stream::ExportRun {
     match o {
         FlushOutcome::Ran(run) => run,
         other => panic!("expected a run, got {other:?}"),
@@ -812,7 +812,14 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
     let url = q.queue_url().unwrap().to_string();
     let org = env.a.org.org_id.clone();
     let note = |n: u64| {
-        relay_app::export::pending::note_accepted(&env.store, &sqs, Some(&url), &org, n, 0)
+        relay_app::destinations::s3_stream::pending::note_accepted(
+            &env.store,
+            &sqs,
+            Some(&url),
+            &org,
+            n,
+            0,
+        )
     };
     assert!(
         !note(5).await.unwrap(),
@@ -847,10 +854,13 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
     .replace("org_REPLACE_WITH_AN_ORG_ID", &org);
     let f = flusher(&env, fast(500), None).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let resp =
-        relay_app::export::trigger::handle(&f, serde_json::from_str(&fixture).unwrap(), far())
-            .await
-            .unwrap();
+    let resp = relay_app::destinations::s3_stream::trigger::handle(
+        &f,
+        serde_json::from_str(&fixture).unwrap(),
+        far(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         resp["batchItemFailures"],
         json!([]),
@@ -864,16 +874,20 @@ async fn early_flush_is_requested_at_1000_pending_and_served_from_the_queue() {
         "/../events/flush-schedule.json"
     ))
     .unwrap();
-    let resp =
-        relay_app::export::trigger::handle(&f, serde_json::from_str(&schedule).unwrap(), far())
-            .await
-            .unwrap();
+    let resp = relay_app::destinations::s3_stream::trigger::handle(
+        &f,
+        serde_json::from_str(&schedule).unwrap(),
+        far(),
+    )
+    .await
+    .unwrap();
     assert!(resp["orgs"].as_u64().unwrap() >= 1);
 }
 
 #[tokio::test]
 async fn the_stream_fanout_requests_an_early_flush_at_1000_events() {
-    use relay_app::delivery::fanout::{Fanout, StreamInsert};
+    use relay_app::fanout::Fanout;
+    use relay_app::pipeline::stream::StreamInsert;
     let env = TestEnv::new().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
     let queue = |name: &'static str| {

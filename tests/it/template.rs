@@ -292,7 +292,7 @@ fn as_u64(v: &Value, what: &str) -> u64 {
 
 #[test]
 fn deliveries_queue_matches_the_retry_schedule() {
-    use relay_app::delivery::queues::{
+    use relay_app::pipeline::queues::{
         DLQ_RETENTION_SECS, RETENTION_SECS, VISIBILITY_TIMEOUT_SECS,
     };
     use relay_core::retry::RetrySchedule;
@@ -435,7 +435,7 @@ fn assert_is_a_function_binary(binary: &str) {
 #[test]
 fn the_flush_queue_matches_what_provision_creates() {
     let t = template();
-    let spec = relay_app::export::pending::FLUSH_QUEUE;
+    let spec = relay_app::destinations::s3_stream::pending::FLUSH_QUEUE;
     let q = &t["Resources"]["FlushQueue"]["Properties"];
     assert_eq!(
         as_u64(&q["VisibilityTimeout"], "VisibilityTimeout"),
@@ -461,7 +461,7 @@ fn the_flush_queue_matches_what_provision_creates() {
     assert!(timeout < u64::from(spec.visibility_secs));
     assert!(
         timeout
-            <= relay_app::export::flush::FlushSettings::default()
+            <= relay_app::destinations::s3_stream::flush::FlushSettings::default()
                 .lease
                 .as_secs()
     );
@@ -470,7 +470,7 @@ fn the_flush_queue_matches_what_provision_creates() {
 #[test]
 fn the_export_jobs_queue_matches_what_provision_creates() {
     let t = template();
-    let spec = relay_app::export_job::queue::EXPORT_QUEUE;
+    let spec = relay_app::destinations::export_job::queue::EXPORT_QUEUE;
     let q = &t["Resources"]["ExportJobsQueue"]["Properties"];
     assert_eq!(
         as_u64(&q["VisibilityTimeout"], "VisibilityTimeout"),

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use relay_app::delivery::deliver::handle_sqs_event;
+use relay_app::deliver::handle_sqs_event;
 use relay_app::wiring::Wiring;
 
 #[tokio::main]

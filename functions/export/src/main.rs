@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use relay_app::export_job::trigger::{handle, MARGIN};
+use relay_app::destinations::export_job::trigger::{handle, MARGIN};
 use relay_app::wiring::Wiring;
 
 #[tokio::main]

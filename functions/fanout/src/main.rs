@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use relay_app::delivery::fanout::handle_stream_event;
+use relay_app::fanout::handle_stream_event;
 use relay_app::wiring::Wiring;
 
 #[tokio::main]

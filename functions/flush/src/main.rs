@@ -3,7 +3,7 @@
 //! pending events) flushes that org early.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use relay_app::export::trigger::{handle, MARGIN};
+use relay_app::destinations::s3_stream::trigger::{handle, MARGIN};
 use relay_app::wiring::Wiring;
 use serde_json::Value;
 

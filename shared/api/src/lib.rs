@@ -13,8 +13,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 use relay_app::clients::Clients;
-use relay_app::delivery::http_client::{ClientBuildError, WebhookClient};
-use relay_app::delivery::ssrf::SsrfPolicy;
+use relay_app::pipeline::http_client::{ClientBuildError, WebhookClient};
+use relay_app::pipeline::ssrf::SsrfPolicy;
 use relay_core::config::Config;
 use relay_core::cursor::CursorSigner;
 use relay_core::error::Error;
@@ -98,11 +98,11 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::logs::routes())
-        .merge(routes::exports::routes())
+        .merge(routes::s3_stream::routes())
         .merge(routes::webhooks::routes())
         .merge(routes::actions::routes())
         .merge(routes::console::routes())
-        .merge(routes::otel::routes())
+        .merge(routes::otlp::routes())
         .merge(routes::audit::routes())
         .merge(routes::export_jobs::routes())
         .fallback(|| async { ApiError::from(Error::NotFound("route")) })

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use relay_app::export::batch::encode;
-use relay_core::model::export::ExportFormat;
+use relay_app::destinations::s3_stream::encode::encode;
+use relay_core::model::s3_stream::ExportFormat;
 
 fn events(n: usize) -> Vec<String> {
     (0..n)

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use relay_app::export_job::encode::Encoder;
+use relay_app::destinations::export_job::encode::Encoder;
 use relay_core::model::export_job::JobFormat;
 
 fn events(n: usize) -> Vec<String> {

@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prost::Message;
-use relay_app::otel::records::{encode, export_request};
+use relay_app::destinations::otlp::encode::{encode, export_request};
 
 /// The documented example event with every optional field set (about 560 bytes of JSON).
 fn events(n: usize) -> Vec<String> {

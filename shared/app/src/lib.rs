@@ -4,25 +4,24 @@
 //!
 //! [`ingest`] and [`logs`] (the services behind the log endpoints), [`trails`] (identity and
 //! resource trails), [`summary`] (aggregate counters), [`actions`] (the action catalogue),
-//! [`webhooks`] (the webhook endpoints API), [`delivery`] (fanout, deliver, the SSRF-guarded
-//! client, queues, replay), [`otel`] (OTLP log export over the same delivery path),
-//! [`export`] (the five-minute S3 stream), [`export_job`] (on-demand jsonl/csv exports),
-//! [`notify`] and [`system_events`] (pauses recorded in the trail and announced), [`clients`]
-//! (the AWS clients), [`wiring`] (every pipeline, built once per cold start, for the
-//! functions and `auditctl serve` alike) and [`telemetry`].
+//! [`destinations`] (webhooks, OTLP, the S3 stream and export jobs, one folder each with the
+//! same files), [`pipeline`] (what they share: fanout, deliver, retries, pausing, replay, the
+//! SSRF-guarded client, the customer's role, SQS batch failures), [`system_events`] (the
+//! service's own events in the trail), [`clients`] (the AWS clients), [`wiring`] (every
+//! pipeline, built once per cold start, for the functions and `auditctl serve` alike) and
+//! [`telemetry`].
 
 pub mod actions;
 pub mod clients;
-pub mod delivery;
-pub mod export;
-pub mod export_job;
+pub mod deliver;
+pub mod destinations;
+pub mod fanout;
 pub mod ingest;
+pub mod local;
 pub mod logs;
-pub mod notify;
-pub mod otel;
+pub mod pipeline;
 pub mod summary;
 pub mod system_events;
 pub mod telemetry;
 pub mod trails;
-pub mod webhooks;
 pub mod wiring;

@@ -4,13 +4,14 @@
 //! deployed cannot drift apart.
 
 use crate::clients::Clients;
-use crate::delivery::deliver::{Deliverer, DeliverySettings};
-use crate::delivery::fanout::Fanout;
-use crate::delivery::http_client::{ClientBuildError, WebhookClient};
-use crate::delivery::ssrf::SsrfPolicy;
-use crate::export::flush::{FlushSettings, Flusher};
-use crate::export_job::run::ExportRunner;
-use crate::notify::Notifier;
+use crate::deliver::Deliverer;
+use crate::destinations::export_job::run::ExportRunner;
+use crate::destinations::s3_stream::flush::{FlushSettings, Flusher};
+use crate::fanout::Fanout;
+use crate::pipeline::consumer::DeliverySettings;
+use crate::pipeline::http_client::{ClientBuildError, WebhookClient};
+use crate::pipeline::pause::Notifier;
+use crate::pipeline::ssrf::SsrfPolicy;
 use relay_core::config::{Config, ConfigError};
 use relay_store::Store;
 

@@ -12,7 +12,7 @@ use crate::access::Exporter;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
-use relay_app::export_job::service;
+use relay_app::destinations::export_job::service;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {

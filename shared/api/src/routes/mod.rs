@@ -1,11 +1,11 @@
-//! Handlers, one module per concern: decode, authorise, call the service in `shared`, encode.
-//! No storage calls here.
+//! Handlers, one module per resource: decode, check access (by extractor), call the service in
+//! `relay_app`, encode. No storage calls here.
 
 pub mod actions;
 pub mod audit;
 pub mod console;
 pub mod export_jobs;
-pub mod exports;
 pub mod logs;
-pub mod otel;
+pub mod otlp;
+pub mod s3_stream;
 pub mod webhooks;

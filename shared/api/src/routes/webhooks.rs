@@ -12,7 +12,7 @@ use crate::access::OrgAdmin;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
-use relay_app::webhooks;
+use relay_app::destinations::webhook::service;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -47,7 +47,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let policy = state.webhook_client().policy();
-    let view = webhooks::create(
+    let view = service::create(
         state.store(),
         policy,
         &org_id,
@@ -63,7 +63,7 @@ pub async fn list(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
-    Ok(Json(webhooks::list(state.store(), &org_id).await?).into_response())
+    Ok(Json(service::list(state.store(), &org_id).await?).into_response())
 }
 
 /// `GET /orgs/{orgId}/audit-export/webhooks/{id}`.
@@ -72,7 +72,7 @@ pub async fn show(
     OrgAdmin { org_id, .. }: OrgAdmin,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(webhooks::get(state.store(), &org_id, &id).await?).into_response())
+    Ok(Json(service::get(state.store(), &org_id, &id).await?).into_response())
 }
 
 /// `PATCH /orgs/{orgId}/audit-export/webhooks/{id}`.
@@ -83,7 +83,7 @@ pub async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let policy = state.webhook_client().policy();
-    let view = webhooks::update(
+    let view = service::update(
         state.store(),
         policy,
         &org_id,
@@ -101,7 +101,7 @@ pub async fn remove(
     OrgAdmin { org_id, .. }: OrgAdmin,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    webhooks::delete(state.store(), &org_id, &id).await?;
+    service::delete(state.store(), &org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -112,7 +112,7 @@ pub async fn rotate_secret(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let view =
-        webhooks::rotate_secret(state.store(), &org_id, &id, OffsetDateTime::now_utc()).await?;
+        service::rotate_secret(state.store(), &org_id, &id, OffsetDateTime::now_utc()).await?;
     Ok(Json(view).into_response())
 }
 
@@ -122,7 +122,7 @@ pub async fn test(
     OrgAdmin { org_id, .. }: OrgAdmin,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let result = webhooks::test(
+    let result = service::test(
         state.store(),
         state.webhook_client(),
         &org_id,
@@ -140,7 +140,7 @@ pub async fn attempts(
     Path((_, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let page = webhooks::attempts(state.store(), state.cursors(), &org_id, &id, &pairs).await?;
+    let page = service::attempts(state.store(), state.cursors(), &org_id, &id, &pairs).await?;
     Ok(Json(page).into_response())
 }
 
@@ -151,7 +151,7 @@ pub async fn replay(
     Path((_, id)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let result = webhooks::replay(
+    let result = service::replay(
         state.store(),
         &state.clients().sqs,
         state.config().deliveries_queue_url.as_deref(),

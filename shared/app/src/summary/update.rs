@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use crate::delivery::fanout::StreamInsert;
+use crate::pipeline::stream::StreamInsert;
 use relay_core::model::org::DEFAULT_RETENTION_DAYS;
 use relay_core::summary::buckets::{counter_key, marker_pk, Grain};
 use relay_core::summary::counts::{Counts, EventFacts};

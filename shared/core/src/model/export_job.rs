@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::model::event::{parse_time, rfc3339_millis};
-use crate::model::export::{
+use crate::model::s3_stream::{
     validate_bucket, validate_prefix, validate_region, validate_role_arn, S3Destination,
     DEFAULT_PREFIX,
 };

@@ -2,11 +2,11 @@
 
 pub mod event;
 pub mod event_view;
-pub mod export;
 pub mod export_job;
 pub mod ids;
 pub mod org;
-pub mod otel;
+pub mod otlp;
+pub mod s3_stream;
 pub mod webhook;
 
 pub use event::{Actor, ActorType, AuditEvent, Resource};

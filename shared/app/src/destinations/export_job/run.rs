@@ -1,0 +1,490 @@
+//! Running an export job: read the range in event-time order, write files of at most
+//! 100,000 events (`part-0001.jsonl`…) into the destination through the customer's role,
+//! then the manifest.
+//!
+//! Why a crash or a timeout loses nothing and duplicates nothing:
+//! - **One runner per job**: a lease on the job item (conditional update) that lasts until
+//!   the invocation's own deadline, so it is free again by the time SQS could redeliver.
+//! - **Checkpoint per file**: after a file is complete in S3, the job item records it and the
+//!   position of its last event in one update. A runner that stops (deadline, crash) resumes
+//!   after the last recorded file; the file it was writing is rewritten under the same key
+//!   from the same position, and its multipart upload, if any, is aborted.
+//! - **Continuation**: before the deadline, the runner stops between files (or abandons the
+//!   file in progress), gives the lease back and puts the job on the queue again.
+//! - **Manifest last**: `manifest.json` is written only after every file is recorded, and the
+//!   job is `completed` only after it; so a manifest never lists a file that is not complete,
+//!   and never misses one.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::encode::Encoder;
+use super::queue::JobMessage;
+use super::send::{abort_upload, s3_failure, FileUpload, S3Failure};
+use crate::clients::Clients;
+use crate::pipeline::role::{customer_s3, RoleError};
+use relay_core::model::event::{parse_time, rfc3339_millis};
+use relay_core::model::export_job::{parse_filter, ExportFile, ExportJob};
+use relay_core::model::ids::new_id;
+use relay_core::query::LogFilter;
+use relay_core::query::Position;
+use relay_store::error::StoreError;
+use relay_store::Store;
+
+/// Tunables. Defaults are the production values.
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// Events per file (part files of at most 100,000 records).
+    pub records_per_file: u64,
+    /// Size of a multipart part and of the write buffer (≥ 5 MiB).
+    pub part_bytes: usize,
+    /// Parts uploading at once per file.
+    pub max_inflight_parts: usize,
+    /// Transient failures in a row before the job fails.
+    pub max_failures: u32,
+    /// Delay of a retry after a transient failure, times the failure count.
+    pub retry_delay: Duration,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings {
+            records_per_file: 100_000,
+            part_bytes: 8 * 1024 * 1024,
+            max_inflight_parts: 2,
+            max_failures: 5,
+            retry_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one invocation did with a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// Every file and the manifest are written.
+    Completed {
+        /// Events written.
+        records: u64,
+        /// Files written.
+        files: usize,
+    },
+    /// The job failed for good.
+    Failed(String),
+    /// Out of time (or a transient failure): the job continues in another invocation, from
+    /// its last file. `requeued`: a continuation message was sent.
+    Continued {
+        /// Whether a message for the next invocation was queued.
+        requeued: bool,
+    },
+    /// Nothing to do: the job is finished, missing, or another invocation holds it.
+    Skipped,
+}
+
+/// How the work on a job ended (before the bookkeeping).
+enum Ending {
+    Done { records: u64, files: usize },
+    OutOfTime,
+    LeaseLost,
+    Permanent(String),
+    Transient(String),
+}
+
+impl From<S3Failure> for Ending {
+    fn from(f: S3Failure) -> Self {
+        if f.is_permanent() {
+            Ending::Permanent(f.message)
+        } else {
+            Ending::Transient(f.message)
+        }
+    }
+}
+
+impl From<StoreError> for Ending {
+    fn from(e: StoreError) -> Self {
+        Ending::Transient(format!("storage: {e}"))
+    }
+}
+
+/// The events of a filter, oldest first, page by page, with the next page fetched while the
+/// current one is being written.
+struct EventStream {
+    store: Store,
+    org_id: String,
+    filter: LogFilter,
+    rows: VecDeque<(Position, String)>,
+    after: Option<Position>,
+    exhausted: bool,
+    prefetch: Option<tokio::task::JoinHandle<Result<PageOut, StoreError>>>,
+}
+
+type PageOut = (Vec<(Position, String)>, Option<Position>);
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if let Some(h) = self.prefetch.take() {
+            h.abort();
+        }
+    }
+}
+
+impl EventStream {
+    fn new(store: Store, org_id: String, filter: LogFilter, after: Option<Position>) -> Self {
+        EventStream {
+            store,
+            org_id,
+            filter,
+            rows: VecDeque::new(),
+            after,
+            exhausted: false,
+            prefetch: None,
+        }
+    }
+
+    fn fetch(&self) -> tokio::task::JoinHandle<Result<PageOut, StoreError>> {
+        let (store, org, filter, after) = (
+            self.store.clone(),
+            self.org_id.clone(),
+            self.filter.clone(),
+            self.after.clone(),
+        );
+        tokio::spawn(async move {
+            store
+                .events_page_ascending(&org, &filter, after.as_ref())
+                .await
+        })
+    }
+
+    async fn next(&mut self) -> Result<Option<(Position, String)>, StoreError> {
+        loop {
+            if let Some(row) = self.rows.pop_front() {
+                return Ok(Some(row));
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            let handle = match self.prefetch.take() {
+                Some(h) => h,
+                None => self.fetch(),
+            };
+            let (rows, next) = handle
+                .await
+                .map_err(|e| StoreError::Sdk(format!("page reader: {e}")))??;
+            self.rows.extend(rows);
+            match next {
+                Some(p) => {
+                    self.after = Some(p);
+                    self.prefetch = Some(self.fetch());
+                }
+                None => self.exhausted = true,
+            }
+        }
+    }
+}
+
+/// Runs export jobs; built once per cold start.
+#[derive(Debug, Clone)]
+pub struct ExportRunner {
+    store: Store,
+    clients: Clients,
+    access_role_arn: Option<String>,
+    queue_url: Option<String>,
+    settings: ExportSettings,
+}
+
+impl ExportRunner {
+    /// A runner writing through `clients`; continuations go to `queue_url`.
+    pub fn new(
+        store: Store,
+        clients: Clients,
+        access_role_arn: Option<String>,
+        queue_url: Option<String>,
+        settings: ExportSettings,
+    ) -> Self {
+        ExportRunner {
+            store,
+            clients,
+            access_role_arn,
+            queue_url,
+            settings,
+        }
+    }
+
+    /// A runner as configured for this deployment.
+    pub fn from_config(config: &relay_core::config::Config, clients: &Clients) -> Self {
+        ExportRunner::new(
+            Store::new(clients.ddb.clone(), config),
+            clients.clone(),
+            config.access_role_arn.clone(),
+            config.export_queue_url.clone(),
+            ExportSettings::default(),
+        )
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Works on a job until it is done or `deadline` (the invocation's end minus a margin).
+    pub async fn run(&self, msg: &JobMessage, deadline: Instant) -> Result<RunOutcome, StoreError> {
+        let owner = new_id("run");
+        let now = OffsetDateTime::now_utc();
+        let left = deadline.saturating_duration_since(Instant::now());
+        // The lease ends when this invocation must have ended anyway.
+        let until = now.unix_timestamp() + left.as_secs() as i64 + 60;
+        let Some(job) = self
+            .store
+            .acquire_export_lease(
+                &msg.org_id,
+                &msg.export_id,
+                &owner,
+                now.unix_timestamp(),
+                until,
+                &rfc3339_millis(now),
+            )
+            .await?
+        else {
+            return Ok(RunOutcome::Skipped);
+        };
+        let ending = self.work(&job, &owner, deadline).await;
+        let (org, id) = (&msg.org_id, &msg.export_id);
+        match ending {
+            Ending::Done { records, files } => Ok(RunOutcome::Completed { records, files }),
+            Ending::LeaseLost => Ok(RunOutcome::Skipped),
+            Ending::Permanent(e) => {
+                self.store.fail_export(org, id, &e).await?;
+                Ok(RunOutcome::Failed(e))
+            }
+            Ending::OutOfTime => {
+                if !self.store.release_export_lease(org, id, &owner).await? {
+                    return Ok(RunOutcome::Skipped);
+                }
+                let requeued = self.requeue(msg, 0).await?;
+                Ok(RunOutcome::Continued { requeued })
+            }
+            Ending::Transient(e) => {
+                tracing::warn!(org_id = %org, export_id = %id, error = %e, "export interrupted; retrying");
+                let Some(streak) = self
+                    .store
+                    .record_export_failure(org, id, &owner, &e)
+                    .await?
+                else {
+                    return Ok(RunOutcome::Skipped);
+                };
+                if streak >= self.settings.max_failures {
+                    let msg = format!("gave up after {streak} attempts; last error: {e}");
+                    self.store.fail_export(org, id, &msg).await?;
+                    return Ok(RunOutcome::Failed(msg));
+                }
+                let delay = self.settings.retry_delay.as_secs() * u64::from(streak);
+                let requeued = self.requeue(msg, delay.min(900) as i32).await?;
+                Ok(RunOutcome::Continued { requeued })
+            }
+        }
+    }
+
+    /// Queues the job's next invocation. `Ok(false)`: no queue configured (tests drive the
+    /// runner directly).
+    async fn requeue(&self, msg: &JobMessage, delay_secs: i32) -> Result<bool, StoreError> {
+        let Some(url) = &self.queue_url else {
+            return Ok(false);
+        };
+        super::queue::send(&self.clients.sqs, url, msg, delay_secs)
+            .await
+            .map_err(StoreError::Throttled)?;
+        Ok(true)
+    }
+
+    async fn work(&self, job: &ExportJob, owner: &str, deadline: Instant) -> Ending {
+        match self.write_files(job, owner, deadline).await {
+            Ok(e) | Err(e) => e,
+        }
+    }
+
+    async fn write_files(
+        &self,
+        job: &ExportJob,
+        owner: &str,
+        deadline: Instant,
+    ) -> Result<Ending, Ending> {
+        let (org_id, id) = (job.org_id.as_str(), job.export_id.as_str());
+        let external_id = self.store.external_id(org_id).await?;
+        let s3 = customer_s3(
+            &self.clients,
+            self.access_role_arn.as_deref(),
+            &job.dest.role_arn,
+            &external_id,
+            &job.dest.region,
+            org_id,
+        )
+        .await
+        .map_err(|e| match e {
+            RoleError::Unavailable(_) => Ending::Transient(e.to_string()),
+            _ => Ending::Permanent(e.to_string()),
+        })?;
+        if let Some((key, upload_id)) = &job.upload {
+            abort_upload(&s3, &job.dest, key, upload_id).await;
+            if !self.store.clear_export_upload(org_id, id, owner).await? {
+                return Err(Ending::LeaseLost);
+            }
+        }
+        let bad = |what: &str| Ending::Permanent(format!("stored job is corrupt: {what}"));
+        let from = parse_time("from", &job.from).map_err(|_| bad("from"))?;
+        let to = parse_time("to", &job.to).map_err(|_| bad("to"))?;
+        let filter = parse_filter(&job.filters, from, to).map_err(|_| bad("filters"))?;
+        let mut stream = EventStream::new(
+            self.store.clone(),
+            org_id.to_string(),
+            filter,
+            job.position.clone(),
+        );
+        let mut files = job.files.clone();
+        let mut records_total = job.record_count;
+        let mut last_file_took: Option<Duration> = None;
+        loop {
+            let started = Instant::now();
+            // Start a file only if one like the last fits before the deadline.
+            let need = last_file_took.map(|d| d + d / 4).unwrap_or_default();
+            if started + need >= deadline {
+                return Ok(Ending::OutOfTime);
+            }
+            let Some((pos, doc)) = stream.next().await? else {
+                break;
+            };
+            let key = job.part_key(files.len() + 1);
+            let mut up = FileUpload::new(
+                s3.clone(),
+                job.dest.clone(),
+                key.clone(),
+                job.format.content_type(),
+                self.settings.part_bytes,
+                self.settings.max_inflight_parts,
+            );
+            let mut enc = Encoder::new(job.format);
+            let mut last = pos;
+            let mut records = 1u64;
+            let encoded = enc
+                .header(up.buffer())
+                .and_then(|()| enc.encode(&doc, up.buffer()));
+            if let Err(e) = encoded {
+                up.abort().await;
+                return Err(Ending::Permanent(e.to_string()));
+            }
+            loop {
+                match up.maybe_flush().await {
+                    Ok(Some(upload_id)) => {
+                        if !self
+                            .store
+                            .set_export_upload(org_id, id, owner, &key, &upload_id)
+                            .await?
+                        {
+                            up.abort().await;
+                            return Err(Ending::LeaseLost);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(f) => {
+                        up.abort().await;
+                        return Err(f.into());
+                    }
+                }
+                if records >= self.settings.records_per_file {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    up.abort().await;
+                    self.store.clear_export_upload(org_id, id, owner).await?;
+                    return Ok(Ending::OutOfTime);
+                }
+                let next = match stream.next().await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        up.abort().await;
+                        return Err(e.into());
+                    }
+                };
+                let Some((pos, doc)) = next else {
+                    break;
+                };
+                if let Err(e) = enc.encode(&doc, up.buffer()) {
+                    up.abort().await;
+                    return Err(Ending::Permanent(e.to_string()));
+                }
+                last = pos;
+                records += 1;
+            }
+            let size = up.finish().await?;
+            let file = ExportFile {
+                key,
+                size_bytes: size,
+                records,
+            };
+            if !self
+                .store
+                .checkpoint_export(org_id, id, owner, files.len(), &file, &last)
+                .await?
+            {
+                return Err(Ending::LeaseLost);
+            }
+            records_total += records;
+            files.push(file);
+            last_file_took = Some(started.elapsed());
+        }
+        self.write_manifest(&s3, job, owner, &files, records_total)
+            .await
+    }
+
+    async fn write_manifest(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        job: &ExportJob,
+        owner: &str,
+        files: &[ExportFile],
+        records: u64,
+    ) -> Result<Ending, Ending> {
+        let tenant_id = self
+            .store
+            .get_org(&job.org_id)
+            .await?
+            .map(|o| o.tenant_id)
+            .unwrap_or_default();
+        let completed_at = rfc3339_millis(OffsetDateTime::now_utc());
+        let manifest = json!({
+            "export_id": job.export_id,
+            "org_id": job.org_id,
+            "tenant_id": tenant_id,
+            "format": job.format,
+            "from": job.from,
+            "to": job.to,
+            "filters": job.filters_json(),
+            "record_count": records,
+            "files": files,
+            "completed_at": completed_at,
+        });
+        let body = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Ending::Permanent(format!("manifest: {e}")))?;
+        let key = job.manifest_key();
+        s3.put_object()
+            .bucket(&job.dest.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| Ending::from(s3_failure(&e, &job.dest, "write")))?;
+        if !self
+            .store
+            .complete_export(&job.org_id, &job.export_id, owner, &key, &completed_at)
+            .await?
+        {
+            return Err(Ending::LeaseLost);
+        }
+        Ok(Ending::Done {
+            records,
+            files: files.len(),
+        })
+    }
+}

@@ -1,0 +1,447 @@
+//! The flush: moves each org's events, in acceptance order, into S3 objects of at most 1,000
+//! events — every accepted event into exactly one object.
+//!
+//! Why it is exactly once:
+//! - **One flusher per org**: a lease (conditional update) on the org's export item; a second
+//!   invocation for the same org skips.
+//! - **A fixed plan**: a run exports `watermark < rcv_sk < upper`, where `upper` is "now minus
+//!   the settle time" and is persisted before the first object is written. An event is old
+//!   enough once its put and index propagation are certainly done, so the set of events in a
+//!   plan never changes; a killed run is resumed with the same `upper`.
+//! - **Deterministic objects**: batches are cut from the watermark in acceptance order, and a
+//!   batch's key derives from its first event, so re-writing a batch after a crash or a failed
+//!   upload overwrites the same object with the same bytes instead of adding a duplicate.
+//! - **Watermark after the write**: the watermark moves past a batch only once it and every
+//!   batch before it are stored (uploads run concurrently, checkpoints in order); a failed run
+//!   does not move it (the audit-export documentation: "failed uploads are retried with the
+//!   next batch").
+
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesOrdered, StreamExt};
+use time::OffsetDateTime;
+
+use super::encode::{batch_id, encode, object_key};
+use super::send::put_batch;
+use crate::clients::Clients;
+use crate::pipeline::pause::Notifier;
+use crate::pipeline::role::customer_s3;
+use relay_core::model::event::{rfc3339_millis, sortable_time};
+use relay_core::model::ids::new_id;
+use relay_store::error::StoreError;
+use relay_store::events::Received;
+use relay_store::s3_stream::{ExportRun, FlushState};
+use relay_store::Store;
+
+/// Tunables of the flush. Defaults are the production values.
+#[derive(Debug, Clone)]
+pub struct FlushSettings {
+    /// How long a flush may hold an org's lease (a crashed flush blocks the org this long).
+    pub lease: Duration,
+    /// How old an event must be before it is exported (`AUDITRELAY_FLUSH_SETTLE_SECS`).
+    pub settle: Duration,
+    /// Events per object (the documented batch size: 1,000).
+    pub batch_events: usize,
+    /// Uploads in flight per org.
+    pub upload_concurrency: usize,
+    /// Bytes of encoded batches in memory at once, per org.
+    pub max_inflight_bytes: usize,
+    /// Orgs flushed at once by a scheduled run.
+    pub org_concurrency: usize,
+    /// Consecutive failed runs before the destination is paused...
+    pub pause_after_failures: u32,
+    /// ...provided the failures have lasted at least this long.
+    pub pause_after: Duration,
+}
+
+impl Default for FlushSettings {
+    fn default() -> Self {
+        FlushSettings {
+            lease: Duration::from_secs(900),
+            settle: Duration::from_secs(120),
+            batch_events: super::pending::BATCH_EVENTS as usize,
+            upload_concurrency: 4,
+            max_inflight_bytes: 48 * 1024 * 1024,
+            org_concurrency: 4,
+            pause_after_failures: 12,
+            pause_after: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl FlushSettings {
+    /// Defaults, with the settle time of the configuration when it sets one.
+    pub fn from_config(config: &relay_core::config::Config) -> Self {
+        let mut s = FlushSettings::default();
+        if let Some(settle) = config.flush_settle {
+            s.settle = settle;
+        }
+        s
+    }
+}
+
+/// What a flush of one org did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlushOutcome {
+    /// Disabled, not configured, or another flush holds the org.
+    Skipped,
+    /// Nothing old enough to export.
+    Idle,
+    /// A run happened (succeeded, partial or failed), as recorded.
+    Ran(ExportRun),
+}
+
+/// How a plan ended.
+enum Ending {
+    Complete,
+    /// Time budget spent; the plan continues in the next run.
+    Partial,
+    Failed(String),
+    /// The lease expired and another flush took over: stop without touching state.
+    LeaseLost,
+}
+
+struct Progress {
+    events: u64,
+    bytes: u64,
+    keys: Vec<String>,
+}
+
+/// Runs flushes. Built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Flusher {
+    pub(super) store: Store,
+    clients: Clients,
+    pub(super) notifier: Notifier,
+    access_role_arn: Option<String>,
+    pub(super) settings: FlushSettings,
+}
+
+type Upload = std::pin::Pin<
+    Box<dyn std::future::Future<Output = (String, u64, u64, String, Result<(), String>)> + Send>,
+>;
+
+impl Flusher {
+    /// A flusher over `store`, writing through `clients`.
+    pub fn new(
+        store: Store,
+        clients: Clients,
+        notifier: Notifier,
+        access_role_arn: Option<String>,
+        settings: FlushSettings,
+    ) -> Self {
+        Flusher {
+            store,
+            clients,
+            notifier,
+            access_role_arn,
+            settings,
+        }
+    }
+
+    /// A flusher as configured for this deployment (tables, access role, notification topic).
+    pub fn from_config(
+        config: &relay_core::config::Config,
+        clients: &Clients,
+        settings: FlushSettings,
+    ) -> Self {
+        Flusher::new(
+            Store::new(clients.ddb.clone(), config),
+            clients.clone(),
+            Notifier::new(clients.sns.clone(), config.notify_topic_arn.clone()),
+            config.access_role_arn.clone(),
+            settings,
+        )
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &FlushSettings {
+        &self.settings
+    }
+
+    /// Flushes every org with an enabled export, a few at a time, until `deadline`.
+    pub async fn flush_all(
+        &self,
+        deadline: Instant,
+    ) -> Result<Vec<(String, FlushOutcome)>, StoreError> {
+        let orgs = self.store.enabled_s3_orgs().await?;
+        let results: Vec<_> = futures::stream::iter(orgs)
+            .map(|org| async move {
+                let r = self.flush_org(&org, deadline).await;
+                (org, r)
+            })
+            .buffer_unordered(self.settings.org_concurrency.max(1))
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for (org, r) in results {
+            match r {
+                Ok(o) => out.push((org, o)),
+                // One org's storage trouble must not stop the others; the next run retries.
+                Err(e) => tracing::error!(org_id = %org, error = %e, "flush failed"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flushes one org: everything old enough, or as much as fits before `deadline`.
+    pub async fn flush_org(
+        &self,
+        org_id: &str,
+        deadline: Instant,
+    ) -> Result<FlushOutcome, StoreError> {
+        let run_id = new_id("run");
+        let now = OffsetDateTime::now_utc();
+        let now_s = now.unix_timestamp();
+        let lease_until = now_s + self.settings.lease.as_secs() as i64;
+        let Some(state) = self
+            .store
+            .acquire_flush_lease(org_id, &run_id, now_s, lease_until)
+            .await?
+        else {
+            return Ok(FlushOutcome::Skipped);
+        };
+        let config_id = state.config.id.clone();
+        let mut progress = Progress {
+            events: 0,
+            bytes: 0,
+            keys: Vec::new(),
+        };
+        let mut state = state;
+        let mut ran = false;
+        // A resumed plan (left by a failed or killed run) is finished first; then the events
+        // that arrived meanwhile are exported by a fresh plan in the same run.
+        let ending = loop {
+            let resumed = state.plan_upper.is_some();
+            let step = self
+                .run_plan(org_id, &run_id, state, now, deadline, &mut progress)
+                .await;
+            match step {
+                Ok(Some(Ending::Complete)) if resumed => {
+                    ran = true;
+                    match self.store.get_s3_state(org_id).await {
+                        Ok(Some(next)) => state = next,
+                        Ok(None) => break Ending::Complete,
+                        Err(e) => {
+                            let _ = self.store.release_flush_lease(org_id, &run_id).await;
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(Some(e)) => break e,
+                Ok(None) if ran => break Ending::Complete,
+                Ok(None) => {
+                    self.store.release_flush_lease(org_id, &run_id).await?;
+                    return Ok(FlushOutcome::Idle);
+                }
+                Err(e) => {
+                    // Storage trouble mid-run: the plan and the checkpoint are intact for the
+                    // next run; give the lease back so that it need not wait for expiry.
+                    let _ = self.store.release_flush_lease(org_id, &run_id).await;
+                    return Err(e);
+                }
+            }
+        };
+        let finished = rfc3339_millis(OffsetDateTime::now_utc());
+        let (status, error) = match &ending {
+            Ending::Complete => ("succeeded", None),
+            Ending::Partial => ("partial", None),
+            Ending::Failed(e) => ("failed", Some(e.clone())),
+            Ending::LeaseLost => (
+                "failed",
+                Some("lost the flush lease to another run".to_string()),
+            ),
+        };
+        let run = ExportRun {
+            id: run_id.clone(),
+            started_at: rfc3339_millis(now),
+            finished_at: Some(finished.clone()),
+            status: status.into(),
+            event_count: progress.events,
+            object_keys: progress.keys,
+            bytes: progress.bytes,
+            error: error.clone(),
+        };
+        self.store.put_run(org_id, &run, now_s).await?;
+        if let Ending::Failed(err) = &ending {
+            self.after_failure(org_id, &run_id, &config_id, err, &finished)
+                .await?;
+        }
+        if !matches!(ending, Ending::LeaseLost) {
+            self.store.release_flush_lease(org_id, &run_id).await?;
+        }
+        Ok(FlushOutcome::Ran(run))
+    }
+
+    /// Runs (or resumes) the org's plan. `None`: nothing to export.
+    async fn run_plan(
+        &self,
+        org_id: &str,
+        run_id: &str,
+        state: FlushState,
+        now: OffsetDateTime,
+        deadline: Instant,
+        progress: &mut Progress,
+    ) -> Result<Option<Ending>, StoreError> {
+        let settle = time::Duration::try_from(self.settings.settle).unwrap_or_default();
+        let upper = match &state.plan_upper {
+            Some(u) => u.clone(),
+            None => {
+                let u = sortable_time(now - settle);
+                if u <= state.watermark {
+                    return Ok(None);
+                }
+                u
+            }
+        };
+        let Some(org) = self.store.get_org(org_id).await? else {
+            return Ok(Some(Ending::Failed("the org no longer exists".into())));
+        };
+        let cfg = &state.config;
+        let (first, first_key) = self
+            .store
+            .received_page(org_id, &state.watermark, &upper, None)
+            .await?;
+        if first.is_empty() && first_key.is_none() {
+            // Nothing new: move the watermark up cheaply, no S3 call, no run record.
+            if self
+                .store
+                .finish_flush_plan(org_id, run_id, &upper, None)
+                .await?
+            {
+                return Ok(None);
+            }
+            return Ok(Some(Ending::LeaseLost));
+        }
+        if state.plan_upper.is_none() && !self.store.set_flush_plan(org_id, run_id, &upper).await? {
+            return Ok(Some(Ending::LeaseLost));
+        }
+        let external_id = self.store.external_id(org_id).await?;
+        let s3 = match customer_s3(
+            &self.clients,
+            self.access_role_arn.as_deref(),
+            &cfg.dest.role_arn,
+            &external_id,
+            &cfg.dest.region,
+            org_id,
+        )
+        .await
+        {
+            Ok(s3) => s3,
+            Err(e) => return Ok(Some(Ending::Failed(e.to_string()))),
+        };
+
+        let batch_events = self.settings.batch_events.max(1);
+        let mut pending: Vec<Received> = first;
+        let mut next_key = first_key;
+        let mut uploads: FuturesOrdered<Upload> = FuturesOrdered::new();
+        let mut inflight_bytes = 0u64;
+        let mut ending: Option<Ending> = None;
+
+        loop {
+            while pending.len() < batch_events && next_key.is_some() {
+                let (rows, lek) = self
+                    .store
+                    .received_page(org_id, &state.watermark, &upper, next_key.take())
+                    .await?;
+                pending.extend(rows);
+                next_key = lek;
+            }
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                ending = Some(Ending::Partial);
+                break;
+            }
+            let take = pending.len().min(batch_events);
+            let batch: Vec<Received> = pending.drain(..take).collect();
+            let first_rcv = batch[0].rcv_sk.clone();
+            let last_rcv = batch[batch.len() - 1].rcv_sk.clone();
+            let body = match encode(batch.iter().map(|r| r.doc.as_str()), cfg.dest.format) {
+                Ok(b) => b,
+                Err(e) => {
+                    ending = Some(Ending::Failed(format!("encoding a batch failed: {e}")));
+                    break;
+                }
+            };
+            let size = body.len() as u64;
+            let key = object_key(
+                &cfg.dest.prefix,
+                &org.tenant_id,
+                &first_rcv,
+                &batch_id(org_id, &first_rcv),
+                cfg.dest.format,
+            );
+            // Bound memory: wait for earlier uploads before holding more bytes.
+            while !uploads.is_empty()
+                && (uploads.len() >= self.settings.upload_concurrency.max(1)
+                    || inflight_bytes + size > self.settings.max_inflight_bytes as u64)
+            {
+                if let Some(done) = uploads.next().await {
+                    inflight_bytes -= done.2;
+                    if let Some(stop) = self.complete(org_id, run_id, done, progress).await? {
+                        ending = Some(stop);
+                        break;
+                    }
+                }
+            }
+            if ending.is_some() {
+                break;
+            }
+            inflight_bytes += size;
+            let s3 = s3.clone();
+            let dest = cfg.dest.clone();
+            let count = batch.len() as u64;
+            uploads.push_back(Box::pin(async move {
+                let res = put_batch(&s3, &dest, &key, body).await;
+                (key, count, size, last_rcv, res)
+            }));
+        }
+        // Let uploads already started finish (checkpointing in order) even when stopping.
+        while let Some(done) = uploads.next().await {
+            if ending.is_some() {
+                continue;
+            }
+            if let Some(stop) = self.complete(org_id, run_id, done, progress).await? {
+                ending = Some(stop);
+            }
+        }
+        if let Some(e) = ending {
+            return Ok(Some(e));
+        }
+        let at = rfc3339_millis(OffsetDateTime::now_utc());
+        if !self
+            .store
+            .finish_flush_plan(org_id, run_id, &upper, Some(&at))
+            .await?
+        {
+            return Ok(Some(Ending::LeaseLost));
+        }
+        Ok(Some(Ending::Complete))
+    }
+
+    /// Records a finished upload: on success the watermark moves past its batch.
+    async fn complete(
+        &self,
+        org_id: &str,
+        run_id: &str,
+        (key, count, size, last_rcv, res): (String, u64, u64, String, Result<(), String>),
+        progress: &mut Progress,
+    ) -> Result<Option<Ending>, StoreError> {
+        if let Err(e) = res {
+            return Ok(Some(Ending::Failed(format!("writing {key}: {e}"))));
+        }
+        if !self
+            .store
+            .checkpoint_flush(org_id, run_id, &last_rcv)
+            .await?
+        {
+            return Ok(Some(Ending::LeaseLost));
+        }
+        progress.events += count;
+        progress.bytes += size;
+        progress.keys.push(key);
+        Ok(None)
+    }
+}

@@ -1,0 +1,100 @@
+//! The flush function's SQS trigger, locally: a poller that feeds early-flush requests from
+//! the flush queue to the same handler the Lambda runs, and deletes the ones it reports done.
+//! (The schedule's side is a timer in `auditctl serve`.)
+
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+
+use super::flush::Flusher;
+use super::trigger::handle;
+use crate::pipeline::poll::PollError;
+
+/// Polls the flush queue and runs each batch of requests through [`handle`].
+#[derive(Debug, Clone)]
+pub struct FlushRequestPoller {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    flusher: Flusher,
+    budget: Duration,
+}
+
+impl FlushRequestPoller {
+    /// A poller of `queue_url`; each batch gets `budget` before its deadline, as an invocation
+    /// would.
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        flusher: Flusher,
+        budget: Duration,
+    ) -> Self {
+        FlushRequestPoller {
+            sqs,
+            queue_url,
+            flusher,
+            budget,
+        }
+    }
+
+    /// Receives one batch and handles it; `Ok(false)` when the queue was empty.
+    pub async fn poll_once(&self) -> Result<bool, PollError> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(PollError::aws)?;
+        let messages = out.messages();
+        if messages.is_empty() {
+            return Ok(false);
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut r = SqsMessage::default();
+                r.message_id = m.message_id().map(str::to_string);
+                r.body = m.body().map(str::to_string);
+                r
+            })
+            .collect();
+        let payload = serde_json::to_value(event).map_err(|e| PollError::Aws(e.to_string()))?;
+        let response = handle(&self.flusher, payload, Instant::now() + self.budget)
+            .await
+            .map_err(|e| PollError::Aws(e.to_string()))?;
+        let failed: SqsBatchResponse =
+            serde_json::from_value(response).map_err(|e| PollError::Aws(e.to_string()))?;
+        for m in messages {
+            let failed_here = failed
+                .batch_item_failures
+                .iter()
+                .any(|f| Some(f.item_identifier.as_str()) == m.message_id());
+            if let (false, Some(receipt)) = (failed_here, m.receipt_handle()) {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(PollError::aws)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Polls until the process ends, sleeping `idle` when the queue is empty.
+    pub async fn run(self, idle: Duration) {
+        loop {
+            match self.poll_once().await {
+                Ok(true) => {}
+                Ok(false) => tokio::time::sleep(idle).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "flush queue poll failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The events table's stream records, decoded: the inserts that the fanout, the summary
+//! counters and the early-flush count all start from, whether they arrive in a Lambda event
+//! or from the DynamoDB Streams API (the local poller).
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use serde::Deserialize;
+
+/// An event inserted into the events table, as its stream record carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInsert {
+    /// The record's sequence number (the checkpoint Lambda resumes from).
+    pub sequence_number: String,
+    /// Org (`pk`).
+    pub org_id: String,
+    /// Event id (`sk`).
+    pub event_id: String,
+    /// Action.
+    pub action: String,
+    /// Canonical event JSON.
+    pub doc: String,
+}
+
+/// The attributes of an events-table item the fanout needs.
+#[derive(Debug, Deserialize)]
+struct EventImage {
+    pk: String,
+    sk: String,
+    action: String,
+    doc: String,
+}
+
+/// A record that is not an event insert (a TTL removal) or cannot be read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RecordError {
+    /// The record has no sequence number.
+    #[error("stream record without a sequence number")]
+    NoSequenceNumber,
+    /// The new image lacks an attribute of an event item.
+    #[error("stream record {0}: not an event item: {1}")]
+    NotAnEvent(String, String),
+}
+
+/// Reads an `INSERT` record of a Lambda DynamoDB stream event; `Ok(None)` for other records.
+pub fn insert_from_lambda(record: &EventRecord) -> Result<Option<StreamInsert>, RecordError> {
+    if record.event_name != "INSERT" {
+        return Ok(None);
+    }
+    let seq = record
+        .change
+        .sequence_number
+        .clone()
+        .ok_or(RecordError::NoSequenceNumber)?;
+    let image: EventImage = serde_dynamo::from_item(record.change.new_image.clone())
+        .map_err(|e| RecordError::NotAnEvent(seq.clone(), e.to_string()))?;
+    Ok(Some(StreamInsert {
+        sequence_number: seq,
+        org_id: image.pk,
+        event_id: image.sk,
+        action: image.action,
+        doc: image.doc,
+    }))
+}
+
+/// Reads an `INSERT` record of the DynamoDB Streams API (the local poller); `Ok(None)` for
+/// other records.
+pub fn insert_from_streams_api(
+    record: &aws_sdk_dynamodbstreams::types::Record,
+) -> Result<Option<StreamInsert>, RecordError> {
+    use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType};
+    if record.event_name() != Some(&OperationType::Insert) {
+        return Ok(None);
+    }
+    let change = record.dynamodb();
+    let seq = change
+        .and_then(|c| c.sequence_number())
+        .ok_or(RecordError::NoSequenceNumber)?
+        .to_string();
+    let image = change.and_then(|c| c.new_image());
+    let get = |name: &str| match image.and_then(|i| i.get(name)) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(RecordError::NotAnEvent(
+            seq.clone(),
+            format!("attribute {name} missing"),
+        )),
+    };
+    Ok(Some(StreamInsert {
+        org_id: get("pk")?,
+        event_id: get("sk")?,
+        action: get("action")?,
+        doc: get("doc")?,
+        sequence_number: seq.clone(),
+    }))
+}
