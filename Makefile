@@ -80,7 +80,7 @@ bench: tools
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
 ## sam runs one `cargo lambda build --bin X` per function, one after another; building all of
 ## them in one cargo invocation first (same flags, so sam's builds then find them fresh) links
-## the five binaries in parallel: about 11 minutes instead of 13 on 2 cores.
+## the five binaries in parallel (docs/operations.md, "Build").
 FUNCTION_BINS := $(shell sed -n 's/^ *Binary: *//p' template.yaml)
 sam-build: tools
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTION_BINS))

@@ -49,9 +49,10 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Run the whole service locally with the very code the Lambdas run: the HTTP API, the
-    /// fanout (polling the events table's stream), the webhook deliver consumer (polling the
-    /// deliveries queue) and the S3 flush on its schedule.
+    /// Run the whole service locally with the very code the Lambdas run, built by the same
+    /// wiring: the HTTP API, the fanout (polling the events table's stream), the deliver
+    /// consumer (polling the deliveries queue), export jobs, early-flush requests and the S3
+    /// flush on its schedule.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]

@@ -69,7 +69,9 @@ pub async fn sdk() -> aws_config::SdkConfig {
     SDK.get_or_init(|| c).clone()
 }
 
-/// The Python of the tools venv (`make test` exports `AUDITRELAY_TEST_PYTHON`).
+/// The Python of the tools venv, which has moto's clients, `standardwebhooks`, the OTLP
+/// protobuf definitions and DuckDB (`make test` exports `AUDITRELAY_TEST_PYTHON`). The one
+/// finder every test uses, `auditctl`'s included.
 pub fn python() -> String {
     std::env::var("AUDITRELAY_TEST_PYTHON")
         .unwrap_or_else(|_| format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR")))

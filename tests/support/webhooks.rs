@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -568,16 +567,6 @@ async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
     }
 }
 
-/// The Python of the project's venv (`.venv`, else the probe venv), which has `standardwebhooks`.
-pub fn python() -> PathBuf {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    let local = root.join(".venv/bin/python");
-    if local.exists() {
-        return local;
-    }
-    PathBuf::from("/tmp/venvprobe/bin/python")
-}
-
 const VERIFY_PY: &str = r#"
 import json, sys
 from standardwebhooks.webhooks import Webhook
@@ -599,7 +588,7 @@ pub async fn verify_with_standardwebhooks(cases: &[(&str, &Recorded)]) -> Vec<Va
         .map(|(secret, r)| json!({"secret": secret, "headers": r.headers, "body": r.body}))
         .collect();
     let input = serde_json::to_vec(&input).unwrap();
-    let py = python();
+    let py = crate::python();
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let mut child = std::process::Command::new(&py)
@@ -609,7 +598,7 @@ pub async fn verify_with_standardwebhooks(cases: &[(&str, &Recorded)]) -> Vec<Va
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", py.display()));
+            .unwrap_or_else(|e| panic!("{}: {e}", py));
         child.stdin.take().unwrap().write_all(&input).unwrap();
         child.wait_with_output().unwrap()
     })

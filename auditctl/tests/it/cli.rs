@@ -1,6 +1,6 @@
 //! `auditctl` as an operator runs it, against moto (`make test` sets `AWS_ENDPOINT_URL`).
 
-use crate::support::{http, Ctl};
+use crate::ctl::{http, Ctl};
 use serde_json::Value;
 
 #[test]

@@ -6,8 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{http, python, Ctl, Killed};
+use crate::ctl::{http, Ctl, Killed};
 use serde_json::Value;
+use support::python;
 
 #[test]
 fn serve_exports_an_ingested_event_to_a_local_otlp_receiver_within_seconds() {

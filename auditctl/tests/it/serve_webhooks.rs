@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::support::{http, Ctl};
+use crate::ctl::{http, Ctl};
 use relay_core::signing::{verify_standard, WebhookSecret};
 use serde_json::Value;
 

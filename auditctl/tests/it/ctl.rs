@@ -67,14 +67,14 @@ impl Ctl {
     }
 
     /// Creates an org named `name` with an owner key and a service key.
-    pub fn org_with_keys(&self, name: &str) -> TestOrg {
+    pub fn org_with_keys(&self, name: &str) -> CliOrg {
         let org = self.json(&["org", "create", "--name", name]);
         let org_id = org["org_id"].as_str().expect("org_id").to_string();
         let token = |role: &str| {
             let key = self.json(&["key", "create", "--org", &org_id, "--role", role]);
             key["token"].as_str().expect("token").to_string()
         };
-        TestOrg {
+        CliOrg {
             owner: token("owner"),
             writer: token("service"),
             org_id,
@@ -108,8 +108,8 @@ impl Ctl {
     }
 }
 
-/// An org and two of its keys' tokens.
-pub struct TestOrg {
+/// An org made through the CLI (`auditctl org create`), and two of its keys' tokens.
+pub struct CliOrg {
     /// Its id.
     pub org_id: String,
     /// An owner key.
@@ -153,10 +153,4 @@ pub fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u
         .unwrap_or("")
         .to_string();
     (status, body)
-}
-
-/// The Python of the tools venv (`make test` exports `AUDITRELAY_TEST_PYTHON`).
-pub fn python() -> String {
-    std::env::var("AUDITRELAY_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
 }

@@ -1,0 +1,108 @@
+//! `auditctl serve` runs everything the stack runs, the early-flush queue included: with the
+//! five-minute schedule off, an org that passes 1,000 pending events is flushed into its
+//! bucket at once (the fanout queues a flush request, the flush function's handler takes it).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::ctl::{http, Ctl};
+use serde_json::{json, Value};
+use support::python;
+
+/// Creates `bucket`, or counts the JSONL lines of every object in it, with boto3 on moto.
+const S3_PY: &str = r#"
+import boto3, gzip, os, sys
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+op, bucket = sys.argv[1], sys.argv[2]
+if op == "create":
+    s3.create_bucket(Bucket=bucket)
+else:
+    lines = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            if o["Key"].endswith(".gz"):
+                body = gzip.decompress(body)
+            lines += body.decode().count("\n")
+    print(lines)
+"#;
+
+fn s3(op: &str, bucket: &str) -> String {
+    let out = Command::new(python())
+        .args(["-c", S3_PY, op, bucket])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn serve_flushes_an_org_early_when_it_passes_1000_pending_events() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let name = format!("cef{}", std::process::id());
+    // Queues of this test's own, so no other `serve` takes its flush requests.
+    let queue = |suffix: &str| format!("{endpoint}/123456789012/{name}-{suffix}");
+    let ctl = Ctl::new("cef")
+        .with_env("AUDITRELAY_DELIVERIES_QUEUE_URL", &queue("deliveries"))
+        .with_env("AUDITRELAY_FLUSH_QUEUE_URL", &queue("flush"))
+        .with_env("AUDITRELAY_EXPORT_QUEUE_URL", &queue("exports"))
+        .with_env("AUDITRELAY_FLUSH_SETTLE_SECS", "0");
+    ctl.json(&["provision"]);
+    let org = ctl.org_with_keys("Early Flush Org");
+    let bucket = format!("{name}-audit");
+    s3("create", &bucket);
+    let server = ctl.serve(&["--flush-interval", "0"]);
+    let addr = &server.addr;
+    let config = json!({
+        "bucket": bucket,
+        "region": "us-east-1",
+        "roleArn": "arn:aws:iam::123456789012:role/AuditRelayExport",
+        "format": "jsonl",
+    });
+    let (status, body) = http(
+        addr,
+        "POST",
+        &format!("/orgs/{}/audit-export/config", org.org_id),
+        &org.owner,
+        &config.to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    for batch in 0..2 {
+        let events: Vec<Value> = (0..500)
+            .map(|i| {
+                json!({
+                    "event_id": format!("evt_early_{batch}_{i:03}"),
+                    "action": "document.opened",
+                    "actor": {"user_id": "usr_1"},
+                })
+            })
+            .collect();
+        let (status, body) = http(
+            addr,
+            "POST",
+            "/v1/audit/events",
+            &org.writer,
+            &json!({ "events": events }).to_string(),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let lines: usize = s3("count", &bucket).parse().unwrap();
+        if lines == 1000 {
+            break;
+        }
+        assert!(lines < 1000, "{lines} lines: an event was exported twice");
+        assert!(
+            Instant::now() < deadline,
+            "{lines} of 1000 events in the bucket after 90 s with the schedule off"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
