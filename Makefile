@@ -26,7 +26,7 @@ dev: tools
 ## tree as it found it: everything it writes goes under target/ (ignored).
 ## Benches and examples are compiled and linted by clippy; `make bench` runs them.
 test: tools lint template-check console-check
-	scripts/with-moto.sh cargo test --workspace --lib --bins --tests
+	scripts/with-moto.sh cargo test --workspace --tests
 	$(MAKE) e2e-test
 
 ## The admin console: console/src (TypeScript) → console/dist, which is committed and compiled

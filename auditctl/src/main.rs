@@ -14,6 +14,7 @@ use relay_app::pipeline::queues;
 use relay_app::wiring::Wiring;
 use relay_app::{clients, telemetry};
 use relay_core::model::event::rfc3339_millis;
+use relay_core::model::ids::OrgId;
 use relay_core::model::{Role, Scope};
 use relay_core::Config;
 use relay_store::schema;
@@ -385,7 +386,11 @@ async fn run(cli: Cli) -> Result<()> {
                 Flusher::from_config(&config, &clients, FlushSettings::from_config(&config));
             let deadline = Instant::now() + Duration::from_secs(14 * 60);
             let outcomes = match org {
-                Some(org) => vec![(org.clone(), flusher.flush_org(&org, deadline).await?)],
+                Some(org) => {
+                    let org = OrgId::from(org);
+                    let outcome = flusher.flush_org(&org, deadline).await?;
+                    vec![(org, outcome)]
+                }
                 None => flusher.flush_all(deadline).await?,
             };
             let report: Vec<_> = outcomes

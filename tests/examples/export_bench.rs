@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_before = peak_rss_mib();
 
     let job = ExportJob {
-        export_id: relay_core::model::ids::new_id("exp"),
+        export_id: relay_core::model::ids::ExportId::generate(),
         org_id: org.org_id.clone(),
         status: JobStatus::Queued,
         format,

@@ -388,7 +388,7 @@ async fn a_run_killed_half_way_continues_and_the_manifest_comes_last() {
     let id = created["export_id"].as_str().unwrap().to_string();
     let msg = JobMessage {
         org_id: env.a.org.org_id.clone(),
-        export_id: id.clone(),
+        export_id: id.clone().into(),
     };
     let runner = j.runner(100).await;
 

@@ -701,7 +701,7 @@ async fn a_failed_upload_is_retried_with_the_next_batch_and_repeated_failures_pa
         .unwrap();
     let note = msgs.messages()[0].body().unwrap();
     assert!(
-        note.contains("audit_export_paused") && note.contains(&org),
+        note.contains("audit_export_paused") && note.contains(org.as_str()),
         "{note}"
     );
 

@@ -23,7 +23,7 @@ impl Placeholders {
     /// Org A of `env`: its id, its writer (service) key and its owner key.
     pub fn org_a(env: &TestEnv) -> Self {
         Placeholders {
-            org_id: Some(env.a.org.org_id.clone()),
+            org_id: Some(env.a.org.org_id.to_string()),
             service_key: Some(env.a.writer.clone()),
             owner_key: Some(env.a.owner.clone()),
             ..Placeholders::default()

@@ -159,7 +159,7 @@ impl TestEnv {
             router,
             a: TestOrg {
                 org: Org {
-                    org_id: String::new(),
+                    org_id: Default::default(),
                     name: String::new(),
                     tenant_id: String::new(),
                     retention_days: 0,

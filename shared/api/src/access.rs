@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use relay_core::auth::Principal;
 use relay_core::error::Error;
+use relay_core::model::ids::OrgId;
 use relay_core::model::{Org, Scope};
 
 /// An admin or owner key of the org in the path. Another org's id answers 404 before the role
@@ -22,7 +23,7 @@ pub struct OrgAdmin {
     /// The caller.
     pub principal: Principal,
     /// The org of the path, which is the caller's own.
-    pub org_id: String,
+    pub org_id: OrgId,
 }
 
 impl FromRequestParts<AppState> for OrgAdmin {
@@ -36,7 +37,7 @@ impl FromRequestParts<AppState> for OrgAdmin {
         let org_id = params
             .iter()
             .find(|(name, _)| *name == "org_id")
-            .map(|(_, value)| value.to_string())
+            .map(|(_, value)| OrgId::from(value))
             .ok_or(Error::NotFound("org"))?;
         principal.require_org(&org_id)?;
         principal.require_admin()?;

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use relay_core::error::Error;
+use relay_core::model::ids::OrgId;
 use relay_store::Store;
 
 /// The answer.
@@ -15,7 +16,7 @@ pub struct ActionsResponse {
 }
 
 /// The org's actions.
-pub async fn list(store: &Store, org_id: &str) -> Result<ActionsResponse, Error> {
+pub async fn list(store: &Store, org_id: &OrgId) -> Result<ActionsResponse, Error> {
     let (actions, truncated) = store.list_actions(org_id).await?;
     Ok(ActionsResponse { actions, truncated })
 }

@@ -15,6 +15,7 @@ use crate::pipeline::http_client::WebhookClient;
 use crate::pipeline::message::{DeliveryMessage, DestinationKind, Envelope, OtelMessage};
 use crate::pipeline::pause::Notifier;
 use crate::pipeline::sqs_batch;
+use relay_core::model::ids::{EndpointId, OrgId};
 use relay_store::Store;
 
 /// Processes deliveries; built once per cold start.
@@ -92,7 +93,7 @@ impl Deliverer {
     /// Processes a batch concurrently; returns each message's disposition, in input order.
     pub async fn process_batch(&self, messages: &[Received]) -> Vec<Disposition> {
         let parsed: Vec<Option<Parsed>> = messages.iter().map(parse).collect();
-        let keys: Vec<(String, String)> = parsed
+        let keys: Vec<(OrgId, EndpointId)> = parsed
             .iter()
             .flatten()
             .filter_map(|p| match p {

@@ -17,6 +17,7 @@ use crate::pipeline::message::{
     enqueue, otel_messages as group_otel, DeliveryMessage, OtelMessage, LIVE,
 };
 use crate::pipeline::stream::{insert_from_lambda, StreamInsert};
+use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::{OtelConfig, OtelStatus};
 use relay_core::model::webhook::{EndpointStatus, WebhookEndpoint};
 use relay_store::Store;
@@ -74,9 +75,9 @@ impl Fanout {
         let Some(early) = &self.early_flush else {
             return;
         };
-        let mut per_org: HashMap<&str, u64> = HashMap::new();
+        let mut per_org: HashMap<&OrgId, u64> = HashMap::new();
         for ins in inserts {
-            *per_org.entry(ins.org_id.as_str()).or_default() += 1;
+            *per_org.entry(&ins.org_id).or_default() += 1;
         }
         let notes = per_org.into_iter().map(|(org, n)| async move {
             let res = crate::destinations::s3_stream::pending::note_accepted(
@@ -89,7 +90,7 @@ impl Fanout {
             )
             .await;
             if let Err(e) = res {
-                tracing::warn!(org_id = org, error = %e, "counting pending S3 export events failed");
+                tracing::warn!(org_id = %org, error = %e, "counting pending S3 export events failed");
             }
         });
         join_all(notes).await;

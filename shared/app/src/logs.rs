@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use relay_core::cursor::CursorSigner;
 use relay_core::error::Error;
+use relay_core::model::ids::OrgId;
 use relay_core::query::LogQuery;
 use relay_core::query::Position;
 use relay_store::Store;
@@ -24,7 +25,7 @@ pub struct LogsResponse {
 pub async fn list(
     store: &Store,
     cursors: &CursorSigner,
-    org_id: &str,
+    org_id: &OrgId,
     query: &LogQuery,
 ) -> Result<LogsResponse, Error> {
     let context = format!("logs|{}", query.filter.fingerprint());
@@ -48,7 +49,7 @@ pub async fn list(
 }
 
 /// One event of the org, or 404 (also for another org's event).
-pub async fn get(store: &Store, org_id: &str, event_id: &str) -> Result<Box<RawValue>, Error> {
+pub async fn get(store: &Store, org_id: &OrgId, event_id: &str) -> Result<Box<RawValue>, Error> {
     if !relay_core::model::event::is_valid_event_id(event_id) {
         return Err(Error::NotFound("event"));
     }

@@ -6,6 +6,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::model::ids::OrgId;
 use crate::model::{ApiKey, Scope};
 
 /// Prefix of every token, so secret scanners and people can recognise one.
@@ -57,7 +58,7 @@ pub struct Principal {
 
 impl Principal {
     /// The caller's org.
-    pub fn org_id(&self) -> &str {
+    pub fn org_id(&self) -> &OrgId {
         &self.key.org_id
     }
 
@@ -87,7 +88,7 @@ impl Principal {
     /// 404 unless `org_id` (from a path) is the caller's own org: another org's resources are
     /// indistinguishable from ones that do not exist.
     pub fn require_org(&self, org_id: &str) -> Result<(), Error> {
-        if org_id == self.key.org_id {
+        if self.key.org_id == org_id {
             Ok(())
         } else {
             Err(Error::NotFound("org"))

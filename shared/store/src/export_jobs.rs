@@ -60,8 +60,8 @@ fn job_from_item(item: &Item) -> Result<ExportJob, StoreError> {
         _ => None,
     };
     Ok(ExportJob {
-        export_id: get_s(item, "sk")?.to_string(),
-        org_id: get_s(item, "org_id")?.to_string(),
+        export_id: get_s(item, "sk")?.into(),
+        org_id: get_s(item, "org_id")?.into(),
         status: JobStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
         format: JobFormat::parse(get_s(item, "format")?).ok_or_else(|| corrupt("format"))?,
         from: get_s(item, "from")?.to_string(),

@@ -25,7 +25,7 @@ pub enum CreateOrgError {
 
 fn org_from_item(item: &Item) -> Result<Org, StoreError> {
     Ok(Org {
-        org_id: get_s(item, "org_id")?.to_string(),
+        org_id: get_s(item, "org_id")?.into(),
         name: get_s(item, "name")?.to_string(),
         tenant_id: get_s(item, "tenant_id")?.to_string(),
         retention_days: get_n(item, "retention_days")?,
@@ -44,8 +44,8 @@ fn key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
         _ => vec![],
     };
     Ok(ApiKey {
-        key_id: get_s(item, "key_id")?.to_string(),
-        org_id: get_s(item, "org_id")?.to_string(),
+        key_id: get_s(item, "key_id")?.into(),
+        org_id: get_s(item, "org_id")?.into(),
         role,
         scopes,
         name: opt_s(item, "name"),
@@ -72,7 +72,7 @@ impl Store {
         retention_days: Option<u32>,
         now: &str,
     ) -> Result<Org, CreateOrgError> {
-        let org_id = relay_core::model::ids::new_id("org");
+        let org_id = relay_core::model::ids::OrgId::generate();
         let org = Org {
             tenant_id: tenant_id.unwrap_or(&org_id).to_string(),
             org_id,
@@ -146,8 +146,8 @@ impl Store {
         let token = relay_core::auth::new_token()?;
         let hash = relay_core::auth::token_hash(&token);
         let key = ApiKey {
-            key_id: relay_core::model::ids::new_id("key"),
-            org_id: org_id.to_string(),
+            key_id: relay_core::model::ids::KeyId::generate(),
+            org_id: org_id.into(),
             role,
             scopes,
             name: name.map(str::to_string),

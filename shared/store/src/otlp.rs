@@ -55,7 +55,7 @@ fn config_from_item(item: &Item) -> Result<OtelConfig, StoreError> {
     };
     Ok(OtelConfig {
         id: get_s(item, "id")?.to_string(),
-        org_id: get_s(item, "org_id")?.to_string(),
+        org_id: get_s(item, "org_id")?.into(),
         endpoint_url: get_s(item, "endpoint_url")?.to_string(),
         headers: OtelHeaders::from_stored(headers),
         max_batch_size: opt_n(item, "max_batch_size")

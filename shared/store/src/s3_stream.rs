@@ -43,7 +43,7 @@ fn config_from_item(item: &Item) -> Result<S3ExportConfig, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("unknown export format".into()))?;
     Ok(S3ExportConfig {
         id: get_s(item, "id")?.to_string(),
-        org_id: get_s(item, "org_id")?.to_string(),
+        org_id: get_s(item, "org_id")?.into(),
         dest: S3Destination {
             bucket: get_s(item, "bucket")?.to_string(),
             region: get_s(item, "region")?.to_string(),

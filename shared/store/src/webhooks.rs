@@ -53,8 +53,8 @@ fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, StoreError> {
         _ => None,
     };
     Ok(WebhookEndpoint {
-        id: get_s(item, "id")?.to_string(),
-        org_id: get_s(item, "org_id")?.to_string(),
+        id: get_s(item, "id")?.into(),
+        org_id: get_s(item, "org_id")?.into(),
         url: get_s(item, "url")?.to_string(),
         description: opt_s(item, "description"),
         enabled: matches!(item.get("enabled"), Some(AttributeValue::Bool(true))),
@@ -130,7 +130,7 @@ fn attempt_from_item(it: &Item) -> Result<Attempt, StoreError> {
     let pk = get_s(it, "pk")?;
     Ok(Attempt {
         id: get_s(it, "sk")?.to_string(),
-        endpoint_id: pk.strip_prefix("WHATT#").unwrap_or(pk).to_string(),
+        endpoint_id: pk.strip_prefix("WHATT#").unwrap_or(pk).into(),
         event_id: get_s(it, "event_id")?.to_string(),
         attempt: get_n(it, "attempt")?,
         trigger: Trigger::parse(get_s(it, "trigger")?)

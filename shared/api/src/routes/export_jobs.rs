@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
 use relay_app::destinations::export_job::service;
+use relay_core::model::ids::ExportId;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -52,7 +53,7 @@ async fn list(
 async fn get_one(
     State(state): State<AppState>,
     Exporter(principal): Exporter,
-    Path(export_id): Path<String>,
+    Path(export_id): Path<ExportId>,
 ) -> Result<Response, ApiError> {
     let out = service::get(state.store(), principal.org_id(), &export_id).await?;
     Ok(Json(out).into_response())

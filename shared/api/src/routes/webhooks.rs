@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
 use relay_app::destinations::webhook::service;
+use relay_core::model::ids::EndpointId;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -70,7 +71,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    Path((_, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, EndpointId)>,
 ) -> Result<Response, ApiError> {
     Ok(Json(service::get(state.store(), &org_id, &id).await?).into_response())
 }
@@ -79,7 +80,7 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    Path((_, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, EndpointId)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let policy = state.webhook_client().policy();
@@ -99,7 +100,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    Path((_, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, EndpointId)>,
 ) -> Result<Response, ApiError> {
     service::delete(state.store(), &org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -109,7 +110,7 @@ pub async fn remove(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    Path((_, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, EndpointId)>,
 ) -> Result<Response, ApiError> {
     let view =
         service::rotate_secret(state.store(), &org_id, &id, OffsetDateTime::now_utc()).await?;
@@ -120,7 +121,7 @@ pub async fn rotate_secret(
 pub async fn test(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    Path((_, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, EndpointId)>,
 ) -> Result<Response, ApiError> {
     let result = service::test(
         state.store(),
@@ -137,7 +138,7 @@ pub async fn test(
 pub async fn attempts(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    Path((_, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, EndpointId)>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let page = service::attempts(state.store(), state.cursors(), &org_id, &id, &pairs).await?;
@@ -148,7 +149,7 @@ pub async fn attempts(
 pub async fn replay(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    Path((_, id)): Path<(String, String)>,
+    Path((_, id)): Path<(String, EndpointId)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let result = service::replay(

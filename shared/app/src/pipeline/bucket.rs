@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::role::customer_s3;
 use crate::clients::Clients;
+use relay_core::model::ids::OrgId;
 use relay_core::model::s3_stream::S3Destination;
 
 /// The AuditExport API's `AuditExportTestResult`.
@@ -88,7 +89,7 @@ pub async fn test_connection(
     access_role_arn: Option<&str>,
     dest: &S3Destination,
     external_id: &str,
-    org_id: &str,
+    org_id: &OrgId,
     now: OffsetDateTime,
 ) -> TestResult {
     let fail = |error: String| TestResult {

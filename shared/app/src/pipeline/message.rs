@@ -17,6 +17,7 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use relay_core::model::ids::{EndpointId, OrgId};
 
 /// Current message format version.
 pub const MESSAGE_VERSION: u8 = 1;
@@ -65,7 +66,7 @@ pub struct OtelMessage {
     /// Always [`DestinationKind::Otel`].
     pub kind: DestinationKind,
     /// Org of the events and the configuration.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// The configuration's id (a deleted and re-created configuration drops old messages).
     pub config_id: String,
     /// `live`, or the replay id.
@@ -148,9 +149,9 @@ pub struct DeliveryMessage {
     /// Destination kind.
     pub kind: DestinationKind,
     /// Org of the event and the endpoint.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// The endpoint.
-    pub endpoint_id: String,
+    pub endpoint_id: EndpointId,
     /// The event (`webhook-id`).
     pub event_id: String,
     /// `live`, or the replay id.

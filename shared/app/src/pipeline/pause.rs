@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::system_events::{record, SystemEvent};
 use relay_core::error::Error;
+use relay_core::model::ids::OrgId;
 use relay_core::model::webhook::unix_to_rfc3339;
 use relay_core::model::Org;
 use relay_store::Store;
@@ -152,7 +153,7 @@ impl PauseRule {
 pub async fn notify_pause(
     store: &Store,
     notifier: &Notifier,
-    org_id: &str,
+    org_id: &OrgId,
     kind: &str,
     destination_id: &str,
     reason: &str,

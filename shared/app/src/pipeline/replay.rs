@@ -10,6 +10,7 @@ use relay_core::cursor::CursorSigner;
 use relay_core::error::Error;
 use relay_core::model::event::{parse_time, sortable_time};
 use relay_core::model::ids::new_id;
+use relay_core::model::ids::OrgId;
 use relay_core::model::webhook::ReplayRequest;
 use relay_store::webhooks::{ReplayEvent, ReplayPosition};
 use relay_store::Store;
@@ -74,7 +75,7 @@ pub async fn enqueue_range<M, F>(
     store: &Store,
     sqs: &aws_sdk_sqs::Client,
     cursors: &CursorSigner,
-    org_id: &str,
+    org_id: &OrgId,
     range: &ReplayRange,
     target: ReplayTarget<'_>,
     mut messages: F,

@@ -3,6 +3,7 @@
 //! or from the DynamoDB Streams API (the local poller).
 
 use aws_lambda_events::event::dynamodb::EventRecord;
+use relay_core::model::ids::OrgId;
 use serde::Deserialize;
 
 /// An event inserted into the events table, as its stream record carries it.
@@ -11,7 +12,7 @@ pub struct StreamInsert {
     /// The record's sequence number (the checkpoint Lambda resumes from).
     pub sequence_number: String,
     /// Org (`pk`).
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Event id (`sk`).
     pub event_id: String,
     /// Action.
@@ -54,7 +55,7 @@ pub fn insert_from_lambda(record: &EventRecord) -> Result<Option<StreamInsert>, 
         .map_err(|e| RecordError::NotAnEvent(seq.clone(), e.to_string()))?;
     Ok(Some(StreamInsert {
         sequence_number: seq,
-        org_id: image.pk,
+        org_id: image.pk.into(),
         event_id: image.sk,
         action: image.action,
         doc: image.doc,
@@ -84,7 +85,7 @@ pub fn insert_from_streams_api(
         )),
     };
     Ok(Some(StreamInsert {
-        org_id: get("pk")?,
+        org_id: get("pk")?.into(),
         event_id: get("sk")?,
         action: get("action")?,
         doc: get("doc")?,

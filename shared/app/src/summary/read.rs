@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use relay_core::error::Error;
 use relay_core::model::event::{parse_time, rfc3339_millis};
+use relay_core::model::ids::OrgId;
 use relay_core::summary::buckets::{counter_key, marker_pk, plan, BucketRun, Dim, RangePlan};
 use relay_core::summary::check_range;
 use relay_core::summary::counts::Counts;
@@ -148,7 +149,7 @@ impl SummaryParams {
 
 async fn read_run(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     run: &BucketRun,
 ) -> Result<(Vec<Item>, ReadStats), StoreError> {
     let (lo, hi) = run.sk_bounds();
@@ -157,7 +158,7 @@ async fn read_run(
 
 async fn read_edge(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     lo: &str,
     hi: &str,
     filter: Option<&Dim>,
@@ -177,7 +178,7 @@ fn top_n<K: Ord + Clone>(map: HashMap<K, u64>, n: usize) -> Vec<(K, u64)> {
 /// The org's summary of `[from, to)`.
 pub async fn org_summary(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     from: OffsetDateTime,
     to: OffsetDateTime,
     top: usize,
@@ -246,7 +247,7 @@ pub async fn org_summary(
 /// BatchGetItem per 100 buckets, plus a filtered marker Query per sub-hour edge.
 pub async fn dim_counts(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     dim: &Dim,
     from: OffsetDateTime,
     to: OffsetDateTime,
@@ -285,7 +286,7 @@ pub async fn dim_counts(
 /// [`dim_counts`] as a trail's summary.
 pub async fn trail_summary(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     dim: &Dim,
     from: OffsetDateTime,
     to: OffsetDateTime,

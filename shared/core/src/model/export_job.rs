@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::model::event::{parse_time, rfc3339_millis};
+use crate::model::ids::{ExportId, OrgId};
 use crate::model::s3_stream::{
     validate_bucket, validate_prefix, validate_region, validate_role_arn, S3Destination,
     DEFAULT_PREFIX,
@@ -347,9 +348,9 @@ pub struct ExportFile {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportJob {
     /// `exp_…` id.
-    pub export_id: String,
+    pub export_id: ExportId,
     /// Owning org.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// State.
     pub status: JobStatus,
     /// Format.
@@ -404,7 +405,7 @@ pub struct DestinationView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportJobView {
     /// Id.
-    pub export_id: String,
+    pub export_id: ExportId,
     /// `queued`, `running`, `completed`, `failed`.
     pub status: JobStatus,
     /// Events written (all of them once completed).

@@ -1,4 +1,6 @@
-//! Prefixed, sortable identifiers (`evt_`, `org_`, `key_`) and random secrets.
+//! Prefixed, sortable identifiers (`evt_`, `org_`, `key_`, `whk_`, `exp_`) and random secrets.
+//! The ids a caller names in a path or that tie records together are newtypes ([`OrgId`],
+//! [`KeyId`], [`EndpointId`], [`ExportId`]), so one cannot be passed where another is meant.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -7,6 +9,143 @@ use base64::Engine;
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
 }
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(
+            Debug,
+            Clone,
+            Default,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            serde::Serialize,
+            serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix of every id this service creates.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id: the prefix, `_`, and a ULID.
+            pub fn generate() -> Self {
+                $name(new_id($prefix))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// Any text: ids are compared and looked up, never parsed, so an id from a path that
+        /// names nothing simply finds nothing (404).
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+
+        impl From<&$name> for $name {
+            fn from(id: &$name) -> Self {
+                id.clone()
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(s: &String) -> Self {
+                $name(s.clone())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl From<&$name> for String {
+            fn from(id: &$name) -> String {
+                id.0.clone()
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// An org: `org_…`.
+    OrgId,
+    "org"
+);
+prefixed_id!(
+    /// An API key (safe to log and show; the token is not): `key_…`.
+    KeyId,
+    "key"
+);
+prefixed_id!(
+    /// A webhook endpoint: `whk_…`.
+    EndpointId,
+    "whk"
+);
+prefixed_id!(
+    /// An export job: `exp_…`.
+    ExportId,
+    "exp"
+);
 
 /// The operating system's random source failed. It does not on Linux once booted; when it
 /// does, the request fails cleanly instead of the process panicking.
@@ -37,6 +176,18 @@ mod tests {
         let b = new_id("evt");
         assert!(a.starts_with("evt_") && a.len() == 30);
         assert!(a < b);
+    }
+
+    #[test]
+    fn typed_ids_keep_their_text_and_prefix() {
+        let org = OrgId::generate();
+        assert!(org.starts_with("org_") && org.len() == 30);
+        assert_eq!(serde_json::to_string(&org).unwrap(), format!("\"{org}\""));
+        let back: OrgId = serde_json::from_str(&format!("\"{org}\"")).unwrap();
+        assert_eq!(back, org);
+        assert!(EndpointId::generate().starts_with("whk_"));
+        assert!(ExportId::generate().starts_with("exp_"));
+        assert_eq!(KeyId::from("key_1"), "key_1");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Orgs (the tenants of the service) and their API keys.
 
+use crate::model::ids::{KeyId, OrgId};
 use serde::{Deserialize, Serialize};
 
 /// Default retention of events, in days (the platform keeps a year).
@@ -9,7 +10,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Org {
     /// `org_…` id, assigned at creation.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Display name.
     pub name: String,
     /// The platform's own id for this customer; events carry it as `tenant_id`
@@ -111,9 +112,9 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {
     /// `key_…` id (safe to log and show).
-    pub key_id: String,
+    pub key_id: KeyId,
     /// Org the key belongs to.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Role of the holder.
     pub role: Role,
     /// Explicit scopes.

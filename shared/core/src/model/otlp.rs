@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::model::ids::OrgId;
 use crate::model::webhook::unix_to_rfc3339;
 
 /// `maxBatchSize` when none is given.
@@ -113,7 +114,7 @@ pub struct OtelConfig {
     /// so messages queued for the old one are dropped.
     pub id: String,
     /// Owning org.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// The receiver URL as configured.
     pub endpoint_url: String,
     /// Headers sent with every request.
@@ -190,7 +191,7 @@ pub struct OtelConfigView {
     /// `otl_…`.
     pub id: String,
     /// Owning org.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// The receiver URL as configured.
     pub endpoint_url: String,
     /// The URL requests are POSTed to (`…/v1/logs`).

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::model::ids::OrgId;
 
 /// Default key prefix inside the customer's bucket.
 pub const DEFAULT_PREFIX: &str = "audit-logs";
@@ -89,7 +90,7 @@ pub struct S3ExportConfig {
     /// `s3x_…` id.
     pub id: String,
     /// Owning org.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Where to write.
     pub dest: S3Destination,
     /// Whether the schedule writes batches.
@@ -122,7 +123,7 @@ pub struct S3ConfigView {
     /// Config id.
     pub id: String,
     /// Org id.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Bucket.
     pub bucket: String,
     /// Region.

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::error::Error;
 use crate::model::event::rfc3339_millis;
+use crate::model::ids::{EndpointId, OrgId};
 use crate::signing::WebhookSecret;
 
 /// Most endpoints one org may have.
@@ -38,9 +39,9 @@ pub enum EndpointStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEndpoint {
     /// `whk_…` id.
-    pub id: String,
+    pub id: EndpointId,
     /// Owning org.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Destination URL.
     pub url: String,
     /// Free text.
@@ -145,9 +146,9 @@ pub fn unix_to_rfc3339(t: i64) -> String {
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView {
     /// `whk_…`.
-    pub id: String,
+    pub id: EndpointId,
     /// Owning org.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Destination.
     pub url: String,
     /// Free text.
@@ -398,7 +399,7 @@ pub struct Attempt {
     pub id: String,
     /// The endpoint.
     #[serde(skip)]
-    pub endpoint_id: String,
+    pub endpoint_id: EndpointId,
     /// The event (= `webhook-id`).
     pub event_id: String,
     /// 1 for the first attempt of a message, then 2, 3, 4.

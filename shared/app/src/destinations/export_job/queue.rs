@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::queues::QueueSpec;
+use relay_core::model::ids::{ExportId, OrgId};
 
 /// The export-jobs queue as `template.yaml` declares it (`ExportJobsQueue`): visibility above
 /// the export function's 900 s timeout (a message is never handed out twice at once, and a
@@ -19,9 +20,9 @@ pub const EXPORT_QUEUE: QueueSpec = QueueSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobMessage {
     /// The job's org.
-    pub org_id: String,
+    pub org_id: OrgId,
     /// The job.
-    pub export_id: String,
+    pub export_id: ExportId,
 }
 
 /// Sends `msg` (delayed by up to 900 s).

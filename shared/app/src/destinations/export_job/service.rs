@@ -12,7 +12,8 @@ use relay_core::error::Error;
 use relay_core::model::export_job::{
     bound, ExportJob, ExportJobView, ExportRequest, JobDestination, JobStatus, ValidExport,
 };
-use relay_core::model::ids::new_id;
+use relay_core::model::ids::ExportId;
+use relay_core::model::ids::OrgId;
 use relay_core::model::Org;
 use relay_core::query::LogFilter;
 use relay_core::summary::buckets::Dim;
@@ -28,7 +29,7 @@ pub const MAX_LIST_LIMIT: usize = 100;
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Created {
     /// The job's id.
-    pub export_id: String,
+    pub export_id: ExportId,
     /// `queued`.
     pub status: JobStatus,
     /// How many events the job will write, from the summary counters: exact for a range
@@ -49,7 +50,11 @@ pub struct ExportList {
 }
 
 /// The estimate of a job's size (a few reads of the summary counters).
-pub async fn estimate(store: &Store, org_id: &str, filter: &LogFilter) -> Result<u64, StoreError> {
+pub async fn estimate(
+    store: &Store,
+    org_id: &OrgId,
+    filter: &LogFilter,
+) -> Result<u64, StoreError> {
     let (Some(from), Some(to)) = (filter.from, filter.to) else {
         return Ok(0);
     };
@@ -106,7 +111,7 @@ pub async fn create(
     })?;
     let estimated_records = estimate(store, &org.org_id, &v.filter).await?;
     let job = ExportJob {
-        export_id: new_id("exp"),
+        export_id: ExportId::generate(),
         org_id: org.org_id.clone(),
         status: JobStatus::Queued,
         format: v.format,
@@ -150,7 +155,11 @@ pub async fn create(
 }
 
 /// One job of the org, or 404 (also for another org's job).
-pub async fn get(store: &Store, org_id: &str, export_id: &str) -> Result<ExportJobView, Error> {
+pub async fn get(
+    store: &Store,
+    org_id: &OrgId,
+    export_id: &ExportId,
+) -> Result<ExportJobView, Error> {
     if !export_id.starts_with("exp_") || export_id.len() > 64 {
         return Err(Error::NotFound("export"));
     }
@@ -165,7 +174,7 @@ pub async fn get(store: &Store, org_id: &str, export_id: &str) -> Result<ExportJ
 pub async fn list(
     store: &Store,
     cursors: &CursorSigner,
-    org_id: &str,
+    org_id: &OrgId,
     pairs: &[(String, String)],
 ) -> Result<ExportList, Error> {
     let mut limit = DEFAULT_LIST_LIMIT;

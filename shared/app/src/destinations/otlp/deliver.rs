@@ -29,6 +29,7 @@ use crate::pipeline::http_client::WebhookClient;
 use crate::pipeline::message::{OtelEvent, OtelMessage};
 use crate::pipeline::pause::Notifier;
 use relay_core::model::event::rfc3339_millis;
+use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::{OtelConfig, OtelStatus};
 use relay_core::retry::random_unit;
 use relay_store::markers::Claim;
@@ -43,7 +44,7 @@ const SEND_BUDGET: Duration = Duration::from_secs(12);
 
 /// Configurations by org, loaded once per SQS batch; an org missing from the map could not be
 /// read (its messages are retried), `None` means there is no configuration.
-pub type ConfigCache = HashMap<String, Option<OtelConfig>>;
+pub type ConfigCache = HashMap<OrgId, Option<OtelConfig>>;
 
 /// Sends OTLP export messages; built once per cold start (by the deliver function's
 /// [`Deliverer`](crate::pipeline::consumer::Deliverer)).
@@ -99,7 +100,7 @@ impl OtelDeliverer {
         for (org, res) in orgs.into_iter().zip(loaded) {
             match res {
                 Ok(c) => {
-                    cache.insert(org.to_string(), c);
+                    cache.insert(OrgId::from(org), c);
                 }
                 Err(e) => {
                     tracing::warn!(org_id = org, error = %e, "loading an OTLP export configuration failed")

@@ -26,6 +26,7 @@ use relay_core::cursor::CursorSigner;
 use relay_core::error::Error;
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::ids::new_id;
+use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::{OtelConfig, OtelConfigInput, OtelConfigView, OtelStatus};
 use relay_core::model::AuditEvent;
 use relay_store::otlp::ExportRecord;
@@ -53,7 +54,7 @@ async fn check_destination(policy: SsrfPolicy, url: &str) -> Result<(), Error> {
 }
 
 /// `GET /orgs/{orgId}/audit-export/otel`.
-pub async fn get(store: &Store, org_id: &str) -> Result<OtelConfigView, Error> {
+pub async fn get(store: &Store, org_id: &OrgId) -> Result<OtelConfigView, Error> {
     Ok(store
         .get_otel_config(org_id, true)
         .await?
@@ -66,7 +67,7 @@ pub async fn get(store: &Store, org_id: &str) -> Result<OtelConfigView, Error> {
 pub async fn upsert(
     store: &Store,
     policy: SsrfPolicy,
-    org_id: &str,
+    org_id: &OrgId,
     body: Value,
     now: OffsetDateTime,
 ) -> Result<(OtelConfigView, bool), Error> {
@@ -79,15 +80,15 @@ pub async fn upsert(
         .upsert_otel_config(org_id, &new_id("otl"), &dest, enabled, &rfc3339_millis(now))
         .await?;
     // Never the headers: their values are secrets.
-    tracing::info!(org_id, config_id = %config.id, enabled, max_batch_size = config.max_batch_size,
+    tracing::info!(org_id = %org_id, config_id = %config.id, enabled, max_batch_size = config.max_batch_size,
         "OTLP export configured");
     Ok((config.view(), stored.is_none()))
 }
 
 /// `DELETE /orgs/{orgId}/audit-export/otel`. Messages still queued for it are dropped.
-pub async fn delete(store: &Store, org_id: &str) -> Result<(), Error> {
+pub async fn delete(store: &Store, org_id: &OrgId) -> Result<(), Error> {
     if store.delete_otel_config(org_id).await? {
-        tracing::info!(org_id, "OTLP export deleted");
+        tracing::info!(org_id = %org_id, "OTLP export deleted");
         Ok(())
     } else {
         Err(not_found())
@@ -135,7 +136,7 @@ pub fn test_event(config_id: &str, tenant_id: &str, now: OffsetDateTime) -> Audi
 pub async fn test(
     store: &Store,
     client: &WebhookClient,
-    org_id: &str,
+    org_id: &OrgId,
     body: Option<Value>,
     now: OffsetDateTime,
 ) -> Result<TestResult, Error> {
@@ -218,7 +219,7 @@ pub async fn replay(
     sqs: &aws_sdk_sqs::Client,
     queue_url: Option<&str>,
     cursors: &CursorSigner,
-    org_id: &str,
+    org_id: &OrgId,
     body: Value,
 ) -> Result<ReplayResult, Error> {
     let range = ReplayRange::parse(relay_core::decode::from_value(body, "")?)?;
@@ -263,7 +264,7 @@ pub async fn replay(
         },
     )
     .await?;
-    tracing::info!(org_id, replay_id = %done.replay_id, scanned = done.scanned,
+    tracing::info!(org_id = %org_id, replay_id = %done.replay_id, scanned = done.scanned,
         batches = done.enqueued, "OTLP replay enqueued");
     Ok(ReplayResult {
         replay_id: done.replay_id,

@@ -28,6 +28,7 @@ use crate::pipeline::pause::Notifier;
 use crate::pipeline::role::customer_s3;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::ids::new_id;
+use relay_core::model::ids::OrgId;
 use relay_store::error::StoreError;
 use relay_store::events::Received;
 use relay_store::s3_stream::{ExportRun, FlushState};
@@ -163,10 +164,11 @@ impl Flusher {
     pub async fn flush_all(
         &self,
         deadline: Instant,
-    ) -> Result<Vec<(String, FlushOutcome)>, StoreError> {
+    ) -> Result<Vec<(OrgId, FlushOutcome)>, StoreError> {
         let orgs = self.store.enabled_s3_orgs().await?;
         let results: Vec<_> = futures::stream::iter(orgs)
             .map(|org| async move {
+                let org = OrgId::from(org);
                 let r = self.flush_org(&org, deadline).await;
                 (org, r)
             })
@@ -187,7 +189,7 @@ impl Flusher {
     /// Flushes one org: everything old enough, or as much as fits before `deadline`.
     pub async fn flush_org(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         deadline: Instant,
     ) -> Result<FlushOutcome, StoreError> {
         let run_id = new_id("run");
@@ -276,7 +278,7 @@ impl Flusher {
     /// Runs (or resumes) the org's plan. `None`: nothing to export.
     async fn run_plan(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         run_id: &str,
         state: FlushState,
         now: OffsetDateTime,
@@ -424,7 +426,7 @@ impl Flusher {
     /// Records a finished upload: on success the watermark moves past its batch.
     async fn complete(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         run_id: &str,
         (key, count, size, last_rcv, res): (String, u64, u64, String, Result<(), String>),
         progress: &mut Progress,

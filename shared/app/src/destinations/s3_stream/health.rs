@@ -9,13 +9,14 @@ use time::OffsetDateTime;
 use super::flush::Flusher;
 use crate::pipeline::pause::notify_pause;
 use relay_core::model::event::parse_time;
+use relay_core::model::ids::OrgId;
 use relay_store::error::StoreError;
 
 impl Flusher {
     /// Counts a failed run towards the pause rule; pauses and notifies when it says so.
     pub(super) async fn after_failure(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         run_id: &str,
         config_id: &str,
         err: &str,

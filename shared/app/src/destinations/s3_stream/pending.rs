@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use relay_core::model::ids::OrgId;
 use relay_store::error::StoreError;
 use relay_store::Store;
 
@@ -24,7 +25,7 @@ pub const FLUSH_QUEUE: crate::pipeline::queues::QueueSpec = crate::pipeline::que
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FlushRequest {
     /// The org to flush.
-    pub org_id: String,
+    pub org_id: OrgId,
 }
 
 /// Whether going from `old` to `new` pending events crosses a multiple of [`BATCH_EVENTS`].
@@ -38,7 +39,7 @@ pub async fn note_accepted(
     store: &Store,
     sqs: &aws_sdk_sqs::Client,
     flush_queue_url: Option<&str>,
-    org_id: &str,
+    org_id: &OrgId,
     count: u64,
     settle_secs: i32,
 ) -> Result<bool, StoreError> {
@@ -52,7 +53,7 @@ pub async fn note_accepted(
         return Ok(false);
     };
     let body = serde_json::to_string(&FlushRequest {
-        org_id: org_id.to_string(),
+        org_id: org_id.into(),
     })
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     if let Err(e) = sqs
@@ -63,7 +64,7 @@ pub async fn note_accepted(
         .send()
         .await
     {
-        tracing::warn!(org_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
+        tracing::warn!(org_id = %org_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
             "early flush request not queued; the schedule will flush");
         return Ok(false);
     }

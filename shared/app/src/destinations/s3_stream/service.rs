@@ -11,6 +11,7 @@ use crate::pipeline::bucket::{test_connection, TestResult};
 use crate::pipeline::role::setup_policies;
 use relay_core::error::Error;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
+use relay_core::model::ids::OrgId;
 use relay_core::model::s3_stream::{S3ConfigInput, S3ConfigView, S3Destination, DEFAULT_PREFIX};
 use relay_store::s3_stream::ExportRun;
 use relay_store::Store;
@@ -24,7 +25,7 @@ fn parse_input(body: Value) -> Result<S3ConfigInput, Error> {
 }
 
 /// The org's stored configuration, as the API shows it (the role ARN masked).
-pub async fn get(store: &Store, org_id: &str) -> Result<S3ConfigView, Error> {
+pub async fn get(store: &Store, org_id: &OrgId) -> Result<S3ConfigView, Error> {
     let cfg = store
         .get_s3_config(org_id)
         .await?
@@ -36,7 +37,7 @@ pub async fn get(store: &Store, org_id: &str) -> Result<S3ConfigView, Error> {
 /// Validates and stores the org's configuration (created or replaced).
 pub async fn upsert(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     body: Value,
     now: OffsetDateTime,
 ) -> Result<S3ConfigView, Error> {
@@ -56,7 +57,7 @@ pub async fn upsert(
 }
 
 /// Deletes the org's configuration.
-pub async fn delete(store: &Store, org_id: &str) -> Result<(), Error> {
+pub async fn delete(store: &Store, org_id: &OrgId) -> Result<(), Error> {
     if store.delete_s3_config(org_id).await? {
         Ok(())
     } else {
@@ -70,7 +71,7 @@ pub async fn test(
     store: &Store,
     clients: &Clients,
     access_role_arn: Option<&str>,
-    org_id: &str,
+    org_id: &OrgId,
     body: Option<Value>,
     now: OffsetDateTime,
 ) -> Result<TestResult, Error> {
@@ -100,7 +101,7 @@ pub async fn test(
 /// The org's most recent runs, newest first; `pairs` is the query (`limit`, 1 to 200).
 pub async fn runs(
     store: &Store,
-    org_id: &str,
+    org_id: &OrgId,
     pairs: &[(String, String)],
 ) -> Result<Vec<ExportRun>, Error> {
     let mut limit = DEFAULT_RUNS;
@@ -123,7 +124,7 @@ pub async fn runs(
 pub async fn setup(
     store: &Store,
     access_role_arn: Option<&str>,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> Result<Value, Error> {
     let external_id = store.external_id(org_id).await?;
     let stored = store.get_s3_config(org_id).await?;

@@ -28,6 +28,7 @@ use crate::pipeline::message::{DeliveryMessage, DestinationKind};
 use crate::pipeline::pause::Notifier;
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::ids::new_id;
+use relay_core::model::ids::{EndpointId, OrgId};
 use relay_core::model::webhook::{
     Attempt, AttemptStatus, EndpointStatus, Trigger, WebhookEndpoint,
 };
@@ -37,7 +38,7 @@ use relay_store::Store;
 
 /// The endpoints a batch names, by `(org, endpoint id)`: `None` for a deleted one; an endpoint
 /// that could not be read is missing, and its messages are retried.
-pub type EndpointCache = HashMap<(String, String), Option<WebhookEndpoint>>;
+pub type EndpointCache = HashMap<(OrgId, EndpointId), Option<WebhookEndpoint>>;
 
 /// Delivers webhook messages; built once per cold start, inside the deliver pipeline.
 #[derive(Debug, Clone)]
@@ -71,7 +72,7 @@ impl WebhookDeliverer {
     }
 
     /// Loads each endpoint that `keys` name once, concurrently.
-    pub async fn load(&self, mut keys: Vec<(String, String)>) -> EndpointCache {
+    pub async fn load(&self, mut keys: Vec<(OrgId, EndpointId)>) -> EndpointCache {
         keys.sort();
         keys.dedup();
         let loaded = join_all(keys.iter().map(|(org, id)| self.store.get_webhook(org, id))).await;

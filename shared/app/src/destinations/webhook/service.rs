@@ -15,6 +15,7 @@ use relay_core::cursor::CursorSigner;
 use relay_core::error::Error;
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::ids::new_id;
+use relay_core::model::ids::{EndpointId, OrgId};
 use relay_core::model::webhook::{
     parse_body, validate_actions, validate_description, Attempt, AttemptStatus, CreateWebhook,
     EndpointStatus, EndpointView, Trigger, UpdateWebhook, WebhookEndpoint, MAX_ENDPOINTS_PER_ORG,
@@ -55,7 +56,7 @@ async fn validate_url(policy: SsrfPolicy, url: &str) -> Result<(), Error> {
 pub async fn create(
     store: &Store,
     policy: SsrfPolicy,
-    org_id: &str,
+    org_id: &OrgId,
     body: Value,
     now: OffsetDateTime,
 ) -> Result<EndpointView, Error> {
@@ -73,8 +74,8 @@ pub async fn create(
     }
     let at = rfc3339_millis(now);
     let endpoint = WebhookEndpoint {
-        id: new_id("whk"),
-        org_id: org_id.to_string(),
+        id: EndpointId::generate(),
+        org_id: org_id.clone(),
         url: req.url,
         description: req.description.filter(|d| !d.is_empty()),
         enabled: req.enabled.unwrap_or(true),
@@ -91,12 +92,12 @@ pub async fn create(
         updated_at: at,
     };
     store.put_new_webhook(&endpoint).await?;
-    tracing::info!(org_id, endpoint_id = %endpoint.id, "webhook endpoint created");
+    tracing::info!(org_id = %org_id, endpoint_id = %endpoint.id, "webhook endpoint created");
     Ok(endpoint.view(true))
 }
 
 /// `GET /orgs/{orgId}/audit-export/webhooks`: every endpoint, secrets masked.
-pub async fn list(store: &Store, org_id: &str) -> Result<Vec<EndpointView>, Error> {
+pub async fn list(store: &Store, org_id: &OrgId) -> Result<Vec<EndpointView>, Error> {
     Ok(store
         .list_webhooks(org_id, true)
         .await?
@@ -105,21 +106,21 @@ pub async fn list(store: &Store, org_id: &str) -> Result<Vec<EndpointView>, Erro
         .collect())
 }
 
-async fn load(store: &Store, org_id: &str, id: &str) -> Result<WebhookEndpoint, Error> {
+async fn load(store: &Store, org_id: &OrgId, id: &EndpointId) -> Result<WebhookEndpoint, Error> {
     if !is_plausible_id(id) {
         return Err(not_found());
     }
     store.get_webhook(org_id, id).await?.ok_or_else(not_found)
 }
 
-fn is_plausible_id(id: &str) -> bool {
+fn is_plausible_id(id: &EndpointId) -> bool {
     id.len() <= 64
         && id.starts_with("whk_")
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `GET /orgs/{orgId}/audit-export/webhooks/{id}`.
-pub async fn get(store: &Store, org_id: &str, id: &str) -> Result<EndpointView, Error> {
+pub async fn get(store: &Store, org_id: &OrgId, id: &EndpointId) -> Result<EndpointView, Error> {
     Ok(load(store, org_id, id).await?.view(false))
 }
 
@@ -127,8 +128,8 @@ pub async fn get(store: &Store, org_id: &str, id: &str) -> Result<EndpointView, 
 pub async fn update(
     store: &Store,
     policy: SsrfPolicy,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &EndpointId,
     body: Value,
     now: OffsetDateTime,
 ) -> Result<EndpointView, Error> {
@@ -155,7 +156,7 @@ pub async fn update(
 }
 
 /// `DELETE /orgs/{orgId}/audit-export/webhooks/{id}`.
-pub async fn delete(store: &Store, org_id: &str, id: &str) -> Result<(), Error> {
+pub async fn delete(store: &Store, org_id: &OrgId, id: &EndpointId) -> Result<(), Error> {
     if !is_plausible_id(id) || !store.delete_webhook(org_id, id).await? {
         return Err(not_found());
     }
@@ -166,8 +167,8 @@ pub async fn delete(store: &Store, org_id: &str, id: &str) -> Result<(), Error> 
 /// signing beside it for 24 hours so receivers can switch without losing a delivery.
 pub async fn rotate_secret(
     store: &Store,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &EndpointId,
     now: OffsetDateTime,
 ) -> Result<EndpointView, Error> {
     let current = load(store, org_id, id).await?;
@@ -185,7 +186,7 @@ pub async fn rotate_secret(
         .await?
     {
         Some(rotated) => {
-            tracing::info!(org_id, endpoint_id = id, "webhook secret rotated");
+            tracing::info!(org_id = %org_id, endpoint_id = %id, "webhook secret rotated");
             Ok(rotated.view(true))
         }
         None => {
@@ -233,8 +234,8 @@ pub fn test_event(endpoint: &WebhookEndpoint, tenant_id: &str, now: OffsetDateTi
 pub async fn test(
     store: &Store,
     client: &WebhookClient,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &EndpointId,
     now: OffsetDateTime,
 ) -> Result<TestResult, Error> {
     let endpoint = load(store, org_id, id).await?;
@@ -292,8 +293,8 @@ struct AttemptCursor {
 pub async fn attempts(
     store: &Store,
     cursors: &CursorSigner,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &EndpointId,
     pairs: &[(String, String)],
 ) -> Result<AttemptsPage, Error> {
     let mut limit = DEFAULT_ATTEMPTS_LIMIT;
@@ -367,8 +368,8 @@ pub async fn replay(
     sqs: &aws_sdk_sqs::Client,
     queue_url: Option<&str>,
     cursors: &CursorSigner,
-    org_id: &str,
-    id: &str,
+    org_id: &OrgId,
+    id: &EndpointId,
     body: Value,
 ) -> Result<ReplayResult, Error> {
     let range = ReplayRange::parse(parse_body(body)?)?;
@@ -408,7 +409,7 @@ pub async fn replay(
         },
     )
     .await?;
-    tracing::info!(org_id, endpoint_id = id, replay_id = %done.replay_id, scanned = done.scanned,
+    tracing::info!(org_id = %org_id, endpoint_id = %id, replay_id = %done.replay_id, scanned = done.scanned,
         enqueued = done.enqueued, "replay enqueued");
     Ok(ReplayResult {
         replay_id: done.replay_id,
