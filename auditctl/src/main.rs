@@ -142,50 +142,42 @@ fn now() -> String {
     rfc3339_millis(time::OffsetDateTime::now_utc())
 }
 
-/// The deliveries queue's name: the last segment of `AUDITRELAY_DELIVERIES_QUEUE_URL`, or the
+/// A resource's name: the last segment (after `sep`) of its configured URL or ARN, or the
 /// default.
+fn name_of(configured: Option<&str>, sep: char, default: &str) -> String {
+    configured
+        .and_then(|u| u.rsplit(sep).next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(default)
+        .to_string()
+}
+
+/// The deliveries queue's name (from `AUDITRELAY_DELIVERIES_QUEUE_URL` when set).
 fn queue_name(config: &Config) -> String {
-    config
-        .deliveries_queue_url
-        .as_deref()
-        .and_then(|u| u.rsplit('/').next())
-        .filter(|n| !n.is_empty())
-        .unwrap_or(DEFAULT_QUEUE)
-        .to_string()
+    name_of(config.deliveries_queue_url.as_deref(), '/', DEFAULT_QUEUE)
 }
 
-/// The notification topic's name: the last segment of `AUDITRELAY_NOTIFY_TOPIC_ARN`, or the
-/// default.
-/// Name of the S3 early-flush request queue (from `AUDITRELAY_FLUSH_QUEUE_URL` when set).
+/// The S3 early-flush request queue's name (from `AUDITRELAY_FLUSH_QUEUE_URL` when set).
 fn flush_queue_name(config: &Config) -> String {
-    config
-        .flush_queue_url
-        .as_deref()
-        .and_then(|u| u.rsplit('/').next())
-        .filter(|n| !n.is_empty())
-        .unwrap_or("auditrelay-flush-requests")
-        .to_string()
+    name_of(
+        config.flush_queue_url.as_deref(),
+        '/',
+        "auditrelay-flush-requests",
+    )
 }
 
-/// Name of the export-jobs queue (from `AUDITRELAY_EXPORT_QUEUE_URL` when set).
+/// The export-jobs queue's name (from `AUDITRELAY_EXPORT_QUEUE_URL` when set).
 fn export_queue_name(config: &Config) -> String {
-    config
-        .export_queue_url
-        .as_deref()
-        .and_then(|u| u.rsplit('/').next())
-        .filter(|n| !n.is_empty())
-        .unwrap_or("auditrelay-export-jobs")
-        .to_string()
+    name_of(
+        config.export_queue_url.as_deref(),
+        '/',
+        "auditrelay-export-jobs",
+    )
 }
 
+/// The notification topic's name (from `AUDITRELAY_NOTIFY_TOPIC_ARN` when set).
 fn topic_name(config: &Config) -> String {
-    config
-        .notify_topic_arn
-        .as_deref()
-        .and_then(|a| a.rsplit(':').next())
-        .filter(|n| !n.is_empty())
-        .unwrap_or(DEFAULT_TOPIC)
-        .to_string()
+    name_of(config.notify_topic_arn.as_deref(), ':', DEFAULT_TOPIC)
 }
 
 /// Resolves a local queue's URL: the configured one, or the one `auditctl provision` made.

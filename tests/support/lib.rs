@@ -25,23 +25,8 @@ pub fn seed_event() -> Value {
     serde_json::from_str(SEED_EVENT).expect("seed event is JSON")
 }
 
-/// The documented example event as text.
-pub const SEED_EVENT: &str = r#"{
-  "event_id": "evt_01HXYZABCDEF",
-  "timestamp": "2026-05-22T10:30:00Z",
-  "action": "document.opened",
-  "actor": {
-    "user_id": "usr_01ABCDEFG",
-    "email": "jane@example.com",
-    "ip_address": "203.0.113.42"
-  },
-  "resource": {
-    "type": "document",
-    "id": "doc_01ABCDEF",
-    "name": "Contract_v2.docx"
-  },
-  "tenant_id": "ten_01ABCDEFG"
-}"#;
+/// The documented example event as text (the one copy, in the event model).
+pub const SEED_EVENT: &str = relay_core::model::event::DOCUMENTED_EXAMPLE;
 
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 

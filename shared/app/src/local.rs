@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeN
 use crate::deliver::Deliverer;
 use crate::fanout::Fanout;
 use crate::pipeline::consumer::{Disposition, Received};
-use crate::pipeline::poll::PollError;
+use crate::pipeline::poll::{poll_forever, PollError};
 use crate::pipeline::stream::insert_from_streams_api;
 
 /// Reads the events table's stream from its oldest record (TRIM_HORIZON) and fans out.
@@ -256,16 +256,10 @@ impl QueuePoller {
         let tasks = (0..workers.max(1)).map(|_| {
             let me = self.clone();
             async move {
-                loop {
-                    match me.poll_once(0).await {
-                        Ok(p) if p.received == 0 => tokio::time::sleep(idle).await,
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "queue poll failed");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
+                poll_forever("deliveries queue", idle, || async {
+                    me.poll_once(0).await.map(|p| p.received > 0)
+                })
+                .await
             }
         });
         futures::future::join_all(tasks).await;

@@ -348,6 +348,25 @@ pub fn validate(
     })
 }
 
+/// The audit-log API's documented example event, verbatim: the one copy that the unit tests,
+/// the integration tests and the benchmarks start from.
+pub const DOCUMENTED_EXAMPLE: &str = r#"{
+  "event_id": "evt_01HXYZABCDEF",
+  "timestamp": "2026-05-22T10:30:00Z",
+  "action": "document.opened",
+  "actor": {
+    "user_id": "usr_01ABCDEFG",
+    "email": "jane@example.com",
+    "ip_address": "203.0.113.42"
+  },
+  "resource": {
+    "type": "document",
+    "id": "doc_01ABCDEF",
+    "name": "Contract_v2.docx"
+  },
+  "tenant_id": "ten_01ABCDEFG"
+}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,22 +374,7 @@ mod tests {
 
     /// The documented example event, verbatim.
     pub(crate) fn seed_event() -> Value {
-        json!({
-          "event_id": "evt_01HXYZABCDEF",
-          "timestamp": "2026-05-22T10:30:00Z",
-          "action": "document.opened",
-          "actor": {
-            "user_id": "usr_01ABCDEFG",
-            "email": "jane@example.com",
-            "ip_address": "203.0.113.42"
-          },
-          "resource": {
-            "type": "document",
-            "id": "doc_01ABCDEF",
-            "name": "Contract_v2.docx"
-          },
-          "tenant_id": "ten_01ABCDEFG"
-        })
+        serde_json::from_str(DOCUMENTED_EXAMPLE).unwrap()
     }
 
     fn ctx() -> IngestContext<'static> {

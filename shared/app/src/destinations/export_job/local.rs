@@ -7,7 +7,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use super::run::ExportRunner;
 use super::trigger::handle_message;
-use crate::pipeline::poll::PollError;
+use crate::pipeline::poll::{delete, poll_forever, PollError};
 
 /// How long a local invocation may work on a job before continuing in the next (the Lambda's
 /// 900 s timeout minus its margin).
@@ -66,13 +66,7 @@ impl ExportPoller {
         .await;
         if done {
             if let Some(receipt) = m.receipt_handle() {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map_err(PollError::aws)?;
+                delete(&self.sqs, &self.queue_url, receipt).await?;
             }
         }
         Ok(true)
@@ -80,15 +74,6 @@ impl ExportPoller {
 
     /// Polls forever (every `idle` when the queue is empty).
     pub async fn run(self, idle: Duration) {
-        loop {
-            match self.poll_once().await {
-                Ok(true) => {}
-                Ok(false) => tokio::time::sleep(idle).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "export queue poll failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
+        poll_forever("export queue", idle, || self.poll_once()).await
     }
 }

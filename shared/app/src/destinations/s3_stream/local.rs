@@ -8,7 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use super::flush::Flusher;
 use super::trigger::handle;
-use crate::pipeline::poll::PollError;
+use crate::pipeline::poll::{delete, poll_forever, PollError};
 
 /// Polls the flush queue and runs each batch of requests through [`handle`].
 #[derive(Debug, Clone)]
@@ -72,13 +72,7 @@ impl FlushRequestPoller {
                 .iter()
                 .any(|f| Some(f.item_identifier.as_str()) == m.message_id());
             if let (false, Some(receipt)) = (failed_here, m.receipt_handle()) {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
-                    .map_err(PollError::aws)?;
+                delete(&self.sqs, &self.queue_url, receipt).await?;
             }
         }
         Ok(true)
@@ -86,15 +80,6 @@ impl FlushRequestPoller {
 
     /// Polls until the process ends, sleeping `idle` when the queue is empty.
     pub async fn run(self, idle: Duration) {
-        loop {
-            match self.poll_once().await {
-                Ok(true) => {}
-                Ok(false) => tokio::time::sleep(idle).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "flush queue poll failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
+        poll_forever("flush queue", idle, || self.poll_once()).await
     }
 }
