@@ -14,7 +14,7 @@ use relay_app::pipeline::queues;
 use relay_app::wiring::Wiring;
 use relay_app::{clients, telemetry};
 use relay_core::model::event::rfc3339_millis;
-use relay_core::model::ids::OrgId;
+use relay_core::model::ids::{KeyId, OrgId};
 use relay_core::model::{Role, Scope};
 use relay_core::Config;
 use relay_store::schema;
@@ -66,7 +66,7 @@ enum Command {
     Flush {
         /// Only this org.
         #[arg(long)]
-        org: Option<String>,
+        org: Option<OrgId>,
     },
 }
 
@@ -87,7 +87,7 @@ enum OrgCommand {
     /// Show an org as JSON.
     Show {
         /// The org id.
-        org_id: String,
+        org_id: OrgId,
     },
 }
 
@@ -97,7 +97,7 @@ enum KeyCommand {
     Create {
         /// Org the key belongs to.
         #[arg(long)]
-        org: String,
+        org: OrgId,
         /// owner, admin, member or service.
         #[arg(long)]
         role: String,
@@ -112,15 +112,15 @@ enum KeyCommand {
     List {
         /// The org id.
         #[arg(long)]
-        org: String,
+        org: OrgId,
     },
     /// Revoke a key: its token stops working at once.
     Revoke {
         /// The org id.
         #[arg(long)]
-        org: String,
+        org: OrgId,
         /// The key id (`key_…`).
-        key_id: String,
+        key_id: KeyId,
     },
 }
 
@@ -379,7 +379,6 @@ async fn run(cli: Cli) -> Result<()> {
             let deadline = Instant::now() + Duration::from_secs(14 * 60);
             let outcomes = match org {
                 Some(org) => {
-                    let org = OrgId::from(org);
                     let outcome = flusher.flush_org(&org, deadline).await?;
                     vec![(org, outcome)]
                 }

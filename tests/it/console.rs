@@ -203,7 +203,7 @@ async fn actions_lists_each_orgs_actions_written_once_per_process() {
 
     // Known actions cost nothing more: the process remembers them.
     let now = "2026-05-01T00:00:00.000Z";
-    let org = env.a.org.org_id.as_str();
+    let org = &env.a.org.org_id;
     assert_eq!(
         env.state
             .store()

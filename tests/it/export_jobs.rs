@@ -18,6 +18,7 @@ use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, Run
 use relay_app::ingest::validate_body;
 use relay_app::pipeline::queues::ensure_queue_with_dlq;
 use relay_core::model::event::rfc3339_millis;
+use relay_core::model::ids::ExportId;
 use relay_store::events::event_item;
 use serde_json::{json, Value};
 use support::{assert_error, customer_s3, sdk, TestEnv};
@@ -723,7 +724,7 @@ async fn a_retried_checkpoint_lists_its_file_once() {
             "format": "jsonl",
         }))
         .await;
-    let id = created["export_id"].as_str().expect("id").to_string();
+    let id: ExportId = created["export_id"].as_str().expect("id").into();
     let org = j.env.a.org.org_id.clone();
     let secs = now.unix_timestamp();
     let store = &j.env.store;

@@ -101,11 +101,11 @@ impl Deliverer {
                 Parsed::Otel(_) => None,
             })
             .collect();
-        let otel_orgs: Vec<&str> = parsed
+        let otel_orgs: Vec<&OrgId> = parsed
             .iter()
             .flatten()
             .filter_map(|p| match p {
-                Parsed::Otel(o) => Some(o.org_id.as_str()),
+                Parsed::Otel(o) => Some(&o.org_id),
                 Parsed::Webhook(_) => None,
             })
             .collect();

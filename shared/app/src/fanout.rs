@@ -100,7 +100,7 @@ impl Fanout {
     /// org with an active OTLP export, its inserts grouped into messages of at most
     /// `maxBatchSize` events.
     pub async fn process(&self, inserts: &[StreamInsert]) -> FanoutReport {
-        let mut orgs: Vec<&str> = inserts.iter().map(|i| i.org_id.as_str()).collect();
+        let mut orgs: Vec<&OrgId> = inserts.iter().map(|i| &i.org_id).collect();
         orgs.sort_unstable();
         orgs.dedup();
         let (lists, otel_configs) = tokio::join!(
@@ -119,7 +119,7 @@ impl Fanout {
                     endpoints.insert(org, active);
                 }
                 Err(e) => {
-                    tracing::warn!(org_id = org, error = %e, "listing webhook endpoints failed");
+                    tracing::warn!(org_id = %org, error = %e, "listing webhook endpoints failed");
                 }
             }
         }
@@ -131,7 +131,7 @@ impl Fanout {
                     otel.insert(org, c.filter(|c| c.status() == OtelStatus::Active));
                 }
                 Err(e) => {
-                    tracing::warn!(org_id = org, error = %e, "reading the OTLP export failed");
+                    tracing::warn!(org_id = %org, error = %e, "reading the OTLP export failed");
                 }
             }
         }

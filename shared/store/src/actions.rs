@@ -13,6 +13,7 @@ use futures::stream::{self, TryStreamExt};
 
 use super::{conditional, get_s, s, Store};
 use crate::error::StoreError;
+use relay_core::model::ids::OrgId;
 
 /// Prefix of the sort key of action items.
 const SK_PREFIX: &str = "ACTION#";
@@ -67,7 +68,7 @@ impl Store {
     /// always listed.
     pub async fn record_actions<'a>(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         actions: impl IntoIterator<Item = &'a str>,
         now: &str,
     ) -> Result<usize, StoreError> {
@@ -102,7 +103,7 @@ impl Store {
 
     /// The org's actions in lexical order, at most [`MAX_LISTED_ACTIONS`]; the flag says whether
     /// there are more.
-    pub async fn list_actions(&self, org_id: &str) -> Result<(Vec<String>, bool), StoreError> {
+    pub async fn list_actions(&self, org_id: &OrgId) -> Result<(Vec<String>, bool), StoreError> {
         let mut pages = self
             .ddb
             .query()

@@ -17,6 +17,7 @@ use super::schema::{GSI_BY_ACTOR, GSI_BY_RESOURCE, GSI_BY_TIME};
 use super::{get_s, n, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::model::event::{sortable_time, ValidEvent};
+use relay_core::model::ids::OrgId;
 use relay_core::query::{LogFilter, Position};
 
 /// Most DynamoDB pages one API query reads before answering with what it has and a cursor
@@ -44,7 +45,7 @@ pub struct Page {
 }
 
 /// The item stored for a validated event of `org_id`.
-pub fn event_item(org_id: &str, ev: &ValidEvent, expires_at: i64) -> Item {
+pub fn event_item(org_id: &OrgId, ev: &ValidEvent, expires_at: i64) -> Item {
     let e = &ev.event;
     let mut item: Item = Item::with_capacity(16);
     item.insert("pk".into(), s(org_id));
@@ -123,7 +124,7 @@ impl Store {
     /// Stores an event unless one with its id exists (one conditional write).
     pub async fn put_event(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         ev: &ValidEvent,
         expires_at: i64,
     ) -> Result<PutOutcome, StoreError> {
@@ -163,7 +164,7 @@ impl Store {
         })
     }
 
-    async fn get_item(&self, org_id: &str, event_id: &str) -> Result<Option<Item>, StoreError> {
+    async fn get_item(&self, org_id: &OrgId, event_id: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -180,7 +181,7 @@ impl Store {
     /// One event of the org, as canonical JSON.
     pub async fn get_event(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         event_id: &str,
     ) -> Result<Option<Box<RawValue>>, StoreError> {
         self.get_item(org_id, event_id)
@@ -198,7 +199,7 @@ impl Store {
     /// [`MAX_PAGES_PER_QUERY`] per call).
     pub async fn query_events(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         filter: &LogFilter,
         limit: usize,
         start: Option<Position>,
@@ -247,7 +248,7 @@ impl Store {
     /// the next page starts (`None`: no more). Export jobs stream a range with it.
     pub async fn events_page_ascending(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         filter: &LogFilter,
         after: Option<&Position>,
     ) -> Result<(Vec<(Position, String)>, Option<Position>), StoreError> {
@@ -285,7 +286,7 @@ struct FilterQuery {
 }
 
 impl FilterQuery {
-    fn new(org_id: &str, filter: &LogFilter) -> Self {
+    fn new(org_id: &OrgId, filter: &LogFilter) -> Self {
         let (index, hash_attr, hash_val) = match (&filter.resource, &filter.identity_id) {
             (Some((t, id)), _) => (GSI_BY_RESOURCE, "res_pk", format!("{org_id}#{t}#{id}")),
             (None, Some(id)) => (GSI_BY_ACTOR, "actor_pk", format!("{org_id}#{id}")),
@@ -415,7 +416,7 @@ impl Store {
     /// (`rcv_sk` bounds), oldest first, from `start` (the previous page's last key).
     pub async fn received_page(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         after: &str,
         before: &str,
         start: Option<Item>,

@@ -12,12 +12,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::model::export_job::{ExportFile, ExportJob, JobDestination, JobFormat, JobStatus};
+use relay_core::model::ids::{ExportId, OrgId};
 use relay_core::query::Position;
 
 /// How long a job record is kept.
 pub const JOB_TTL_SECS: i64 = 90 * 86_400;
 
-fn pk(org_id: &str) -> String {
+fn pk(org_id: &OrgId) -> String {
     format!("EXPJOB#{org_id}")
 }
 
@@ -134,8 +135,8 @@ impl Store {
     /// One job of the org.
     pub async fn get_export_job(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
     ) -> Result<Option<ExportJob>, StoreError> {
         self.get_export_item(org_id, export_id)
             .await?
@@ -147,8 +148,8 @@ impl Store {
     /// The job's stored item (consistent read).
     async fn get_export_item(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
     ) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb
@@ -167,7 +168,7 @@ impl Store {
     /// more may follow.
     pub async fn list_export_jobs(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         limit: usize,
         after: Option<&str>,
     ) -> Result<(Vec<ExportJob>, Option<String>), StoreError> {
@@ -201,8 +202,8 @@ impl Store {
     /// live lease exists; marks it running. `None`: finished, missing, or held by another.
     pub async fn acquire_export_lease(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         now_secs: i64,
         until: i64,
@@ -240,8 +241,8 @@ impl Store {
     /// Runs an update guarded by the lease. `Ok(false)`: the lease was lost.
     async fn update_export_leased(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
@@ -260,8 +261,8 @@ impl Store {
     /// Runs an update under `condition`, which must include the lease guard (`:owner`).
     async fn update_export_guarded(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         condition: &str,
         expression: &str,
@@ -290,8 +291,8 @@ impl Store {
     /// Records the multipart upload of the file being written (aborted if the run dies).
     pub async fn set_export_upload(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         key: &str,
         upload_id: &str,
@@ -309,8 +310,8 @@ impl Store {
     /// Forgets the multipart upload of a file that was aborted.
     pub async fn clear_export_upload(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
     ) -> Result<bool, StoreError> {
         self.update_export_leased(
@@ -332,8 +333,8 @@ impl Store {
     /// answers `Ok(true)`.
     pub async fn checkpoint_export(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         files_before: usize,
         file: &ExportFile,
@@ -368,8 +369,8 @@ impl Store {
     /// checkpoint went through on an earlier attempt of the same request.
     async fn checkpoint_already_applied(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         files_before: usize,
         key: &str,
@@ -385,8 +386,8 @@ impl Store {
     /// Completes the job (after the manifest is written) and gives the lease back.
     pub async fn complete_export(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         manifest_key: &str,
         now: &str,
@@ -409,8 +410,8 @@ impl Store {
     /// Counts a transient failure and gives the lease back; returns the streak.
     pub async fn record_export_failure(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
         error: &str,
     ) -> Result<Option<u32>, StoreError> {
@@ -436,8 +437,8 @@ impl Store {
     /// Fails the job for good (unless it completed meanwhile) and releases any lease.
     pub async fn fail_export(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         error: &str,
     ) -> Result<bool, StoreError> {
         let res = self
@@ -461,8 +462,8 @@ impl Store {
     /// Gives the lease back (the job continues in another invocation).
     pub async fn release_export_lease(
         &self,
-        org_id: &str,
-        export_id: &str,
+        org_id: &OrgId,
+        export_id: &ExportId,
         owner: &str,
     ) -> Result<bool, StoreError> {
         self.update_export_leased(

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::{get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
+use relay_core::model::ids::{KeyId, OrgId};
 use relay_core::model::org::DEFAULT_RETENTION_DAYS;
 use relay_core::model::{ApiKey, Org, Role, Scope};
 
@@ -121,7 +122,7 @@ impl Store {
     }
 
     /// The org, if it exists.
-    pub async fn get_org(&self, org_id: &str) -> Result<Option<Org>, StoreError> {
+    pub async fn get_org(&self, org_id: &OrgId) -> Result<Option<Org>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -137,7 +138,7 @@ impl Store {
     /// Creates an API key and returns it with its token (the only time the token exists).
     pub async fn create_key(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         role: Role,
         scopes: Vec<Scope>,
         name: Option<&str>,
@@ -205,7 +206,7 @@ impl Store {
     }
 
     /// The org's keys (without tokens, which are not stored).
-    pub async fn list_keys(&self, org_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+    pub async fn list_keys(&self, org_id: &OrgId) -> Result<Vec<ApiKey>, StoreError> {
         let mut keys = Vec::new();
         let mut pages = self
             .ddb
@@ -224,7 +225,7 @@ impl Store {
     }
 
     /// Revokes a key by id: its token stops working at once. Returns whether it existed.
-    pub async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_key(&self, org_id: &OrgId, key_id: &KeyId) -> Result<bool, StoreError> {
         let out = self
             .ddb
             .delete_item()

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::markers::Claim;
 use super::{conditional, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
+use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::{OtelConfig, OtelDestination, OtelHeaders};
 
 /// Sort key of the configuration item.
@@ -30,7 +31,7 @@ pub const EXHAUSTED: &str = "exhausted";
 /// States after which the same (event, generation) is never sent again.
 const FINAL: &[&str] = &[DELIVERED, REJECTED];
 
-fn pk(org_id: &str) -> AttributeValue {
+fn pk(org_id: &OrgId) -> AttributeValue {
     s(format!("ORG#{org_id}"))
 }
 
@@ -111,7 +112,7 @@ impl Store {
     /// function; the fanout reads eventually consistent at half the cost.
     pub async fn get_otel_config(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         consistent: bool,
     ) -> Result<Option<OtelConfig>, StoreError> {
         let out = self
@@ -131,7 +132,7 @@ impl Store {
     /// clears an automatic pause and the failure streak; the last error stays visible.
     pub async fn upsert_otel_config(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         new_id: &str,
         dest: &OtelDestination,
         enabled: bool,
@@ -183,7 +184,7 @@ impl Store {
     }
 
     /// Deletes the org's OTLP export; returns whether there was one.
-    pub async fn delete_otel_config(&self, org_id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_otel_config(&self, org_id: &OrgId) -> Result<bool, StoreError> {
         let out = self
             .ddb
             .delete_item()
@@ -202,7 +203,7 @@ impl Store {
     /// as it is now for a [`ExportRecord::Lost`] (the pause rule needs the streak).
     pub async fn record_otel_export(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &str,
         record: &ExportRecord<'_>,
     ) -> Result<Option<OtelConfig>, StoreError> {
@@ -272,7 +273,7 @@ impl Store {
     /// paused it (so exactly one caller notifies).
     pub async fn pause_otel(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         id: &str,
         now: &str,
         reason: &str,

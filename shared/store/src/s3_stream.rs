@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
+use relay_core::model::ids::OrgId;
 use relay_core::model::s3_stream::{ExportFormat, S3Destination, S3ExportConfig};
 
 const PK: &str = "EXPORT#S3";
@@ -114,7 +115,7 @@ fn run_from_item(item: &Item) -> Result<ExportRun, StoreError> {
 
 impl Store {
     /// The org's ExternalId for customer roles: generated once, never chosen by anyone.
-    pub async fn external_id(&self, org_id: &str) -> Result<String, StoreError> {
+    pub async fn external_id(&self, org_id: &OrgId) -> Result<String, StoreError> {
         let key = |b: aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder| {
             b.table_name(&self.config_table)
                 .key("pk", s(format!("ORG#{org_id}")))
@@ -152,7 +153,7 @@ impl Store {
     /// config exports events accepted from now on.
     pub async fn upsert_s3_config(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         dest: &S3Destination,
         enabled: bool,
         now: &str,
@@ -220,12 +221,15 @@ impl Store {
     }
 
     /// The org's S3 export, if configured.
-    pub async fn get_s3_config(&self, org_id: &str) -> Result<Option<S3ExportConfig>, StoreError> {
+    pub async fn get_s3_config(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Option<S3ExportConfig>, StoreError> {
         Ok(self.get_s3_state(org_id).await?.map(|st| st.config))
     }
 
     /// The org's S3 export with its flush state.
-    pub async fn get_s3_state(&self, org_id: &str) -> Result<Option<FlushState>, StoreError> {
+    pub async fn get_s3_state(&self, org_id: &OrgId) -> Result<Option<FlushState>, StoreError> {
         let out = self
             .ddb
             .get_item()
@@ -240,7 +244,7 @@ impl Store {
     }
 
     /// Deletes the org's S3 export (and its watermark). Returns whether it existed.
-    pub async fn delete_s3_config(&self, org_id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_s3_config(&self, org_id: &OrgId) -> Result<bool, StoreError> {
         let out = self
             .ddb
             .delete_item()
@@ -279,7 +283,7 @@ impl Store {
     /// Records a connection test of the stored config.
     pub async fn record_s3_test(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         ok: bool,
         error: Option<&str>,
         now: &str,
@@ -308,7 +312,7 @@ impl Store {
     /// no live lease exists. `None`: disabled, deleted, or another flush holds it.
     pub async fn acquire_flush_lease(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         owner: &str,
         now: i64,
         until: i64,
@@ -340,7 +344,7 @@ impl Store {
     /// lease was lost (expired and taken over), and the caller must stop.
     async fn update_leased(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         owner: &str,
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
@@ -363,7 +367,7 @@ impl Store {
     /// Persists the upper bound of the run about to start.
     pub async fn set_flush_plan(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         owner: &str,
         upper: &str,
     ) -> Result<bool, StoreError> {
@@ -374,7 +378,7 @@ impl Store {
     /// Advances the watermark past a contiguous prefix of written batches.
     pub async fn checkpoint_flush(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         owner: &str,
         watermark: &str,
     ) -> Result<bool, StoreError> {
@@ -390,7 +394,7 @@ impl Store {
     /// Completes the planned run: the watermark moves to its upper bound, failures reset.
     pub async fn finish_flush_plan(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         owner: &str,
         upper: &str,
         exported_at: Option<&str>,
@@ -409,7 +413,7 @@ impl Store {
     /// Records a failed run; returns the failure count and since when it has been failing.
     pub async fn record_flush_failure(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         owner: &str,
         error: &str,
         now: &str,
@@ -448,7 +452,7 @@ impl Store {
     /// Pauses the export (once: `false` if it was already disabled).
     pub async fn pause_s3_export(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         reason: &str,
         now: &str,
     ) -> Result<bool, StoreError> {
@@ -471,7 +475,7 @@ impl Store {
     }
 
     /// Gives the lease back (a no-op if it was lost).
-    pub async fn release_flush_lease(&self, org_id: &str, owner: &str) -> Result<(), StoreError> {
+    pub async fn release_flush_lease(&self, org_id: &OrgId, owner: &str) -> Result<(), StoreError> {
         self.update_leased(org_id, owner, "REMOVE lease_owner, lease_until", vec![])
             .await
             .map(|_| ())
@@ -479,7 +483,7 @@ impl Store {
 
     /// Counts events accepted for the org's export; returns the new pending count, or `None`
     /// when the org has no enabled S3 export.
-    pub async fn add_pending(&self, org_id: &str, count: u64) -> Result<Option<u64>, StoreError> {
+    pub async fn add_pending(&self, org_id: &OrgId, count: u64) -> Result<Option<u64>, StoreError> {
         let res = self
             .ddb
             .update_item()
@@ -500,7 +504,7 @@ impl Store {
     /// Writes (or overwrites) a run record.
     pub async fn put_run(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         run: &ExportRun,
         now_secs: i64,
     ) -> Result<(), StoreError> {
@@ -535,7 +539,7 @@ impl Store {
     /// The org's most recent runs, newest first.
     pub async fn list_runs(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         limit: usize,
     ) -> Result<Vec<ExportRun>, StoreError> {
         let out = self

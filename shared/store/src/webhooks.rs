@@ -15,13 +15,14 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use crate::schema::GSI_BY_RECEIVED;
+use relay_core::model::ids::{EndpointId, OrgId};
 use relay_core::model::webhook::{Attempt, AttemptStatus, Trigger, WebhookEndpoint};
 use relay_core::signing::WebhookSecret;
 
 /// How long attempts are kept.
 pub const ATTEMPT_TTL: i64 = 30 * 86_400;
 
-fn endpoint_key(org_id: &str, id: &str) -> (AttributeValue, AttributeValue) {
+fn endpoint_key(org_id: &OrgId, id: &EndpointId) -> (AttributeValue, AttributeValue) {
     (s(format!("ORG#{org_id}")), s(format!("WEBHOOK#{id}")))
 }
 
@@ -200,7 +201,7 @@ impl Store {
     /// fanout reads eventually consistent at half the cost.
     pub async fn list_webhooks(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         consistent: bool,
     ) -> Result<Vec<WebhookEndpoint>, StoreError> {
         let mut out = Vec::new();
@@ -224,8 +225,8 @@ impl Store {
     /// One endpoint of the org.
     pub async fn get_webhook(
         &self,
-        org_id: &str,
-        id: &str,
+        org_id: &OrgId,
+        id: &EndpointId,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let (pk, sk) = endpoint_key(org_id, id);
         let out = self
@@ -244,8 +245,8 @@ impl Store {
     /// Applies `changes`; `None` when the endpoint does not exist.
     pub async fn update_webhook(
         &self,
-        org_id: &str,
-        id: &str,
+        org_id: &OrgId,
+        id: &EndpointId,
         changes: &EndpointChanges,
         now: &str,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
@@ -311,7 +312,11 @@ impl Store {
     }
 
     /// Deletes an endpoint; returns whether it existed. Its attempts expire by TTL.
-    pub async fn delete_webhook(&self, org_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_webhook(
+        &self,
+        org_id: &OrgId,
+        id: &EndpointId,
+    ) -> Result<bool, StoreError> {
         let (pk, sk) = endpoint_key(org_id, id);
         let out = self
             .ddb
@@ -330,8 +335,8 @@ impl Store {
     /// `previous_until`. `None` if the endpoint is gone or was rotated concurrently.
     pub async fn rotate_webhook_secret(
         &self,
-        org_id: &str,
-        id: &str,
+        org_id: &OrgId,
+        id: &EndpointId,
         current: &WebhookSecret,
         new: &WebhookSecret,
         previous_until: i64,
@@ -365,8 +370,8 @@ impl Store {
     /// endpoint as it is now, `None` if it was deleted.
     pub async fn record_webhook_exhausted(
         &self,
-        org_id: &str,
-        id: &str,
+        org_id: &OrgId,
+        id: &EndpointId,
         now_unix: i64,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let (pk, sk) = endpoint_key(org_id, id);
@@ -391,7 +396,11 @@ impl Store {
     }
 
     /// Ends a failing streak (a delivery succeeded). A no-op write when there is none.
-    pub async fn reset_webhook_failures(&self, org_id: &str, id: &str) -> Result<(), StoreError> {
+    pub async fn reset_webhook_failures(
+        &self,
+        org_id: &OrgId,
+        id: &EndpointId,
+    ) -> Result<(), StoreError> {
         let (pk, sk) = endpoint_key(org_id, id);
         let res = self
             .ddb
@@ -412,8 +421,8 @@ impl Store {
     /// one caller notifies).
     pub async fn pause_webhook(
         &self,
-        org_id: &str,
-        id: &str,
+        org_id: &OrgId,
+        id: &EndpointId,
         now: &str,
         reason: &str,
     ) -> Result<bool, StoreError> {
@@ -439,8 +448,8 @@ impl Store {
     /// Disables an enabled endpoint (410 Gone); returns whether this call disabled it.
     pub async fn disable_webhook(
         &self,
-        org_id: &str,
-        id: &str,
+        org_id: &OrgId,
+        id: &EndpointId,
         now: &str,
         reason: &str,
     ) -> Result<bool, StoreError> {
@@ -477,7 +486,7 @@ impl Store {
     /// A page of an endpoint's attempts, newest first, after the attempt id `after`.
     pub async fn list_attempts(
         &self,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         limit: usize,
         after: Option<&str>,
     ) -> Result<(Vec<Attempt>, Option<String>), StoreError> {
@@ -511,7 +520,7 @@ impl Store {
     /// unless it was delivered or someone else holds an unexpired lease.
     pub async fn claim_delivery(
         &self,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         marker: &str,
         now_unix: i64,
         lease_until: i64,
@@ -529,7 +538,7 @@ impl Store {
     /// Records how the leased send ended and releases the lease.
     pub async fn finish_delivery(
         &self,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         marker: &str,
         state: AttemptStatus,
         now_unix: i64,
@@ -547,7 +556,7 @@ impl Store {
     /// oldest first, from the `by_received` index, after `start`.
     pub async fn replay_page(
         &self,
-        org_id: &str,
+        org_id: &OrgId,
         from_key: &str,
         to_key: &str,
         start: Option<&ReplayPosition>,

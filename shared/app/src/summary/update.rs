@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use crate::pipeline::stream::StreamInsert;
+use relay_core::model::ids::OrgId;
 use relay_core::model::org::DEFAULT_RETENTION_DAYS;
 use relay_core::summary::buckets::{counter_key, marker_pk, Grain};
 use relay_core::summary::counts::{Counts, EventFacts};
@@ -103,14 +104,14 @@ pub fn chunks<'a>(
 ///
 /// A record whose `doc` is not an event cannot ever be counted and is skipped (logged).
 pub async fn count_inserts(store: &Store, inserts: &[StreamInsert]) -> Option<usize> {
-    let mut by_org: HashMap<&str, Vec<(usize, EventFacts)>> = HashMap::new();
+    let mut by_org: HashMap<&OrgId, Vec<(usize, EventFacts)>> = HashMap::new();
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for (i, ins) in inserts.iter().enumerate() {
         if !seen.insert((ins.org_id.as_str(), ins.event_id.as_str())) {
             continue;
         }
         match EventFacts::from_doc(&ins.doc) {
-            Ok(f) => by_org.entry(ins.org_id.as_str()).or_default().push((i, f)),
+            Ok(f) => by_org.entry(&ins.org_id).or_default().push((i, f)),
             Err(e) => tracing::error!(org_id = %ins.org_id, event_id = %ins.event_id, error = %e,
                 "event not counted in the summary: unreadable document"),
         }
@@ -125,12 +126,12 @@ pub async fn count_inserts(store: &Store, inserts: &[StreamInsert]) -> Option<us
 }
 
 /// Counts one org's events in order; returns the index of the first event not counted.
-async fn count_org(store: &Store, org_id: &str, facts: &[(usize, EventFacts)]) -> Option<usize> {
+async fn count_org(store: &Store, org_id: &OrgId, facts: &[(usize, EventFacts)]) -> Option<usize> {
     let first = facts.first().map(|(i, _)| *i)?;
     let retention = match store.get_org(org_id).await {
         Ok(org) => org.map_or(DEFAULT_RETENTION_DAYS, |o| o.retention_days),
         Err(e) => {
-            tracing::warn!(org_id, error = %e, "summary counting: reading the org failed");
+            tracing::warn!(org_id = %org_id, error = %e, "summary counting: reading the org failed");
             return Some(first);
         }
     };
@@ -140,7 +141,7 @@ async fn count_org(store: &Store, org_id: &str, facts: &[(usize, EventFacts)]) -
     let refs: Vec<(usize, &EventFacts)> = facts.iter().map(|(i, f)| (*i, f)).collect();
     for chunk in chunks(org_id, &refs, MAX_TRANSACTION_ITEMS) {
         if let Err(e) = write_chunk(store, org_id, chunk.events.clone(), expires_at).await {
-            tracing::warn!(org_id, error = %e, "summary counting failed; the stream batch will be retried");
+            tracing::warn!(org_id = %org_id, error = %e, "summary counting failed; the stream batch will be retried");
             return chunk.events.first().map(|(i, _)| *i);
         }
     }

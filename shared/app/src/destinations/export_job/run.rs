@@ -29,6 +29,7 @@ use crate::pipeline::role::{customer_s3, RoleError};
 use relay_core::model::event::{parse_time, rfc3339_millis};
 use relay_core::model::export_job::{parse_filter, ExportFile, ExportJob};
 use relay_core::model::ids::new_id;
+use relay_core::model::ids::OrgId;
 use relay_core::query::LogFilter;
 use relay_core::query::Position;
 use relay_store::error::StoreError;
@@ -112,7 +113,7 @@ impl From<StoreError> for Ending {
 /// current one is being written.
 struct EventStream {
     store: Store,
-    org_id: String,
+    org_id: OrgId,
     filter: LogFilter,
     rows: VecDeque<(Position, String)>,
     after: Option<Position>,
@@ -131,7 +132,7 @@ impl Drop for EventStream {
 }
 
 impl EventStream {
-    fn new(store: Store, org_id: String, filter: LogFilter, after: Option<Position>) -> Self {
+    fn new(store: Store, org_id: OrgId, filter: LogFilter, after: Option<Position>) -> Self {
         EventStream {
             store,
             org_id,
@@ -310,7 +311,7 @@ impl ExportRunner {
         owner: &str,
         deadline: Instant,
     ) -> Result<Ending, Ending> {
-        let (org_id, id) = (job.org_id.as_str(), job.export_id.as_str());
+        let (org_id, id) = (&job.org_id, &job.export_id);
         let external_id = self.store.external_id(org_id).await?;
         let s3 = customer_s3(
             &self.clients,
@@ -337,7 +338,7 @@ impl ExportRunner {
         let filter = parse_filter(&job.filters, from, to).map_err(|_| bad("filters"))?;
         let mut stream = EventStream::new(
             self.store.clone(),
-            org_id.to_string(),
+            org_id.clone(),
             filter,
             job.position.clone(),
         );

@@ -89,8 +89,8 @@ impl OtelDeliverer {
 
     /// Reads the configurations of `orgs` (strongly consistent: a pause or a deletion is seen
     /// at once).
-    pub async fn load_configs(&self, orgs: &[&str]) -> ConfigCache {
-        let mut orgs: Vec<&str> = orgs.to_vec();
+    pub async fn load_configs(&self, orgs: &[&OrgId]) -> ConfigCache {
+        let mut orgs: Vec<&OrgId> = orgs.to_vec();
         orgs.sort_unstable();
         orgs.dedup();
         let loaded =
@@ -100,10 +100,10 @@ impl OtelDeliverer {
         for (org, res) in orgs.into_iter().zip(loaded) {
             match res {
                 Ok(c) => {
-                    cache.insert(OrgId::from(org), c);
+                    cache.insert(org.clone(), c);
                 }
                 Err(e) => {
-                    tracing::warn!(org_id = org, error = %e, "loading an OTLP export configuration failed")
+                    tracing::warn!(org_id = %org, error = %e, "loading an OTLP export configuration failed")
                 }
             }
         }

@@ -296,13 +296,13 @@ impl WebhookDeliverer {
         }
     }
 
-    async fn finish(&self, endpoint_id: &str, marker: &str, state: AttemptStatus, now: i64) {
+    async fn finish(&self, endpoint_id: &EndpointId, marker: &str, state: AttemptStatus, now: i64) {
         if let Err(e) = self
             .store
             .finish_delivery(endpoint_id, marker, state, now)
             .await
         {
-            tracing::warn!(error = %e, endpoint_id, marker, "writing the delivery marker failed");
+            tracing::warn!(error = %e, endpoint_id = %endpoint_id, marker, "writing the delivery marker failed");
         }
     }
 
