@@ -149,7 +149,7 @@ fn ran(o: &FlushOutcome) -> &relay_store::s3_stream::ExportRun {
 }
 
 #[tokio::test]
-async fn config_api_is_seed_001_to_the_letter() {
+async fn config_api_is_the_auditexport_api_to_the_letter() {
     let env = TestEnv::new().await;
     let org = env.a.org.org_id.clone();
     let uri = format!("/orgs/{org}/audit-export/config");
