@@ -1,4 +1,7 @@
-//! The mechanisms every destination shares, each written once:
+//! The mechanisms every destination shares, each written once. The stages that use them sit
+//! above the destinations: [`crate::fanout`] (the events stream's consumer) and
+//! [`crate::deliver`] (the deliveries queue's consumer), with [`crate::local`] standing in for
+//! their Lambda triggers in `auditctl serve`.
 //!
 //! ```text
 //! events table ──stream──▶ fanout ──SQS (delivery messages)──▶ deliver ──▶ webhook / OTLP receiver
@@ -6,15 +9,14 @@
 //!                                                └──────────────────────────────┘──▶ DLQ
 //! ```
 //!
-//! [`stream`] (the events table's stream records, decoded), [`fanout`] (the stream's consumer: delivery messages, counters, early-flush requests) and
-//! [`deliver`] (the deliveries queue's consumer, dispatching to each destination's deliverer);
-//! [`message`] (the queue's message format) and [`queues`] (provisioning); [`sqs_batch`]
-//! (batch-failure reporting); [`pause`] (failure streak → pause → trail event →
-//! notification); [`replay`] (re-enqueueing a range); [`http_client`] and [`ssrf`] (the one
-//! outbound HTTP client and its destination rules); [`role`] and [`bucket`] (the customer's
-//! role, and writing to their bucket); [`local`] (pollers standing in for the Lambda
-//! triggers in `auditctl serve`). Signing and the retry schedule are pure and live in
-//! `relay_core` ([`relay_core::signing`], [`relay_core::retry`]).
+//! [`stream`] (the events table's stream records, decoded); [`message`] (the queue's message
+//! format) and [`queues`] (provisioning); [`consumer`] (what a queue-driven deliverer shares:
+//! settings, the received message, visibility backoff); [`sqs_batch`] (batch-failure
+//! reporting); [`pause`] (failure streak → pause → trail event → notification); [`replay`]
+//! (re-enqueueing a range); [`http_client`] and [`ssrf`] (the one outbound HTTP client and its
+//! destination rules); [`role`] and [`bucket`] (the customer's role, and writing to their
+//! bucket); [`poll`] (the local pollers' loop and error). Signing and the retry schedule are
+//! pure and live in `relay_core` ([`relay_core::signing`], [`relay_core::retry`]).
 
 pub mod bucket;
 pub mod consumer;

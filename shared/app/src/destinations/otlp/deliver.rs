@@ -47,7 +47,7 @@ const SEND_BUDGET: Duration = Duration::from_secs(12);
 pub type ConfigCache = HashMap<OrgId, Option<OtelConfig>>;
 
 /// Sends OTLP export messages; built once per cold start (by the deliver function's
-/// [`Deliverer`](crate::pipeline::consumer::Deliverer)).
+/// [`Deliverer`](crate::deliver::Deliverer)).
 #[derive(Debug, Clone)]
 pub struct OtelDeliverer {
     pub(super) store: Store,

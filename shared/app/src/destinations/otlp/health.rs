@@ -2,7 +2,7 @@
 //! rejected them) count towards the pipeline's
 //! [`PauseRule`](crate::pipeline::pause::PauseRule); when it says so the export is paused, and
 //! the pause is recorded and announced once
-//! ([`notify_pause`](crate::pipeline::pause::notify_pause)). An accepted request resets it.
+//! ([`notify_pause`]). An accepted request resets it.
 
 use time::OffsetDateTime;
 

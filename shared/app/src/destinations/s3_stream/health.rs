@@ -1,7 +1,7 @@
 //! When the S3 stream is paused: every failed flush run extends the org's failure streak, and
 //! after `pause_after_failures` runs in a row over at least `pause_after` the export is paused;
 //! the pause is recorded in the trail and announced once
-//! ([`notify_pause`](crate::pipeline::pause::notify_pause)). A successful run ends the streak,
+//! ([`notify_pause`]). A successful run ends the streak,
 //! and nothing is lost: the watermark stays where it stopped.
 
 use time::OffsetDateTime;

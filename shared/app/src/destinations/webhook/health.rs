@@ -1,7 +1,7 @@
 //! When a webhook endpoint is paused: an event that exhausted every attempt counts towards
 //! the pipeline's [`PauseRule`](crate::pipeline::pause::PauseRule); when the rule says so the
 //! endpoint is paused, and the pause is recorded and announced once
-//! ([`notify_pause`](crate::pipeline::pause::notify_pause)). A delivery resets the streak.
+//! ([`notify_pause`]). A delivery resets the streak.
 
 use time::OffsetDateTime;
 
