@@ -259,7 +259,7 @@ async fn serve(
         });
     }
 
-    let state = relay_api::AppState::new(wiring.config, wiring.clients).await?;
+    let state = relay_api::AppState::new(wiring).await?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, deliveries = %queue_url, "auditrelay API, fanout and deliver consumer running");
     axum::serve(listener, relay_api::router(state))

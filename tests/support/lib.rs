@@ -9,6 +9,7 @@ use axum::Router;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use relay_api::{router, AppState};
+use relay_app::wiring::Wiring;
 use relay_core::model::{Org, Role, Scope};
 use relay_core::Config;
 use relay_store::{schema, Store};
@@ -133,9 +134,12 @@ impl TestEnv {
             .await
             .expect("config table");
         let store = Store::new(ddb.clone(), &config);
-        let state = AppState::new(config.clone(), relay_app::clients::Clients::new(&sdk))
-            .await
-            .expect("state");
+        let state = AppState::new(Wiring::new(
+            config.clone(),
+            relay_app::clients::Clients::new(&sdk),
+        ))
+        .await
+        .expect("state");
         let router = router(state.clone());
         let mut env = TestEnv {
             config,

@@ -5,6 +5,6 @@ use relay_app::wiring::Wiring;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let wiring = Wiring::from_env().await?;
-    let state = relay_api::AppState::new(wiring.config, wiring.clients).await?;
+    let state = relay_api::AppState::new(wiring).await?;
     lambda_http::run(relay_api::router(state)).await
 }

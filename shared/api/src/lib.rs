@@ -14,7 +14,7 @@ use axum::Router;
 use crate::error::ApiError;
 use relay_app::clients::Clients;
 use relay_app::pipeline::http_client::{ClientBuildError, WebhookClient};
-use relay_app::pipeline::ssrf::SsrfPolicy;
+use relay_app::wiring::Wiring;
 use relay_core::config::Config;
 use relay_core::cursor::CursorSigner;
 use relay_core::error::Error;
@@ -50,19 +50,18 @@ pub enum StartupError {
 }
 
 impl AppState {
-    /// Builds the state: the store over `config`'s tables, the cursor key (read, or created
-    /// on the very first start, from the config table) and the webhook HTTP client.
-    pub async fn new(config: Config, clients: Clients) -> Result<Self, StartupError> {
-        let store = Store::new(clients.ddb.clone(), &config);
+    /// Builds the state from the process's wiring: its store and outbound HTTP client, and the
+    /// cursor key (read, or created on the very first start, from the config table).
+    pub async fn new(wiring: Wiring) -> Result<Self, StartupError> {
+        let store = wiring.store();
         let cursors = CursorSigner::new(store.system_secret("cursor").await?);
-        let webhook_client =
-            WebhookClient::new(SsrfPolicy::new(config.allow_private_destinations))?;
+        let webhook_client = wiring.webhook_client()?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 cursors,
-                config,
-                clients,
+                config: wiring.config,
+                clients: wiring.clients,
                 webhook_client,
             }),
         })

@@ -76,13 +76,19 @@ impl Wiring {
         .with_early_flush(self.config.flush_queue_url.clone(), settle))
     }
 
+    /// The one outbound HTTP client for webhooks and OTLP (deliveries and the API's tests),
+    /// behind the SSRF guard as configured.
+    pub fn webhook_client(&self) -> Result<WebhookClient, ClientBuildError> {
+        WebhookClient::new(SsrfPolicy::new(self.config.allow_private_destinations))
+    }
+
     /// The webhook and OTLP deliverer.
     pub fn deliverer(&self) -> Result<Deliverer, WiringError> {
         Ok(Deliverer::new(
             self.store(),
             self.clients.sqs.clone(),
             self.deliveries_queue()?,
-            WebhookClient::new(SsrfPolicy::new(self.config.allow_private_destinations))?,
+            self.webhook_client()?,
             self.notifier(),
             DeliverySettings::from_config(&self.config),
         ))

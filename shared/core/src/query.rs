@@ -183,15 +183,7 @@ impl LogQuery {
                         filter.q = Some(non_empty(k, text, MAX_SEARCH_BYTES)?);
                     }
                 }
-                "limit" => {
-                    limit = v
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| {
-                            Error::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
-                        })?
-                }
+                "limit" => limit = page_limit(v, MAX_LIMIT)?,
                 "cursor" => cursor = Some(non_empty(k, v, 2048)?),
                 other => {
                     return Err(Error::invalid(
@@ -212,6 +204,16 @@ impl LogQuery {
             cursor,
         })
     }
+}
+
+/// A page size from a `limit` query parameter: a whole number from 1 to `max`, or an error
+/// naming `limit` (every listing endpoint answers the same way).
+pub fn page_limit(value: &str, max: usize) -> Result<usize, Error> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| Error::invalid("limit", format!("must be an integer from 1 to {max}")))
 }
 
 /// Position of a page boundary: the last row returned.

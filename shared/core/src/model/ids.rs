@@ -41,6 +41,15 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Whether it can be one this service created: the prefix, `_`, then ASCII letters,
+            /// digits and `_`, at most 64 characters. A path id that is not answers 404 without
+            /// a lookup.
+            pub fn is_well_formed(&self) -> bool {
+                self.0.len() <= 64
+                    && self.0.strip_prefix($prefix).is_some_and(|rest| rest.starts_with('_'))
+                    && self.0.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }
         }
 
         /// Any text: ids are compared and looked up, never parsed, so an id from a path that
@@ -195,6 +204,16 @@ mod tests {
         assert!(EndpointId::generate().starts_with("whk_"));
         assert!(ExportId::generate().starts_with("exp_"));
         assert_eq!(KeyId::from("key_1"), "key_1");
+        assert!(EndpointId::generate().is_well_formed());
+        for bad in [
+            "exp_1",
+            "whk",
+            "whk-1",
+            "whk_a/b",
+            &format!("whk_{}", "a".repeat(61)),
+        ] {
+            assert!(!EndpointId::from(bad).is_well_formed(), "{bad}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use relay_core::model::export_job::{
 use relay_core::model::ids::ExportId;
 use relay_core::model::ids::OrgId;
 use relay_core::model::Org;
-use relay_core::query::LogFilter;
+use relay_core::query::{page_limit, LogFilter};
 use relay_core::summary::buckets::Dim;
 use relay_store::error::StoreError;
 use relay_store::Store;
@@ -160,7 +160,7 @@ pub async fn get(
     org_id: &OrgId,
     export_id: &ExportId,
 ) -> Result<ExportJobView, Error> {
-    if !export_id.starts_with("exp_") || export_id.len() > 64 {
+    if !export_id.is_well_formed() {
         return Err(Error::NotFound("export"));
     }
     store
@@ -186,18 +186,7 @@ pub async fn list(
         }
         seen.push(k);
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            "limit",
-                            format!("must be an integer from 1 to {MAX_LIST_LIMIT}"),
-                        )
-                    })?
-            }
+            "limit" => limit = page_limit(v, MAX_LIST_LIMIT)?,
             "cursor" => cursor = Some(v),
             other => {
                 return Err(Error::invalid(

@@ -13,6 +13,7 @@ use relay_core::error::Error;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::ids::OrgId;
 use relay_core::model::s3_stream::{S3ConfigInput, S3ConfigView, S3Destination, DEFAULT_PREFIX};
+use relay_core::query::page_limit;
 use relay_store::s3_stream::ExportRun;
 use relay_store::Store;
 
@@ -107,13 +108,7 @@ pub async fn runs(
     let mut limit = DEFAULT_RUNS;
     for (k, v) in pairs {
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_RUNS).contains(n))
-                    .ok_or_else(|| Error::invalid("limit", "must be an integer from 1 to 200"))?
-            }
+            "limit" => limit = page_limit(v, MAX_RUNS)?,
             other => return Err(Error::invalid(other, "is not a known parameter (limit)")),
         }
     }

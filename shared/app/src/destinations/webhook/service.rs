@@ -22,6 +22,7 @@ use relay_core::model::webhook::{
     MAX_URL_BYTES, ROTATION_OVERLAP,
 };
 use relay_core::model::AuditEvent;
+use relay_core::query::page_limit;
 use relay_core::signing::WebhookSecret;
 use relay_store::webhooks::EndpointChanges;
 use relay_store::Store;
@@ -107,16 +108,10 @@ pub async fn list(store: &Store, org_id: &OrgId) -> Result<Vec<EndpointView>, Er
 }
 
 async fn load(store: &Store, org_id: &OrgId, id: &EndpointId) -> Result<WebhookEndpoint, Error> {
-    if !is_plausible_id(id) {
+    if !id.is_well_formed() {
         return Err(not_found());
     }
     store.get_webhook(org_id, id).await?.ok_or_else(not_found)
-}
-
-fn is_plausible_id(id: &EndpointId) -> bool {
-    id.len() <= 64
-        && id.starts_with("whk_")
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `GET /orgs/{orgId}/audit-export/webhooks/{id}`.
@@ -157,7 +152,7 @@ pub async fn update(
 
 /// `DELETE /orgs/{orgId}/audit-export/webhooks/{id}`.
 pub async fn delete(store: &Store, org_id: &OrgId, id: &EndpointId) -> Result<(), Error> {
-    if !is_plausible_id(id) || !store.delete_webhook(org_id, id).await? {
+    if !id.is_well_formed() || !store.delete_webhook(org_id, id).await? {
         return Err(not_found());
     }
     Ok(())
@@ -306,18 +301,7 @@ pub async fn attempts(
         }
         seen.push(k);
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_ATTEMPTS_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            "limit",
-                            format!("must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}"),
-                        )
-                    })?
-            }
+            "limit" => limit = page_limit(v, MAX_ATTEMPTS_LIMIT)?,
             "cursor" => cursor = Some(v.as_str()),
             other => {
                 return Err(Error::invalid(
