@@ -1,16 +1,17 @@
 //! The flush function's SQS trigger, locally: a poller that feeds early-flush requests from
-//! the flush queue to the same handler the Lambda runs, and deletes the ones it reports done.
+//! the flush queue to the handler the Lambda runs for them, and deletes the ones it reports
+//! done.
 //! (The schedule's side is a timer in `auditctl serve`.)
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 
 use super::flush::Flusher;
-use super::trigger::handle;
+use super::trigger::handle_requests;
 use crate::pipeline::poll::{delete, poll_forever, PollError};
 
-/// Polls the flush queue and runs each batch of requests through [`handle`].
+/// Polls the flush queue and runs each batch of requests through [`handle_requests`].
 #[derive(Debug, Clone)]
 pub struct FlushRequestPoller {
     sqs: aws_sdk_sqs::Client,
@@ -60,12 +61,7 @@ impl FlushRequestPoller {
                 r
             })
             .collect();
-        let payload = serde_json::to_value(event).map_err(|e| PollError::Aws(e.to_string()))?;
-        let response = handle(&self.flusher, payload, Instant::now() + self.budget)
-            .await
-            .map_err(|e| PollError::Aws(e.to_string()))?;
-        let failed: SqsBatchResponse =
-            serde_json::from_value(response).map_err(|e| PollError::Aws(e.to_string()))?;
+        let failed = handle_requests(&self.flusher, event, Instant::now() + self.budget).await;
         for m in messages {
             let failed_here = failed
                 .batch_item_failures

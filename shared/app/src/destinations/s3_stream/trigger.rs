@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::pipeline::sqs_batch;
 use serde_json::{json, Value};
@@ -28,6 +28,16 @@ pub async fn handle(
     }
     let sqs: SqsEvent = serde_json::from_value(payload)
         .map_err(|e| StoreError::Corrupt(format!("not an SQS event: {e}")))?;
+    serde_json::to_value(handle_requests(flusher, sqs, deadline).await)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Flushes the org of each early-flush request now; the response names the requests to retry.
+pub async fn handle_requests(
+    flusher: &Flusher,
+    sqs: SqsEvent,
+    deadline: Instant,
+) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in sqs.records {
         let id = record.message_id.clone().unwrap_or_default();
@@ -45,6 +55,5 @@ pub async fn handle(
             failures.push(id);
         }
     }
-    serde_json::to_value(sqs_batch::response(failures))
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    sqs_batch::response(failures)
 }
