@@ -26,6 +26,9 @@ use serde_json::json;
 const DEFAULT_QUEUE: &str = "auditrelay-deliveries";
 /// Name of the notification topic when `AUDITRELAY_NOTIFY_TOPIC_ARN` does not name one.
 const DEFAULT_TOPIC: &str = "auditrelay-notifications";
+/// Alias of the local key that seals stored credentials when `AUDITRELAY_CREDENTIALS_KEY_ID`
+/// names none.
+const CREDENTIALS_KEY_ALIAS: &str = "alias/auditrelay-credentials";
 /// Concurrent receivers of the local deliver consumer (Lambda runs batches concurrently too).
 const LOCAL_DELIVER_WORKERS: usize = 4;
 
@@ -194,6 +197,15 @@ async fn local_queue(
     }
 }
 
+/// The key that seals stored credentials: the configured one, or a local one behind
+/// [`CREDENTIALS_KEY_ALIAS`], created on first use.
+async fn local_credentials_key(config: &Config, clients: &clients::Clients) -> Result<String> {
+    match &config.credentials_key_id {
+        Some(k) => Ok(k.clone()),
+        None => Ok(relay_app::credentials::ensure_key(&clients.kms, CREDENTIALS_KEY_ALIAS).await?),
+    }
+}
+
 /// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
 /// API, the fanout (stream poller), the deliver consumer, export jobs, early-flush requests
 /// and, every `flush_interval` seconds, the scheduled S3 flush.
@@ -216,6 +228,7 @@ async fn serve(
     config.flush_queue_url = Some(flush_url.clone());
     config.export_queue_url = Some(export_url.clone());
     config.notify_topic_arn = Some(topic_arn);
+    config.credentials_key_id = Some(local_credentials_key(&config, &clients).await?);
     let wiring = Wiring::new(config, clients);
 
     let streams = aws_sdk_dynamodbstreams::Client::new(&wiring.clients.sdk);
@@ -291,6 +304,7 @@ async fn run(cli: Cli) -> Result<()> {
                 queues::ensure_delivery_queues(&clients.sqs, &queue_name(&config), max_attempts)
                     .await?;
             let topic = queues::ensure_topic(&clients.sns, &topic_name(&config)).await?;
+            let credentials_key = local_credentials_key(&config, &clients).await?;
             let flush = queues::ensure_queue_with_dlq(
                 &clients.sqs,
                 &flush_queue_name(&config),
@@ -307,6 +321,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "tables": [config.events_table, config.config_table],
                 "created": created,
                 "deliveries_queue_url": q.queue_url,
+                "credentials_key_id": credentials_key,
                 "dead_letter_queue_url": q.dlq_url,
                 "notify_topic_arn": topic,
                 "flush_queue_url": flush.queue_url,

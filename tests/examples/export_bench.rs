@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use relay_app::destinations::export_job::queue::JobMessage;
 use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
 use relay_core::model::event::rfc3339_millis;
-use relay_core::model::export_job::{bound, ExportJob, JobDestination, JobFormat, JobStatus};
+use relay_core::model::export_job::{bound, ExportJob, JobFormat, JobStatus};
 use serde_json::json;
 use support::bench::{peak_rss_mib, BenchWorld};
 use time::OffsetDateTime;
@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let now = OffsetDateTime::now_utc();
     let world = BenchWorld::new("xbench", now).await?;
-    let (store, org, bucket) = (&world.store, &world.org, world.bucket.clone());
+    let (store, org) = (&world.store, &world.org);
     let start = now - time::Duration::days(2);
     let t_load = Instant::now();
     world
@@ -52,12 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         from: bound(start),
         to: bound(now),
         filters: vec![],
-        dest: JobDestination {
-            bucket: bucket.clone(),
-            region: "us-east-1".into(),
-            role_arn: "arn:aws:iam::123456789012:role/bench".into(),
-            prefix: "audit-logs".into(),
-        },
+        dest: world.target(),
         estimated_records: n as u64,
         record_count: 0,
         files: vec![],
@@ -74,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runner = ExportRunner::new(
         store.clone(),
         world.clients.clone(),
-        None,
+        world.buckets(),
         None,
         ExportSettings::default(),
     );

@@ -12,6 +12,7 @@ use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flu
 use relay_app::pipeline::pause::Notifier;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::s3_stream::{ExportFormat, S3Destination};
+use relay_store::s3_stream::Verification;
 use serde_json::json;
 use support::bench::{peak_rss_mib, BenchWorld};
 use time::OffsetDateTime;
@@ -28,17 +29,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let start = OffsetDateTime::now_utc();
     let world = BenchWorld::new("bench", start).await?;
-    let (store, org, bucket) = (&world.store, &world.org, world.bucket.clone());
+    let (store, org) = (&world.store, &world.org);
     let dest = S3Destination {
-        bucket: bucket.clone(),
-        region: "us-east-1".into(),
-        role_arn: "arn:aws:iam::123456789012:role/bench".into(),
-        prefix: "audit-logs".into(),
+        target: world.target(),
         format,
     };
     let wm = sortable_time(start - time::Duration::seconds(1));
     store
-        .upsert_s3_config(&org.org_id, &dest, true, &rfc3339_millis(start), &wm)
+        .upsert_s3_config(
+            &org.org_id,
+            &dest,
+            true,
+            Verification::NotNeeded,
+            &rfc3339_millis(start),
+            &wm,
+        )
         .await?;
 
     let t_load = Instant::now();
@@ -58,9 +63,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let flusher = Flusher::new(
         store.clone(),
-        world.clients.clone(),
+        world.buckets(),
         Notifier::new(world.clients.sns.clone(), None),
-        None,
         settings,
     );
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -75,7 +75,7 @@ impl Jobs {
         ExportRunner::new(
             self.env.store.clone(),
             Clients::new(&sdk().await),
-            None,
+            support::buckets(&self.env.config, &sdk().await),
             Some(self.queue_url.clone()),
             ExportSettings {
                 records_per_file,
@@ -567,17 +567,24 @@ async fn list_status_failures_bad_input_and_other_orgs() {
         let r = post(body.clone(), admin.clone()).await;
         assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
     }
-    for kind in ["gcs", "azure_blob"] {
-        let r = post(dest(json!({"type": kind})), admin.clone()).await;
-        assert_error(&r, StatusCode::BAD_REQUEST, Some("destination.type"));
-        assert!(
-            r.body["error"]
-                .as_str()
-                .unwrap()
-                .contains("not supported yet"),
-            "{}",
-            r.text
-        );
+    // Other stores sign with stored credentials, which must exist and be of their type.
+    for (extra, field) in [
+        (json!({"type": "gcs"}), "destination.roleArn"),
+        (
+            json!({"type": "gcs", "roleArn": null, "region": null}),
+            "destination.credentials_path",
+        ),
+        (
+            json!({"type": "azure_blob", "roleArn": null, "region": null, "credentials_path": "nope"}),
+            "destination.credentials_path",
+        ),
+        (
+            json!({"roleArn": null, "credentials_path": "nope", "endpoint_url": "https://169.254.169.254"}),
+            "destination.endpoint_url",
+        ),
+    ] {
+        let r = post(dest(extra.clone()), admin.clone()).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
     }
     // Export needs audit:export.
     let r = post(base.clone(), env.a.reader.clone()).await;

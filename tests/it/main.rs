@@ -6,6 +6,7 @@
 mod audit_queries;
 mod auth;
 mod console;
+mod credentials;
 mod export_jobs;
 mod fixtures;
 mod ingest;

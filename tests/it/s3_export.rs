@@ -26,7 +26,12 @@ fn fast(settle_ms: u64) -> FlushSettings {
 async fn flusher(env: &TestEnv, settings: FlushSettings, topic: Option<String>) -> Flusher {
     let clients = Clients::new(&sdk().await);
     let notifier = Notifier::new(clients.sns.clone(), topic);
-    Flusher::new(env.store.clone(), clients, notifier, None, settings)
+    Flusher::new(
+        env.store.clone(),
+        support::buckets(&env.config, &sdk().await),
+        notifier,
+        settings,
+    )
 }
 
 fn far() -> Instant {
@@ -938,4 +943,158 @@ async fn the_stream_fanout_requests_an_early_flush_at_1000_events() {
         .unwrap();
     let body: Value = serde_json::from_str(msgs.messages()[0].body().unwrap()).unwrap();
     assert_eq!(body, json!({"org_id": env.a.org.org_id}));
+}
+
+#[tokio::test]
+async fn bucket_policy_access_waits_for_the_ownership_token() {
+    let env = TestEnv::new().await;
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    let org = env.a.org.org_id.clone();
+    let cfg = format!("/orgs/{org}/audit-export/config");
+    let body = json!({"bucket": bucket, "region": "us-east-1", "access": "bucket_policy"});
+    let r = env
+        .call(Method::POST, &cfg, Some(&env.a.admin), Some(&body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.body["access"], "bucket_policy");
+    assert_eq!(r.body["status"], "pendingVerification");
+    // The setup names the bucket policy for the stack's principal, put-only under the prefix.
+    let r = env
+        .call(
+            Method::GET,
+            &format!("/orgs/{org}/audit-export/setup"),
+            Some(&env.a.admin),
+            None,
+        )
+        .await;
+    let stmt = &r.body["bucketPolicy"]["Statement"][0];
+    assert_eq!(stmt["Action"], "s3:PutObject");
+    assert_eq!(
+        stmt["Resource"],
+        format!("arn:aws:s3:::{bucket}/audit-logs/*")
+    );
+
+    // Nothing is exported while unverified.
+    env.ingest(&env.a.writer, &seed_event()).await;
+    let f = flusher(&env, fast(0), None).await;
+    assert_eq!(
+        f.flush_org(&org, far()).await.unwrap(),
+        FlushOutcome::Skipped
+    );
+    let r = env
+        .call(
+            Method::POST,
+            "/v1/audit/export",
+            Some(&env.a.admin),
+            Some(&json!({
+                "from": relay_core::model::event::rfc3339_millis(time::OffsetDateTime::now_utc() - time::Duration::hours(2)),
+                "to": relay_core::model::event::rfc3339_millis(time::OffsetDateTime::now_utc() - time::Duration::hours(1)),
+                "format": "jsonl"
+            })),
+        )
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, Some("destination"));
+
+    // The connection test leaves the token file in the bucket (a put-only grant cannot delete).
+    let test = format!("/orgs/{org}/audit-export/test-connection");
+    let r = env
+        .call(Method::POST, &test, Some(&env.a.admin), None)
+        .await;
+    assert_eq!(r.body["success"], true, "{}", r.text);
+    let key = r.body["verificationObject"].as_str().unwrap().to_string();
+    assert!(
+        key.starts_with("audit-logs/auditrelay-verify-test-"),
+        "{key}"
+    );
+    let token = String::from_utf8(
+        customer_s3()
+            .await
+            .get_object()
+            .bucket(&bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let verify = format!("/orgs/{org}/audit-export/verify");
+    for body in [
+        json!({"token": "not-the-token"}),
+        json!({}),
+        json!({"token": 7}),
+    ] {
+        let r = env
+            .call(Method::POST, &verify, Some(&env.a.admin), Some(&body))
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some("token"));
+    }
+    // Another org cannot verify it.
+    let b = env.new_org("Org B", None).await;
+    let r = env
+        .call(
+            Method::POST,
+            &verify,
+            Some(&b.admin),
+            Some(&json!({"token": token.trim()})),
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, None);
+    let r = env
+        .call(
+            Method::POST,
+            &verify,
+            Some(&env.a.admin),
+            Some(&json!({"token": token.trim()})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "active");
+    // Saving the same destination again keeps it verified; another bucket starts over.
+    let r = env
+        .call(Method::POST, &cfg, Some(&env.a.admin), Some(&body))
+        .await;
+    assert_eq!(r.body["status"], "active", "{}", r.text);
+    let r = env
+        .call(
+            Method::POST,
+            &verify,
+            Some(&env.a.admin),
+            Some(&json!({"token": token.trim()})),
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, Some("token"));
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let FlushOutcome::Ran(run) = f.flush_org(&org, far()).await.unwrap() else {
+        panic!("the verified export runs");
+    };
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    assert_eq!(run.event_count, 1);
+    let list = customer_s3()
+        .await
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = list.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 2, "the token file and one batch: {keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.ends_with(".jsonl")).count(),
+        1,
+        "{keys:?}"
+    );
+
+    let other = bucket_name();
+    let moved = json!({"bucket": other, "region": "us-east-1", "access": "bucket_policy"});
+    let r = env
+        .call(Method::POST, &cfg, Some(&env.a.admin), Some(&moved))
+        .await;
+    assert_eq!(r.body["status"], "pendingVerification", "{}", r.text);
 }

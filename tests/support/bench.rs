@@ -57,6 +57,27 @@ impl BenchWorld {
 
     /// Writes events `0..n` (`body(i)` validated as the API would, received at `now`) straight
     /// into the events table with BatchWriteItem, eight batches of 25 at a time.
+    /// The bench bucket as a destination, through a role (moto does not check it).
+    pub fn target(&self) -> relay_core::model::bucket::BucketTarget {
+        relay_core::model::bucket::BucketTarget {
+            store: relay_core::model::bucket::StoreType::S3,
+            bucket: self.bucket.clone(),
+            region: "us-east-1".into(),
+            prefix: "audit-logs".into(),
+            access: relay_core::model::bucket::Access::Role(
+                "arn:aws:iam::123456789012:role/bench".into(),
+            ),
+            endpoint_url: None,
+            force_path_style: false,
+            account_name: None,
+        }
+    }
+
+    /// Buckets as this world reaches them.
+    pub fn buckets(&self) -> relay_app::pipeline::bucket::Buckets {
+        relay_app::pipeline::bucket::Buckets::from_config(&self.config, &self.clients)
+    }
+
     pub async fn load(&self, n: usize, now: OffsetDateTime, body: impl Fn(usize) -> Value) {
         let table = &self.config.events_table;
         let chunks: Vec<Vec<WriteRequest>> = (0..n)

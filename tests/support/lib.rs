@@ -114,6 +114,27 @@ pub struct Resp {
     pub text: String,
 }
 
+/// The KMS key that seals stored credentials in tests (one per moto server).
+pub async fn credentials_key(sdk: &aws_config::SdkConfig) -> String {
+    relay_app::credentials::ensure_key(
+        &aws_sdk_kms::Client::new(sdk),
+        "alias/auditrelay-test-credentials",
+    )
+    .await
+    .expect("credentials key")
+}
+
+/// Customers' buckets as the tests reach them: moto's credentials, private endpoints allowed.
+pub fn buckets(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> relay_app::pipeline::bucket::Buckets {
+    relay_app::pipeline::bucket::Buckets::from_config(
+        config,
+        &relay_app::clients::Clients::new(sdk),
+    )
+}
+
 impl TestEnv {
     /// Provisions a new set of tables and one org.
     pub async fn new() -> TestEnv {
@@ -125,6 +146,7 @@ impl TestEnv {
         let sdk = sdk().await;
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
         let mut config = Config::with_prefix(&prefix);
+        config.credentials_key_id = Some(credentials_key(&sdk).await);
         adjust(&mut config);
         let ddb = relay_app::clients::dynamodb(&sdk);
         schema::ensure_table(&ddb, &config.events_table, &schema::events_table())

@@ -13,6 +13,7 @@ use axum::Router;
 
 use crate::error::ApiError;
 use relay_app::clients::Clients;
+use relay_app::pipeline::bucket::Buckets;
 use relay_app::pipeline::http_client::{ClientBuildError, WebhookClient};
 use relay_app::wiring::Wiring;
 use relay_core::config::Config;
@@ -36,6 +37,7 @@ struct Inner {
     config: Config,
     clients: Clients,
     webhook_client: WebhookClient,
+    buckets: Buckets,
 }
 
 /// Why the API state could not be built at cold start.
@@ -56,6 +58,7 @@ impl AppState {
         let store = wiring.store();
         let cursors = CursorSigner::new(store.system_secret("cursor").await?);
         let webhook_client = wiring.webhook_client()?;
+        let buckets = wiring.buckets();
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
@@ -63,6 +66,7 @@ impl AppState {
                 config: wiring.config,
                 clients: wiring.clients,
                 webhook_client,
+                buckets,
             }),
         })
     }
@@ -87,6 +91,11 @@ impl AppState {
         &self.inner.cursors
     }
 
+    /// Customers' buckets (connection tests, endpoint and credential checks, sealing).
+    pub fn buckets(&self) -> &Buckets {
+        &self.inner.buckets
+    }
+
     /// The outbound client of webhook deliveries (for `POST .../test`).
     pub fn webhook_client(&self) -> &WebhookClient {
         &self.inner.webhook_client
@@ -98,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::logs::routes())
         .merge(routes::s3_stream::routes())
+        .merge(routes::credentials::routes())
         .merge(routes::webhooks::routes())
         .merge(routes::actions::routes())
         .merge(routes::console::routes())

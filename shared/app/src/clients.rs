@@ -36,6 +36,8 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     /// STS.
     pub sts: aws_sdk_sts::Client,
+    /// KMS (sealing stored credentials).
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Clients {
@@ -47,6 +49,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            kms: aws_sdk_kms::Client::new(sdk),
         }
     }
 

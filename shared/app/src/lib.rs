@@ -13,6 +13,7 @@
 
 pub mod actions;
 pub mod clients;
+pub mod credentials;
 pub mod deliver;
 pub mod destinations;
 pub mod fanout;

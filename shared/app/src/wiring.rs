@@ -8,6 +8,7 @@ use crate::deliver::Deliverer;
 use crate::destinations::export_job::run::ExportRunner;
 use crate::destinations::s3_stream::flush::{FlushSettings, Flusher};
 use crate::fanout::Fanout;
+use crate::pipeline::bucket::Buckets;
 use crate::pipeline::consumer::DeliverySettings;
 use crate::pipeline::http_client::{ClientBuildError, WebhookClient};
 use crate::pipeline::pause::Notifier;
@@ -92,6 +93,11 @@ impl Wiring {
             self.notifier(),
             DeliverySettings::from_config(&self.config),
         ))
+    }
+
+    /// Customers' buckets, as configured (access role, endpoint policy, credentials key).
+    pub fn buckets(&self) -> Buckets {
+        Buckets::from_config(&self.config, &self.clients)
     }
 
     /// The S3 flush.

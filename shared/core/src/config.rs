@@ -29,6 +29,9 @@ pub struct Config {
     pub access_role_arn: Option<String>,
     /// SQS queue of export jobs (`AUDITRELAY_EXPORT_QUEUE_URL`).
     pub export_queue_url: Option<String>,
+    /// KMS key that seals stored upload credentials (`AUDITRELAY_CREDENTIALS_KEY_ID`, a key
+    /// id, ARN or alias; unset: credentials cannot be stored).
+    pub credentials_key_id: Option<String>,
     /// Webhook and OTLP retry delays (`AUDITRELAY_WEBHOOK_RETRY_DELAYS`, seconds such as
     /// `30,300,1800`; default: the documented schedule).
     pub retry_schedule: RetrySchedule,
@@ -105,6 +108,7 @@ impl Config {
             flush_queue_url: optional("AUDITRELAY_FLUSH_QUEUE_URL"),
             access_role_arn: optional("AUDITRELAY_ACCESS_ROLE_ARN"),
             export_queue_url: optional("AUDITRELAY_EXPORT_QUEUE_URL"),
+            credentials_key_id: optional("AUDITRELAY_CREDENTIALS_KEY_ID"),
             retry_schedule: match optional(crate::retry::SCHEDULE_ENV) {
                 Some(text) => RetrySchedule::parse(&text).map_err(|e| ConfigError {
                     name: crate::retry::SCHEDULE_ENV,
@@ -137,6 +141,7 @@ impl Config {
             flush_queue_url: None,
             access_role_arn: None,
             export_queue_url: None,
+            credentials_key_id: None,
             retry_schedule: RetrySchedule::seed(),
             pause_after_exhausted: None,
             flush_settle: None,

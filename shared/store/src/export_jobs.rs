@@ -10,8 +10,9 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
+use crate::bucket::{target_from_item, target_values};
 use crate::error::StoreError;
-use relay_core::model::export_job::{ExportFile, ExportJob, JobDestination, JobFormat, JobStatus};
+use relay_core::model::export_job::{ExportFile, ExportJob, JobFormat, JobStatus};
 use relay_core::model::ids::{ExportId, OrgId};
 use relay_core::query::Position;
 
@@ -68,12 +69,7 @@ fn job_from_item(item: &Item) -> Result<ExportJob, StoreError> {
         from: get_s(item, "from")?.to_string(),
         to: get_s(item, "to")?.to_string(),
         filters,
-        dest: JobDestination {
-            bucket: get_s(item, "bucket")?.to_string(),
-            region: get_s(item, "region")?.to_string(),
-            role_arn: get_s(item, "role_arn")?.to_string(),
-            prefix: get_s(item, "prefix")?.to_string(),
-        },
+        dest: target_from_item(item)?,
         estimated_records: get_n(item, "estimated_records").unwrap_or(0),
         record_count: get_n(item, "record_count").unwrap_or(0),
         files,
@@ -111,10 +107,11 @@ impl Store {
         item.insert("from".into(), s(&job.from));
         item.insert("to".into(), s(&job.to));
         item.insert("filters".into(), s(filters));
-        item.insert("bucket".into(), s(&job.dest.bucket));
-        item.insert("region".into(), s(&job.dest.region));
-        item.insert("role_arn".into(), s(&job.dest.role_arn));
-        item.insert("prefix".into(), s(&job.dest.prefix));
+        for (name, value) in target_values(&job.dest) {
+            if let Some(v) = value {
+                item.insert(name.into(), v);
+            }
+        }
         item.insert("estimated_records".into(), n(job.estimated_records));
         item.insert("record_count".into(), n(0));
         item.insert("files".into(), AttributeValue::L(vec![]));
@@ -196,6 +193,34 @@ impl Store {
             .and_then(|k| opt_s(k, "sk"))
             .filter(|_| jobs.len() == limit);
         Ok((jobs, next))
+    }
+
+    /// Whether a queued or running job of the org writes with the credential `name`.
+    pub async fn export_jobs_use_credential(
+        &self,
+        org_id: &OrgId,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk")
+            .filter_expression("credentials_path = :n AND #status IN (:q, :r)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pk", s(pk(org_id)))
+            .expression_attribute_values(":n", s(name))
+            .expression_attribute_values(":q", s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":r", s(JobStatus::Running.as_str()))
+            .projection_expression("sk")
+            .into_paginator()
+            .items()
+            .send();
+        if let Some(item) = pages.next().await {
+            item.map_err(StoreError::from_sdk)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Takes the job's lease until `until` (epoch seconds) if it is queued or running and no

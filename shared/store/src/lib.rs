@@ -1,6 +1,8 @@
 //! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org.
 
 pub mod actions;
+mod bucket;
+pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod export_jobs;

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::Serialize;
 
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
+use crate::bucket::{target_from_item, target_values, TARGET_ATTRS};
 use crate::error::StoreError;
 use relay_core::model::ids::OrgId;
 use relay_core::model::s3_stream::{ExportFormat, S3Destination, S3ExportConfig};
@@ -26,6 +27,17 @@ fn opt_bool(item: &Item, name: &str) -> Option<bool> {
         Some(AttributeValue::Bool(b)) => Some(*b),
         _ => None,
     }
+}
+
+/// What saving a configuration does to its ownership check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Leave it as it is (the destination did not change).
+    Keep,
+    /// Start over: the export waits for a new token.
+    Require,
+    /// The destination needs none.
+    NotNeeded,
 }
 
 /// Flush state of one org's export, as read when a flush takes the lease.
@@ -46,10 +58,7 @@ fn config_from_item(item: &Item) -> Result<S3ExportConfig, StoreError> {
         id: get_s(item, "id")?.to_string(),
         org_id: get_s(item, "org_id")?.into(),
         dest: S3Destination {
-            bucket: get_s(item, "bucket")?.to_string(),
-            region: get_s(item, "region")?.to_string(),
-            role_arn: get_s(item, "role_arn")?.to_string(),
-            prefix: get_s(item, "prefix")?.to_string(),
+            target: target_from_item(item)?,
             format,
         },
         enabled: opt_bool(item, "enabled").unwrap_or(false),
@@ -60,6 +69,7 @@ fn config_from_item(item: &Item) -> Result<S3ExportConfig, StoreError> {
         last_exported_at: opt_s(item, "last_exported_at"),
         consecutive_failures: get_n(item, "consecutive_failures").unwrap_or(0),
         failing_since: opt_s(item, "failing_since"),
+        pending_verification: opt_bool(item, "pending_verification").unwrap_or(false),
         created_at: get_s(item, "created_at")?.to_string(),
         updated_at: get_s(item, "updated_at")?.to_string(),
     })
@@ -148,7 +158,7 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("external_id not stored".into()))
     }
 
-    /// Creates or updates the org's S3 export. Enabling clears an automatic pause and its
+    /// Creates or updates the org's export. Enabling clears an automatic pause and its
     /// failure count; the watermark is kept, so re-enabling resumes with nothing lost. A new
     /// config exports events accepted from now on.
     pub async fn upsert_s3_config(
@@ -156,17 +166,14 @@ impl Store {
         org_id: &OrgId,
         dest: &S3Destination,
         enabled: bool,
+        verification: Verification,
         now: &str,
         watermark_if_new: &str,
     ) -> Result<S3ExportConfig, StoreError> {
         // Every name is aliased: several (bucket, region, format, prefix) are DynamoDB
         // reserved words.
-        let mut names = vec![
+        let mut names: Vec<&str> = vec![
             "org_id",
-            "bucket",
-            "region",
-            "role_arn",
-            "prefix",
             "format",
             "enabled",
             "updated_at",
@@ -175,18 +182,50 @@ impl Store {
             "watermark",
             "consecutive_failures",
         ];
-        let mut update = String::from(
-            "SET #org_id = :org, #bucket = :b, #region = :r, #role_arn = :ra, #prefix = :p, #format = :f, \
-             #enabled = :e, #updated_at = :now, #id = if_not_exists(#id, :id), \
-             #created_at = if_not_exists(#created_at, :now), #watermark = if_not_exists(#watermark, :wm)",
-        );
+        names.extend(TARGET_ATTRS);
+        let mut set = vec![
+            "#org_id = :org".to_string(),
+            "#format = :f".into(),
+            "#enabled = :e".into(),
+            "#updated_at = :now".into(),
+            "#id = if_not_exists(#id, :id)".into(),
+            "#created_at = if_not_exists(#created_at, :now)".into(),
+            "#watermark = if_not_exists(#watermark, :wm)".into(),
+        ];
+        let mut remove: Vec<String> = Vec::new();
+        let mut values: Vec<(String, AttributeValue)> = Vec::new();
+        for (i, (name, value)) in target_values(&dest.target).into_iter().enumerate() {
+            match value {
+                Some(v) => {
+                    set.push(format!("#{name} = :t{i}"));
+                    values.push((format!(":t{i}"), v));
+                }
+                None => remove.push(format!("#{name}")),
+            }
+        }
         if enabled {
-            update
-                .push_str(", #consecutive_failures = :zero REMOVE #paused_reason, #failing_since");
+            set.push("#consecutive_failures = :zero".into());
+            remove.extend(["#paused_reason".into(), "#failing_since".into()]);
             names.extend(["paused_reason", "failing_since"]);
         } else {
-            update
-                .push_str(", #consecutive_failures = if_not_exists(#consecutive_failures, :zero)");
+            set.push("#consecutive_failures = if_not_exists(#consecutive_failures, :zero)".into());
+        }
+        match verification {
+            Verification::Keep => {}
+            Verification::Require => {
+                set.push("#pending_verification = :t".into());
+                remove.push("#verify_hash".into());
+                values.push((":t".into(), AttributeValue::Bool(true)));
+                names.extend(["pending_verification", "verify_hash"]);
+            }
+            Verification::NotNeeded => {
+                remove.extend(["#pending_verification".into(), "#verify_hash".into()]);
+                names.extend(["pending_verification", "verify_hash"]);
+            }
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         let mut req = self
             .ddb
@@ -198,12 +237,11 @@ impl Store {
         for name in names {
             req = req.expression_attribute_names(format!("#{name}"), name);
         }
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
         let out = req
             .expression_attribute_values(":org", s(org_id))
-            .expression_attribute_values(":b", s(&dest.bucket))
-            .expression_attribute_values(":r", s(&dest.region))
-            .expression_attribute_values(":ra", s(&dest.role_arn))
-            .expression_attribute_values(":p", s(&dest.prefix))
             .expression_attribute_values(":f", s(dest.format.as_str()))
             .expression_attribute_values(":e", AttributeValue::Bool(enabled))
             .expression_attribute_values(":now", s(now))
@@ -218,6 +256,48 @@ impl Store {
             out.attributes()
                 .ok_or_else(|| StoreError::Corrupt("no attributes".into()))?,
         )
+    }
+
+    /// Records the hash of the ownership token just written to the bucket (while the export
+    /// waits for verification). `false`: nothing waits.
+    pub async fn set_s3_verify_hash(&self, org_id: &OrgId, hash: &str) -> Result<bool, StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", s(PK))
+            .key("sk", s(org_id))
+            .update_expression("SET verify_hash = :h")
+            .condition_expression("pending_verification = :t")
+            .expression_attribute_values(":h", s(hash))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        Ok(conditional(res)?.is_some())
+    }
+
+    /// Marks the export verified if `hash` is the hash of the token last written. `false`: no
+    /// such token (wrong, superseded, or nothing waits).
+    pub async fn verify_s3_export(
+        &self,
+        org_id: &OrgId,
+        hash: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", s(PK))
+            .key("sk", s(org_id))
+            .update_expression("SET verified_at = :now REMOVE pending_verification, verify_hash")
+            .condition_expression("pending_verification = :t AND verify_hash = :h")
+            .expression_attribute_values(":h", s(hash))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        Ok(conditional(res)?.is_some())
     }
 
     /// The org's S3 export, if configured.
@@ -265,7 +345,7 @@ impl Store {
             .query()
             .table_name(&self.config_table)
             .key_condition_expression("pk = :pk")
-            .filter_expression("#enabled = :t")
+            .filter_expression("#enabled = :t AND attribute_not_exists(pending_verification)")
             .expression_attribute_names("#enabled", "enabled")
             .projection_expression("org_id")
             .expression_attribute_values(":pk", s(PK))
@@ -325,7 +405,8 @@ impl Store {
             .key("sk", s(org_id))
             .update_expression("SET lease_owner = :o, lease_until = :u")
             .condition_expression(
-                "attribute_exists(pk) AND #enabled = :t AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                "attribute_exists(pk) AND #enabled = :t AND attribute_not_exists(pending_verification) \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
             )
             .expression_attribute_names("#enabled", "enabled")
             .expression_attribute_values(":o", s(owner))

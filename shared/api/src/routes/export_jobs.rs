@@ -31,6 +31,7 @@ async fn create(
     let org = exporter.org(&state).await?;
     let out = service::create(
         state.store(),
+        state.buckets(),
         &state.clients().sqs,
         state.config().export_queue_url.as_deref(),
         &org,

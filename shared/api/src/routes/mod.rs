@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod audit;
 pub mod console;
+pub mod credentials;
 pub mod export_jobs;
 pub mod logs;
 pub mod otlp;

@@ -1,5 +1,6 @@
-//! The S3 export configuration API (the AuditExport API, to the letter, camelCase), admin/owner only:
-//! `GET|POST|DELETE /orgs/{orgId}/audit-export/config`, `POST .../test-connection`,
+//! The continuous export's configuration API (the AuditExport API, to the letter, camelCase),
+//! admin/owner only: `GET|POST|DELETE /orgs/{orgId}/audit-export/config`,
+//! `POST .../test-connection`, `POST .../verify` (the ownership token of bucket-policy access),
 //! `GET .../runs`, and `GET .../setup` (the ExternalId and the policies to paste).
 
 use axum::extract::State;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
             get(get_config).post(upsert_config).delete(delete_config),
         )
         .route("/orgs/{org_id}/audit-export/test-connection", post(test))
+        .route("/orgs/{org_id}/audit-export/verify", post(verify))
         .route("/orgs/{org_id}/audit-export/runs", get(runs))
         .route("/orgs/{org_id}/audit-export/setup", get(setup))
 }
@@ -41,8 +43,25 @@ async fn upsert_config(
     OrgAdmin { org_id, .. }: OrgAdmin,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let view = service::upsert(state.store(), &org_id, body, OffsetDateTime::now_utc()).await?;
+    let view = service::upsert(
+        state.store(),
+        state.buckets(),
+        &org_id,
+        body,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// Checks the ownership token of a bucket-policy destination.
+async fn verify(
+    State(state): State<AppState>,
+    OrgAdmin { org_id, .. }: OrgAdmin,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let view = service::verify(state.store(), &org_id, body, OffsetDateTime::now_utc()).await?;
+    Ok(Json(view).into_response())
 }
 
 async fn delete_config(
@@ -69,8 +88,7 @@ async fn test(
     };
     let result = service::test(
         state.store(),
-        state.clients(),
-        state.config().access_role_arn.as_deref(),
+        state.buckets(),
         &org_id,
         body,
         OffsetDateTime::now_utc(),

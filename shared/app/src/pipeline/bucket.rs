@@ -1,56 +1,44 @@
-//! The connection test (the AuditExport API's "write+delete dry-run", with a "Verify"-style
-//! test file): assume the role, write `{prefix}/.verify/auditrelay-verify-test-{timestamp}`,
-//! delete it, and explain any failure in words an admin can act on.
+//! Reaching a customer's bucket: [`Buckets`] opens a [`BucketWriter`] for a destination with
+//! the access it names (the customer's role, the stack's own principal, or stored
+//! credentials), and runs the connection test (the AuditExport API's "write+delete dry-run"
+//! with a "Verify"-style test file), explaining any failure in words an admin can act on.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::role::customer_s3;
+use super::bucket_writer::{BucketWriter, FailureKind, Limits, Signing, WriteFailure};
+use super::role::{customer_credentials, s3_client, stack_credentials, RoleError};
+use super::ssrf::SsrfPolicy;
 use crate::clients::Clients;
+use crate::credentials::Sealer;
+use relay_core::error::Error;
+use relay_core::model::bucket::{Access, BucketTarget, FieldNames, StoreType};
 use relay_core::model::ids::OrgId;
-use relay_core::model::s3_stream::S3Destination;
+use relay_store::Store;
 
 /// The AuditExport API's `AuditExportTestResult`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TestResult {
-    /// Whether the write and the delete both worked.
+    /// Whether the write (and, where the access allows it, the delete) worked.
     pub success: bool,
     /// What failed and what to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The ownership-token file left in the bucket (bucket-policy access): its content is
+    /// the token to post to `.../audit-export/verify`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_object: Option<String>,
 }
 
-/// Turns an S3 error code into advice. `op` is what we tried (`write`, `delete`).
-pub fn explain_s3_error(
-    code: Option<&str>,
-    detail: &str,
-    dest: &S3Destination,
-    op: &str,
-) -> String {
-    let b = &dest.bucket;
-    match code {
-        Some("AccessDenied") | Some("AllAccessDisabled") => match op {
-            "delete" => format!(
-                "access denied deleting the test object from s3://{b}/{}/.verify/: the role's policy must allow s3:DeleteObject on arn:aws:s3:::{b}/{}/.verify/*",
-                dest.prefix, dest.prefix
-            ),
-            _ => format!(
-                "access denied writing to s3://{b}/{}/: the role's policy must allow s3:PutObject on arn:aws:s3:::{b}/{}/*, and the bucket policy and KMS key (if any) must not deny it",
-                dest.prefix, dest.prefix
-            ),
-        },
-        Some("NoSuchBucket") => format!("bucket {b} does not exist (check the name and the account)"),
-        Some("PermanentRedirect") | Some("AuthorizationHeaderMalformed") | Some("IllegalLocationConstraintException") => format!(
-            "bucket {b} is not in region {}: set region to the bucket's region",
-            dest.region
-        ),
-        Some("InvalidAccessKeyId") | Some("ExpiredToken") | Some("InvalidToken") => {
-            "the assumed role's credentials were refused by S3; try again, and check that the role is not restricted by an SCP".to_string()
+impl TestResult {
+    fn failed(error: String) -> Self {
+        TestResult {
+            success: false,
+            error: Some(error),
+            verification_object: None,
         }
-        Some("KMS.DisabledException") | Some("KMSAccessDenied") | Some("KMS.NotFoundException") => format!(
-            "the bucket's default KMS key refused the write: allow the role kms:GenerateDataKey on it ({detail})"
-        ),
-        _ => format!("S3 {op} failed: {detail}"),
     }
 }
 
@@ -74,106 +62,283 @@ where
     )
 }
 
-/// Explains a failed PutObject.
-pub fn explain_put_error<E>(e: &aws_sdk_s3::error::SdkError<E>, dest: &S3Destination) -> String
-where
-    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-{
-    let (code, detail) = s3_error(e);
-    explain_s3_error(code.as_deref(), &detail, dest, "write")
+/// Opens customers' buckets. Built once per cold start; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    clients: Clients,
+    access_role_arn: Option<String>,
+    policy: SsrfPolicy,
+    sealer: Sealer,
 }
 
-/// Runs the dry run against `dest` as the org's role.
-pub async fn test_connection(
-    clients: &Clients,
-    access_role_arn: Option<&str>,
-    dest: &S3Destination,
-    external_id: &str,
-    org_id: &OrgId,
-    now: OffsetDateTime,
-) -> TestResult {
-    let fail = |error: String| TestResult {
-        success: false,
-        error: Some(error),
-    };
-    let s3 = match customer_s3(
-        clients,
-        access_role_arn,
-        &dest.role_arn,
-        external_id,
-        &dest.region,
-        org_id,
-    )
-    .await
-    {
-        Ok(s3) => s3,
-        Err(e) => return fail(e.to_string()),
-    };
-    let key = format!(
-        "{}/.verify/auditrelay-verify-test-{}",
-        dest.prefix,
-        now.unix_timestamp_nanos() / 1_000_000
-    );
-    let body = format!(
-        "AuditRelay connection test for {org_id} at {now}. Safe to delete; AuditRelay deletes it itself when it can.\n"
-    );
-    if let Err(e) = s3
-        .put_object()
-        .bucket(&dest.bucket)
-        .key(&key)
-        .content_type("text/plain")
-        .body(body.into_bytes().into())
-        .send()
-        .await
-    {
-        return fail(explain_put_error(&e, dest));
+impl Buckets {
+    /// Buckets reached through `clients`, as the stack's `access_role_arn` when set, with
+    /// endpoints under `policy` and credentials opened by `sealer`.
+    pub fn new(
+        clients: Clients,
+        access_role_arn: Option<String>,
+        policy: SsrfPolicy,
+        sealer: Sealer,
+    ) -> Self {
+        Buckets {
+            clients,
+            access_role_arn,
+            policy,
+            sealer,
+        }
     }
-    if let Err(e) = s3
-        .delete_object()
-        .bucket(&dest.bucket)
-        .key(&key)
-        .send()
-        .await
-    {
-        let (code, detail) = s3_error(&e);
-        return fail(explain_s3_error(code.as_deref(), &detail, dest, "delete"));
+
+    /// As configured for this deployment.
+    pub fn from_config(config: &relay_core::config::Config, clients: &Clients) -> Self {
+        Buckets::new(
+            clients.clone(),
+            config.access_role_arn.clone(),
+            SsrfPolicy::new(config.allow_private_destinations),
+            Sealer::new(clients.kms.clone(), config.credentials_key_id.clone()),
+        )
     }
-    TestResult {
-        success: true,
-        error: None,
+
+    /// The stack's access role, which customers' trust and bucket policies name.
+    pub fn access_role_arn(&self) -> Option<&str> {
+        self.access_role_arn.as_deref()
     }
+
+    /// The endpoint policy.
+    pub fn policy(&self) -> SsrfPolicy {
+        self.policy
+    }
+
+    /// The credential sealer.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// Checks what validation alone cannot, and fills in what a stored credential implies:
+    /// the endpoint passes the SSRF guard; the stored credential exists and signs for this
+    /// store (and account); an Azure account comes from the credential when not given.
+    /// Errors name fields as `names` says.
+    pub async fn prepare(
+        &self,
+        store: &Store,
+        org_id: &OrgId,
+        target: &mut BucketTarget,
+        names: FieldNames,
+    ) -> Result<(), Error> {
+        let field = |f: &str| relay_core::decode::field_path(names.at, f);
+        if let Some(url) = &target.endpoint_url {
+            self.policy
+                .validate(url)
+                .await
+                .map_err(|e| Error::invalid(field(names.endpoint_url), e.to_string()))?;
+        }
+        let Some(name) = target.credentials_path().map(str::to_string) else {
+            return Ok(());
+        };
+        let cred = store.get_credential(org_id, &name).await?.ok_or_else(|| {
+            Error::invalid(
+                field(names.credentials_path),
+                format!("there is no stored credential named {name:?} (POST /orgs/{{orgId}}/audit-export/credentials)"),
+            )
+        })?;
+        if cred.kind.store() != target.store {
+            return Err(Error::invalid(
+                field(names.credentials_path),
+                format!(
+                    "credential {name:?} is of type {}, which cannot sign for type {}",
+                    cred.kind.as_str(),
+                    target.store.as_str()
+                ),
+            ));
+        }
+        let account = cred
+            .masked
+            .get("accountName")
+            .and_then(serde_json::Value::as_str);
+        match (&target.account_name, account) {
+            (Some(given), Some(account)) if given != account => Err(Error::invalid(
+                field(names.account_name),
+                format!("is {given:?}, but credential {name:?} is for account {account:?}"),
+            )),
+            (None, Some(account)) => {
+                target.account_name = Some(account.to_string());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A writer on `target` for `org_id`.
+    pub async fn open(
+        &self,
+        store: &Store,
+        org_id: &OrgId,
+        target: &BucketTarget,
+        limits: Limits,
+    ) -> Result<BucketWriter, WriteFailure> {
+        let role_failure = |e: RoleError| WriteFailure {
+            kind: match e {
+                RoleError::Unavailable(_) => FailureKind::Other,
+                _ => FailureKind::AccessDenied,
+            },
+            code: None,
+            message: e.to_string(),
+        };
+        let storage = |e: relay_store::error::StoreError| WriteFailure {
+            kind: FailureKind::Other,
+            code: None,
+            message: format!("storage: {e}"),
+        };
+        let creds = match &target.access {
+            Access::Role(role_arn) => {
+                let external_id = store.external_id(org_id).await.map_err(storage)?;
+                Some(
+                    customer_credentials(
+                        &self.clients,
+                        self.access_role_arn.as_deref(),
+                        role_arn,
+                        &external_id,
+                        org_id,
+                    )
+                    .await
+                    .map_err(role_failure)?,
+                )
+            }
+            Access::BucketPolicy => {
+                stack_credentials(&self.clients, self.access_role_arn.as_deref(), org_id)
+                    .await
+                    .map_err(role_failure)?
+            }
+            Access::Credentials(name) => {
+                let secret = crate::credentials::open(store, &self.sealer, org_id, name)
+                    .await
+                    .map_err(|e| WriteFailure {
+                        kind: FailureKind::Other,
+                        code: None,
+                        message: format!("could not open the stored credential {name:?}: {e}"),
+                    })?
+                    .ok_or_else(|| WriteFailure {
+                        kind: FailureKind::Credentials,
+                        code: None,
+                        message: format!(
+                            "there is no stored credential named {name:?}: create it with POST /orgs/{{orgId}}/audit-export/credentials"
+                        ),
+                    })?;
+                return BucketWriter::objects(
+                    target.clone(),
+                    Signing::Stored(&secret),
+                    self.policy,
+                    limits,
+                );
+            }
+        };
+        if target.store == StoreType::S3 && target.endpoint_url.is_none() {
+            return Ok(BucketWriter::aws(
+                target.clone(),
+                s3_client(&self.clients, creds, &target.region),
+            ));
+        }
+        // An IAM principal at a custom endpoint (a VPC or FIPS endpoint): the guarded client.
+        let signing = match creds {
+            Some(c) => Signing::Aws {
+                access_key_id: c.access_key_id().to_string(),
+                secret_access_key: c.secret_access_key().to_string(),
+                session_token: c.session_token().map(str::to_string),
+            },
+            None => {
+                use aws_credential_types::provider::ProvideCredentials;
+                let provider =
+                    self.clients
+                        .sdk
+                        .credentials_provider()
+                        .ok_or_else(|| WriteFailure {
+                            kind: FailureKind::Credentials,
+                            code: None,
+                            message: "the function has no AWS credentials".into(),
+                        })?;
+                let c = provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| WriteFailure {
+                        kind: FailureKind::Credentials,
+                        code: None,
+                        message: format!("the function's AWS credentials are unavailable: {e}"),
+                    })?;
+                Signing::Aws {
+                    access_key_id: c.access_key_id().to_string(),
+                    secret_access_key: c.secret_access_key().to_string(),
+                    session_token: c.session_token().map(str::to_string),
+                }
+            }
+        };
+        BucketWriter::objects(target.clone(), signing, self.policy, limits)
+    }
+
+    /// Runs the dry run against `target`. With bucket-policy access the file stays (the grant
+    /// is put-only) and, when `token` is given, holds the ownership token.
+    pub async fn test_connection(
+        &self,
+        store: &Store,
+        org_id: &OrgId,
+        target: &BucketTarget,
+        token: Option<&str>,
+        now: OffsetDateTime,
+    ) -> TestResult {
+        if let Some(url) = &target.endpoint_url {
+            if let Err(e) = self.policy.validate(url).await {
+                return TestResult::failed(format!("endpointUrl is not allowed: {e}"));
+            }
+        }
+        let writer = match self.open(store, org_id, target, Limits::TEST).await {
+            Ok(w) => w,
+            Err(e) => return TestResult::failed(e.message),
+        };
+        let millis = now.unix_timestamp_nanos() / 1_000_000;
+        if target.access == Access::BucketPolicy {
+            let key = format!("{}/auditrelay-verify-test-{millis}", target.prefix);
+            let body = match token {
+                Some(t) => format!("{t}\n"),
+                None => format!("AuditRelay connection test for {org_id} at {now}. Save the configuration and test it again for the ownership token.\n"),
+            };
+            return match writer.put(&key, body.into_bytes(), "text/plain").await {
+                Ok(()) => TestResult {
+                    success: true,
+                    error: None,
+                    verification_object: token.map(|_| key),
+                },
+                Err(e) => TestResult::failed(e.message),
+            };
+        }
+        let key = format!("{}/.verify/auditrelay-verify-test-{millis}", target.prefix);
+        let body = format!(
+            "AuditRelay connection test for {org_id} at {now}. Safe to delete; AuditRelay deletes it itself when it can.\n"
+        );
+        if let Err(e) = writer.put(&key, body.into_bytes(), "text/plain").await {
+            return TestResult::failed(e.message);
+        }
+        if let Err(e) = writer.delete(&key).await {
+            return TestResult::failed(e.message);
+        }
+        TestResult {
+            success: true,
+            error: None,
+            verification_object: None,
+        }
+    }
+}
+
+/// The hash an ownership token is kept as.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.trim().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_core::model::s3_stream::ExportFormat;
-
-    fn dest() -> S3Destination {
-        S3Destination {
-            bucket: "acme-audit".into(),
-            region: "eu-west-1".into(),
-            role_arn: "arn:aws:iam::123456789012:role/r".into(),
-            prefix: "audit-logs".into(),
-            format: ExportFormat::Jsonl,
-        }
-    }
 
     #[test]
-    fn errors_are_explained() {
-        let d = dest();
-        assert!(explain_s3_error(Some("AccessDenied"), "", &d, "write")
-            .contains("s3:PutObject on arn:aws:s3:::acme-audit/audit-logs/*"));
-        assert!(
-            explain_s3_error(Some("AccessDenied"), "", &d, "delete").contains("s3:DeleteObject")
-        );
-        assert!(explain_s3_error(Some("NoSuchBucket"), "", &d, "write").contains("does not exist"));
-        assert!(explain_s3_error(Some("PermanentRedirect"), "", &d, "write")
-            .contains("not in region eu-west-1"));
-        assert!(
-            explain_s3_error(Some("AuthorizationHeaderMalformed"), "", &d, "write")
-                .contains("region")
-        );
-        assert!(explain_s3_error(None, "timeout", &d, "write").contains("timeout"));
+    fn token_hashes_ignore_surrounding_whitespace() {
+        assert_eq!(token_hash("abc\n"), token_hash("abc"));
+        assert_eq!(token_hash("abc").len(), 64);
     }
 }

@@ -99,6 +99,22 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// A client builder whose connections go only to addresses the guard checked: no redirects,
+/// no proxies, DNS through the guard. Callers set timeouts and check every URL themselves
+/// (`SsrfPolicy::check_url`), since a literal address is never resolved.
+pub(crate) fn guarded_builder(policy: SsrfPolicy) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would connect on our behalf to addresses the guard
+        // never saw.
+        .no_proxy()
+        // No `https_only`: every request's URL passes `check_url` under its policy first
+        // (webhooks: https; OTLP and local stores: http too), and redirects are never followed.
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+}
+
 /// Sends webhook deliveries.
 #[derive(Debug, Clone)]
 pub struct WebhookClient {
@@ -115,19 +131,10 @@ impl WebhookClient {
 
     /// A client with another timeout (tests).
     pub fn with_timeout(policy: SsrfPolicy, timeout: Duration) -> Result<Self, ClientBuildError> {
-        let http = reqwest::Client::builder()
+        let http = guarded_builder(policy)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy from the environment would connect on our behalf to addresses the guard
-            // never saw.
-            .no_proxy()
-            // No `https_only`: every request's URL passes `check_url` under its policy first
-            // (webhooks: https; OTLP: http too), and redirects are never followed.
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
             .user_agent(concat!("AuditRelay-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
             .build()
             .map_err(|e| ClientBuildError(e.to_string()))?;
         Ok(WebhookClient {

@@ -14,11 +14,12 @@
 //! settings, the received message, visibility backoff); [`sqs_batch`] (batch-failure
 //! reporting); [`pause`] (failure streak → pause → trail event → notification); [`replay`]
 //! (re-enqueueing a range); [`http_client`] and [`ssrf`] (the one outbound HTTP client and its
-//! destination rules); [`role`] and [`bucket`] (the customer's role, and writing to their
-//! bucket); [`poll`] (the local pollers' loop and error). Signing and the retry schedule are
+//! destination rules); [`role`], [`bucket`] and [`bucket_writer`] (the customer's role,
+//! opening their bucket on any store, and writing to it); [`poll`] (the local pollers' loop and error). Signing and the retry schedule are
 //! pure and live in `relay_core` ([`relay_core::signing`], [`relay_core::retry`]).
 
 pub mod bucket;
+pub mod bucket_writer;
 pub mod consumer;
 pub mod http_client;
 pub mod message;

@@ -8,21 +8,22 @@
 use aws_sdk_s3::config::{Credentials, Region};
 
 use crate::clients::Clients;
+use relay_core::model::bucket::mask_role_arn;
 
 /// Why a role could not be assumed.
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
     /// STS refused: the trust policy does not allow us, or the ExternalId does not match.
-    #[error("could not assume role {role_arn}: {detail}. Check that the role's trust policy allows {principal} with the condition sts:ExternalId = {external_id}")]
+    /// The text shows neither the role ARN nor the ExternalId in clear: it ends up in
+    /// `lastError` and run records, which any admin of the org reads.
+    #[error("could not assume role {role_arn_masked}: {detail}. Check that the role's trust policy allows {principal} with the condition sts:ExternalId = the org's ExternalId (GET /orgs/{{orgId}}/audit-export/setup shows it)")]
     NotAssumable {
-        /// The role.
-        role_arn: String,
-        /// STS's message.
+        /// The role, masked.
+        role_arn_masked: String,
+        /// STS's message, with the role ARN and ExternalId masked.
         detail: String,
         /// Who must be trusted.
         principal: String,
-        /// The org's ExternalId.
-        external_id: String,
     },
     /// The stack's own access role could not be assumed (a deployment problem).
     #[error("AuditRelay could not assume its access role {0}: {1}")]
@@ -93,15 +94,30 @@ async fn assume(
     ))
 }
 
-/// An S3 client acting as the customer's role in `region`.
-pub async fn customer_s3(
+/// Credentials of the stack's own principal: the access role when one is configured (the
+/// principal a customer's bucket policy names), else the function's own.
+pub async fn stack_credentials(
+    clients: &Clients,
+    access_role_arn: Option<&str>,
+    org_id: &str,
+) -> Result<Option<Credentials>, RoleError> {
+    let Some(access) = access_role_arn else {
+        return Ok(None);
+    };
+    assume(&clients.sts, access, &session_name(org_id), None)
+        .await
+        .map(Some)
+        .map_err(|(_, d)| RoleError::AccessRole(access.to_string(), d))
+}
+
+/// Credentials of the customer's role, assumed with the org's ExternalId.
+pub async fn customer_credentials(
     clients: &Clients,
     access_role_arn: Option<&str>,
     role_arn: &str,
     external_id: &str,
-    region: &str,
     org_id: &str,
-) -> Result<aws_sdk_s3::Client, RoleError> {
+) -> Result<Credentials, RoleError> {
     let session = session_name(org_id);
     let sts = match access_role_arn {
         Some(access) => {
@@ -115,25 +131,35 @@ pub async fn customer_s3(
         }
         None => clients.sts.clone(),
     };
-    let creds = assume(&sts, role_arn, &session, Some(external_id))
+    assume(&sts, role_arn, &session, Some(external_id))
         .await
         .map_err(|(denied, detail)| {
+            let masked = mask_role_arn(role_arn);
+            let detail = detail
+                .replace(role_arn, &masked)
+                .replace(external_id, "(the org's ExternalId)");
             if denied {
                 RoleError::NotAssumable {
-                    role_arn: role_arn.to_string(),
+                    role_arn_masked: masked,
                     detail,
                     principal: access_role_arn
                         .unwrap_or("the AuditRelay stack")
                         .to_string(),
-                    external_id: external_id.to_string(),
                 }
             } else {
                 RoleError::Unavailable(detail)
             }
-        })?;
-    let conf = aws_sdk_s3::config::Builder::from(&clients.sdk)
+        })
+}
+
+/// An S3 client acting with `creds` (the function's own when `None`) in `region`.
+pub fn s3_client(
+    clients: &Clients,
+    creds: Option<Credentials>,
+    region: &str,
+) -> aws_sdk_s3::Client {
+    let mut conf = aws_sdk_s3::config::Builder::from(&clients.sdk)
         .region(Region::new(region.to_string()))
-        .credentials_provider(creds)
         // Emulators (moto) are reached by path-style URLs; AWS takes virtual-hosted style.
         .force_path_style(clients.custom_endpoint().is_some())
         // A stuck upload must not hold the org's lease: bound every attempt.
@@ -143,9 +169,11 @@ pub async fn customer_s3(
                 .operation_attempt_timeout(std::time::Duration::from_secs(60))
                 .operation_timeout(std::time::Duration::from_secs(180))
                 .build(),
-        )
-        .build();
-    Ok(aws_sdk_s3::Client::from_conf(conf))
+        );
+    if let Some(creds) = creds {
+        conf = conf.credentials_provider(creds);
+    }
+    aws_sdk_s3::Client::from_conf(conf.build())
 }
 
 /// The trust and permission policies a customer attaches to the role they create for
@@ -184,6 +212,18 @@ pub fn setup_policies(
                     "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/.verify/*")
                 }
             ]
+        },
+        // The other model (`"access": "bucket_policy"`): no role; the bucket itself lets the
+        // stack's principal put objects under the prefix, and nothing else.
+        "bucketPolicy": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "AuditRelayPutObjects",
+                "Effect": "Allow",
+                "Principal": {"AWS": principal_arn},
+                "Action": "s3:PutObject",
+                "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/*")
+            }]
         }
     })
 }

@@ -6,12 +6,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::error::Error;
+use crate::model::bucket::{BucketTarget, FieldNames, StoreType, TargetInput};
 use crate::model::event::{parse_time, rfc3339_millis};
 use crate::model::ids::{ExportId, OrgId};
-use crate::model::s3_stream::{
-    validate_bucket, validate_prefix, validate_region, validate_role_arn, S3Destination,
-    DEFAULT_PREFIX,
-};
 use crate::query::Position;
 use crate::query::{LogFilter, LogQuery};
 
@@ -93,24 +90,33 @@ impl JobStatus {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationInput {
-    /// `s3` (`gcs` and `azure_blob` are documented types but not supported yet).
+    /// `s3`, `gcs` or `azure_blob`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Bucket.
+    /// Bucket (the container, on Azure).
     #[serde(default)]
     pub bucket: Option<String>,
     /// Key prefix (default `audit-logs`).
     #[serde(default)]
     pub prefix: Option<String>,
-    /// The bucket's region.
+    /// The bucket's region (S3).
     #[serde(default)]
     pub region: Option<String>,
-    /// The role AuditRelay assumes (with the org's ExternalId) to write.
+    /// The role AuditRelay assumes (with the org's ExternalId) to write (Amazon S3).
     #[serde(default, rename = "roleArn")]
     pub role_arn: Option<String>,
-    /// The documented stored-credentials path: refused with an explanation.
+    /// The name of stored upload credentials (`POST /orgs/{orgId}/audit-export/credentials`).
     #[serde(default)]
-    pub credentials_path: Option<Value>,
+    pub credentials_path: Option<String>,
+    /// Another endpoint than the store's own (S3-compatible stores, emulators).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Path-style S3 addressing.
+    #[serde(default)]
+    pub force_path_style: Option<bool>,
+    /// Azure storage account (else the stored credential's).
+    #[serde(default)]
+    pub account_name: Option<String>,
 }
 
 /// Body of `POST /v1/audit/export`.
@@ -156,31 +162,7 @@ pub struct ValidExport {
     /// The filters, parsed.
     pub filter: LogFilter,
     /// An explicit destination; `None`: the org's S3 export destination.
-    pub destination: Option<JobDestination>,
-}
-
-/// Where a job writes: an S3 bucket through the customer's role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobDestination {
-    /// Bucket.
-    pub bucket: String,
-    /// Region.
-    pub region: String,
-    /// Role assumed with the org's ExternalId.
-    pub role_arn: String,
-    /// Key prefix; files go to `{prefix}/exports/{export_id}/`.
-    pub prefix: String,
-}
-
-impl From<&S3Destination> for JobDestination {
-    fn from(d: &S3Destination) -> Self {
-        JobDestination {
-            bucket: d.bucket.clone(),
-            region: d.region.clone(),
-            role_arn: d.role_arn.clone(),
-            prefix: d.prefix.clone(),
-        }
-    }
+    pub destination: Option<BucketTarget>,
 }
 
 /// Prefixes the field of a validation error with `at` (`bucket` → `destination.bucket`).
@@ -251,56 +233,21 @@ pub fn parse_filter(
 
 impl DestinationInput {
     /// Validates the destination, naming `destination.{field}` on errors.
-    pub fn validate(&self) -> Result<JobDestination, Error> {
-        match self.kind.as_str() {
-            "s3" => {}
-            "gcs" | "azure_blob" => {
-                return Err(Error::invalid(
-                    "destination.type",
-                    format!(
-                        "{} is not supported yet: only s3 destinations are (bucket, region, roleArn)",
-                        self.kind
-                    ),
-                ))
-            }
-            other => {
-                return Err(Error::invalid(
-                    "destination.type",
-                    format!("{other:?} is not a destination type: use s3 (gcs and azure_blob are not supported yet)"),
-                ))
-            }
+    pub fn validate(&self) -> Result<BucketTarget, Error> {
+        let target = TargetInput {
+            kind: Some(self.kind.clone()),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            prefix: self.prefix.clone(),
+            role_arn: self.role_arn.clone(),
+            credentials_path: self.credentials_path.clone(),
+            access: None,
+            endpoint_url: self.endpoint_url.clone(),
+            force_path_style: self.force_path_style,
+            account_name: self.account_name.clone(),
         }
-        if self.credentials_path.is_some() {
-            return Err(Error::invalid(
-                "destination.credentials_path",
-                "is not supported: AuditRelay writes through roleArn, an IAM role you grant to the org's ExternalId, and holds no credentials of yours",
-            ));
-        }
-        let required = |v: &Option<String>, name: &str| {
-            v.clone().ok_or_else(|| {
-                Error::invalid(
-                    format!("destination.{name}"),
-                    "is required for an s3 destination",
-                )
-            })
-        };
-        let bucket = required(&self.bucket, "bucket")?;
-        validate_bucket(&bucket).map_err(|e| under("destination", e))?;
-        let region = required(&self.region, "region")?;
-        validate_region(&region).map_err(|e| under("destination", e))?;
-        let role_arn = required(&self.role_arn, "roleArn")?;
-        validate_role_arn(&role_arn).map_err(|e| under("destination", e))?;
-        let prefix = self
-            .prefix
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
-        validate_prefix(&prefix).map_err(|e| under("destination", e))?;
-        Ok(JobDestination {
-            bucket,
-            region,
-            role_arn,
-            prefix,
-        })
+        .validate(FieldNames::JOB)?;
+        Ok(target)
     }
 }
 
@@ -362,7 +309,7 @@ pub struct ExportJob {
     /// Filter pairs.
     pub filters: Vec<(String, String)>,
     /// Where the files go.
-    pub dest: JobDestination,
+    pub dest: BucketTarget,
     /// The estimate given at creation.
     pub estimated_records: u64,
     /// Events written so far.
@@ -390,15 +337,21 @@ pub struct ExportJob {
 /// `destination` in the API view (the role ARN is not shown).
 #[derive(Debug, Clone, Serialize)]
 pub struct DestinationView {
-    /// Always `s3`.
+    /// `s3`, `gcs` or `azure_blob`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Bucket.
+    pub kind: StoreType,
+    /// Bucket (the container, on Azure).
     pub bucket: String,
     /// Prefix of the export's folder.
     pub prefix: String,
-    /// Region.
+    /// Region (empty where the store has none).
     pub region: String,
+    /// The stored credentials written with, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_path: Option<String>,
+    /// The endpoint, when not the store's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
 }
 
 /// `GET /v1/audit/exports/{id}` (the documented fields first).
@@ -482,10 +435,12 @@ impl ExportJob {
             to: self.to.clone(),
             filters: self.filters_json(),
             destination: DestinationView {
-                kind: "s3",
+                kind: self.dest.store,
                 bucket: self.dest.bucket.clone(),
                 prefix: self.folder(),
                 region: self.dest.region.clone(),
+                credentials_path: self.dest.credentials_path().map(str::to_string),
+                endpoint_url: self.dest.endpoint_url.clone(),
             },
             manifest_key: self.manifest_key.clone(),
             estimated_records: self.estimated_records,
@@ -574,8 +529,11 @@ mod tests {
                 "filters.identity_type",
             ),
             (with("filters", json!({"action": [1]})), "filters.action"),
-            (dest(json!({"type": "gcs"})), "destination.type"),
-            (dest(json!({"type": "azure_blob"})), "destination.type"),
+            (dest(json!({"type": "gcs"})), "destination.roleArn"),
+            (
+                dest(json!({"type": "azure_blob", "roleArn": null})),
+                "destination.credentials_path",
+            ),
             (dest(json!({"type": "ftp"})), "destination.type"),
             (
                 dest(json!({"roleArn": "arn:aws:iam::1:role/x"})),
@@ -585,8 +543,12 @@ mod tests {
             (dest(json!({"region": "moon"})), "destination.region"),
             (dest(json!({"prefix": "/x"})), "destination.prefix"),
             (
-                dest(json!({"credentials_path": "vault/x"})),
+                dest(json!({"credentials_path": "vault/x", "roleArn": null})),
                 "destination.credentials_path",
+            ),
+            (
+                dest(json!({"endpoint_url": "ftp://x"})),
+                "destination.endpoint_url",
             ),
             (dest(json!({"endpoint": "x"})), "destination.endpoint"),
             (
@@ -618,11 +580,15 @@ mod tests {
                 ("success".into(), "true".into()),
                 ("action".into(), "a,b".into()),
             ],
-            dest: JobDestination {
+            dest: BucketTarget {
+                store: StoreType::S3,
                 bucket: "b".into(),
                 region: "us-east-1".into(),
-                role_arn: ROLE.into(),
+                access: crate::model::bucket::Access::Role(ROLE.into()),
                 prefix: "audit-logs".into(),
+                endpoint_url: None,
+                force_path_style: false,
+                account_name: None,
             },
             estimated_records: 1,
             record_count: 1,

@@ -1,5 +1,7 @@
 //! Data model: the canonical audit event, orgs, API keys, webhook endpoints and typed ids.
 
+pub mod bucket;
+pub mod credentials;
 pub mod event;
 pub mod event_view;
 pub mod export_job;

@@ -1,13 +1,14 @@
-//! The S3 export destination (the AuditExport API's `AuditExportConfig`): its input,
-//! validation and the masked view returned by the API.
+//! The continuous export (the AuditExport API's `AuditExportConfig`): five-minute batches in
+//! the customer's bucket on any supported store; its input, validation and the masked view
+//! returned by the API.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::model::bucket::{
+    mask_role_arn, Access, BucketTarget, FieldNames, StoreType, TargetInput,
+};
 use crate::model::ids::OrgId;
-
-/// Default key prefix inside the customer's bucket.
-pub const DEFAULT_PREFIX: &str = "audit-logs";
 
 /// File format of the batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,16 +49,37 @@ impl ExportFormat {
 }
 
 /// Body of `POST .../audit-export/config` and `.../test-connection` (the AuditExport API,
-/// camelCase).
+/// camelCase, plus the fields of the other stores).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct S3ConfigInput {
-    /// Bucket name.
-    pub bucket: String,
-    /// The bucket's region.
-    pub region: String,
-    /// The role AuditRelay assumes to write.
-    pub role_arn: String,
+    /// `s3` (default), `gcs` or `azure_blob`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Bucket name (the container, on Azure).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// The bucket's region (S3).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The role AuditRelay assumes to write (Amazon S3).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The stored credential to sign with (stores without IAM).
+    #[serde(default)]
+    pub credentials_path: Option<String>,
+    /// `role`, `credentials` or `bucket_policy` (else implied by the fields given).
+    #[serde(default)]
+    pub access: Option<String>,
+    /// Another endpoint than the store's own (S3-compatible stores, emulators).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Path-style S3 addressing.
+    #[serde(default)]
+    pub force_path_style: Option<bool>,
+    /// Azure storage account.
+    #[serde(default)]
+    pub account_name: Option<String>,
     /// Whether batches are written (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
@@ -69,17 +91,11 @@ pub struct S3ConfigInput {
     pub format: Option<String>,
 }
 
-/// A validated destination.
+/// A validated destination: where batches go, and their format.
 #[derive(Debug, Clone, PartialEq)]
 pub struct S3Destination {
-    /// Bucket name.
-    pub bucket: String,
-    /// Region.
-    pub region: String,
-    /// Role ARN.
-    pub role_arn: String,
-    /// Key prefix, without leading or trailing `/`.
-    pub prefix: String,
+    /// The bucket, prefix and access.
+    pub target: BucketTarget,
     /// File format.
     pub format: ExportFormat,
 }
@@ -109,6 +125,8 @@ pub struct S3ExportConfig {
     pub consecutive_failures: u32,
     /// When the current run of failures began.
     pub failing_since: Option<String>,
+    /// Waiting for the ownership token (bucket-policy access only).
+    pub pending_verification: bool,
     /// Creation time.
     pub created_at: String,
     /// Last update.
@@ -124,14 +142,30 @@ pub struct S3ConfigView {
     pub id: String,
     /// Org id.
     pub org_id: OrgId,
-    /// Bucket.
+    /// `s3`, `gcs` or `azure_blob`.
+    #[serde(rename = "type")]
+    pub kind: StoreType,
+    /// Bucket (the container, on Azure).
     pub bucket: String,
-    /// Region.
+    /// Region (empty where the store has none).
     pub region: String,
-    /// The role ARN with its account id and role name masked.
-    pub role_arn_masked: String,
+    /// `role`, `credentials` or `bucket_policy`.
+    pub access: &'static str,
+    /// The role ARN with its account id and role name masked (role access only).
+    pub role_arn_masked: Option<String>,
+    /// The stored credential's name (credentials access only).
+    pub credentials_path: Option<String>,
+    /// The endpoint, when not the store's own.
+    pub endpoint_url: Option<String>,
+    /// Path-style addressing (S3).
+    pub force_path_style: bool,
+    /// Azure storage account.
+    pub account_name: Option<String>,
     /// Enabled.
     pub enabled: bool,
+    /// `active`, `disabled`, `paused` or `pendingVerification` (bucket-policy access, until
+    /// the ownership token is posted to `.../audit-export/verify`).
+    pub status: &'static str,
     /// Last connection test time.
     pub last_tested_at: Option<String>,
     /// Last connection test result.
@@ -155,22 +189,43 @@ pub struct S3ConfigView {
 }
 
 impl S3ExportConfig {
+    /// `pendingVerification`, `paused`, `disabled` or `active`.
+    pub fn status(&self) -> &'static str {
+        if self.pending_verification {
+            "pendingVerification"
+        } else if self.paused_reason.is_some() {
+            "paused"
+        } else if !self.enabled {
+            "disabled"
+        } else {
+            "active"
+        }
+    }
+
     /// The API view, with `external_id` of the org.
     pub fn view(&self, external_id: &str) -> S3ConfigView {
+        let t = &self.dest.target;
         S3ConfigView {
             id: self.id.clone(),
             org_id: self.org_id.clone(),
-            bucket: self.dest.bucket.clone(),
-            region: self.dest.region.clone(),
-            role_arn_masked: mask_role_arn(&self.dest.role_arn),
+            kind: t.store,
+            bucket: t.bucket.clone(),
+            region: t.region.clone(),
+            access: t.access.as_str(),
+            role_arn_masked: t.role_arn().map(mask_role_arn),
+            credentials_path: t.credentials_path().map(str::to_string),
+            endpoint_url: t.endpoint_url.clone(),
+            force_path_style: t.force_path_style,
+            account_name: t.account_name.clone(),
             enabled: self.enabled,
+            status: self.status(),
             last_tested_at: self.last_tested_at.clone(),
             last_test_ok: self.last_test_ok,
             last_error: self.last_error.clone(),
             last_exported_at: self.last_exported_at.clone(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
-            prefix: self.dest.prefix.clone(),
+            prefix: t.prefix.clone(),
             format: self.dest.format,
             external_id: external_id.to_string(),
             paused_reason: self.paused_reason.clone(),
@@ -178,267 +233,39 @@ impl S3ExportConfig {
     }
 }
 
-/// S3 bucket naming rules (general purpose buckets).
-pub fn validate_bucket(name: &str) -> Result<(), Error> {
-    let bad = |why: &str| {
-        Error::invalid(
-            "bucket",
-            format!("{name:?} is not a valid S3 bucket name: {why}"),
-        )
-    };
-    if !(3..=63).contains(&name.len()) {
-        return Err(bad("must be 3 to 63 characters"));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        return Err(bad(
-            "only lowercase letters, digits, '.' and '-' are allowed",
-        ));
-    }
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
-        return Err(bad("must begin and end with a letter or digit"));
-    }
-    if name.contains("..") || name.contains(".-") || name.contains("-.") {
-        return Err(bad("no adjacent periods or period-hyphen pairs"));
-    }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return Err(bad("must not be formatted as an IP address"));
-    }
-    if name.starts_with("xn--")
-        || name.starts_with("sthree-")
-        || name.ends_with("-s3alias")
-        || name.ends_with("--ol-s3")
-    {
-        return Err(bad("uses a reserved prefix or suffix"));
-    }
-    Ok(())
-}
-
-/// AWS region names such as `us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-4`.
-pub fn validate_region(region: &str) -> Result<(), Error> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let ok = parts.len() >= 3
-        && region.len() <= 32
-        && parts[0].len() == 2
-        && parts[0].chars().all(|c| c.is_ascii_lowercase())
-        && parts[1..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| (1..=20).contains(&n));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "region",
-            format!("{region:?} is not an AWS region name such as us-east-1"),
-        ))
-    }
-}
-
-/// An IAM role ARN: `arn:{aws|aws-cn|aws-us-gov}:iam::{12 digits}:role/{path/}{name}`.
-pub fn validate_role_arn(arn: &str) -> Result<(), Error> {
-    let bad = || {
-        Error::invalid(
-            "roleArn",
-            "must be an IAM role ARN such as arn:aws:iam::123456789012:role/AuditRelayExport",
-        )
-    };
-    let rest = arn.strip_prefix("arn:").ok_or_else(bad)?;
-    let (partition, rest) = rest.split_once(':').ok_or_else(bad)?;
-    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
-        return Err(bad());
-    }
-    let rest = rest.strip_prefix("iam::").ok_or_else(bad)?;
-    let (account, resource) = rest.split_once(':').ok_or_else(bad)?;
-    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let name_path = resource.strip_prefix("role/").ok_or_else(bad)?;
-    let name = name_path.rsplit('/').next().unwrap_or("");
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
-    if name.is_empty()
-        || name.len() > 64
-        || name_path.len() > 512
-        || !name_path.chars().all(|c| valid_char(c) || c == '/')
-    {
-        return Err(bad());
-    }
-    Ok(())
-}
-
-/// Key prefixes: 1-256 characters of S3's safe set, no leading/trailing `/`, no `//` or `..`.
-pub fn validate_prefix(prefix: &str) -> Result<(), Error> {
-    let ok = !prefix.is_empty()
-        && prefix.len() <= 256
-        && !prefix.starts_with('/')
-        && !prefix.ends_with('/')
-        && !prefix.contains("//")
-        && !prefix.split('/').any(|seg| seg == "." || seg == "..")
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!-_.*'()/".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "prefix",
-            "must be 1-256 characters of letters, digits and !-_.*'()/ without leading, trailing or doubled '/'",
-        ))
-    }
-}
-
 impl S3ConfigInput {
     /// Validates every field, naming the first bad one.
     pub fn validate(&self) -> Result<S3Destination, Error> {
-        validate_bucket(&self.bucket)?;
-        validate_region(&self.region)?;
-        validate_role_arn(&self.role_arn)?;
-        let prefix = self
-            .prefix
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
-        validate_prefix(&prefix)?;
+        let target = TargetInput {
+            kind: self.kind.clone(),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            prefix: self.prefix.clone(),
+            role_arn: self.role_arn.clone(),
+            credentials_path: self.credentials_path.clone(),
+            access: self.access.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            force_path_style: self.force_path_style,
+            account_name: self.account_name.clone(),
+        }
+        .validate(FieldNames::CONFIG)?;
         let format = match &self.format {
             None => ExportFormat::Jsonl,
             Some(f) => ExportFormat::parse(f)
                 .ok_or_else(|| Error::invalid("format", "must be jsonl or jsonl.gz"))?,
         };
-        Ok(S3Destination {
-            bucket: self.bucket.clone(),
-            region: self.region.clone(),
-            role_arn: self.role_arn.clone(),
-            prefix,
-            format,
-        })
+        Ok(S3Destination { target, format })
     }
 }
 
-/// Masks a role ARN so that neither the account id nor the role name can be read back, while
-/// an admin can still recognise it: `arn:aws:iam::********9012:role/Au***`.
-pub fn mask_role_arn(arn: &str) -> String {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some(service), Some(_region), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return "********".into();
-    };
-    let tail: String = account
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let name = resource.rsplit('/').next().unwrap_or("");
-    let head: String = name.chars().take(2).collect();
-    format!("arn:{partition}:{service}::********{tail}:role/{head}***")
+/// Whether `dest` needs its ownership proven before anything is exported.
+pub fn needs_verification(dest: &S3Destination) -> bool {
+    dest.target.access == Access::BucketPolicy
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn field(r: Result<(), Error>) -> String {
-        match r {
-            Err(Error::Invalid { field, .. }) => field,
-            other => panic!("expected invalid, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn bucket_names() {
-        for ok in ["my-bucket", "abc", "a.b-c1", "logs.example.com"] {
-            assert!(validate_bucket(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "ab",
-            "My-Bucket",
-            "-abc",
-            "abc-",
-            "a..b",
-            "192.168.5.4",
-            "xn--abc",
-            "a_b",
-            &"a".repeat(64),
-            "a.-b",
-        ] {
-            assert_eq!(field(validate_bucket(bad)), "bucket", "{bad}");
-        }
-    }
-
-    #[test]
-    fn regions() {
-        for ok in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "ap-southeast-4",
-            "cn-north-1",
-        ] {
-            assert!(validate_region(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "us-east",
-            "US-EAST-1",
-            "useast1",
-            "us-east-0",
-            "us--1",
-            "mars-north-1x",
-        ] {
-            assert_eq!(field(validate_region(bad)), "region", "{bad}");
-        }
-    }
-
-    #[test]
-    fn role_arns() {
-        for ok in [
-            "arn:aws:iam::123456789012:role/AuditRelayExport",
-            "arn:aws:iam::123456789012:role/service/audit+export=1,x.y@z_w-v",
-            "arn:aws-us-gov:iam::123456789012:role/r",
-        ] {
-            assert!(validate_role_arn(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "arn:aws:iam::12345678901:role/x",
-            "arn:aws:iam::123456789012:user/x",
-            "arn:aws:s3:::bucket",
-            "arn:aws:iam::123456789012:role/",
-            "arn:evil:iam::123456789012:role/x",
-            "arn:aws:iam::123456789012:role/has space",
-        ] {
-            assert_eq!(field(validate_role_arn(bad)), "roleArn", "{bad}");
-        }
-    }
-
-    #[test]
-    fn prefixes() {
-        assert!(validate_prefix("audit-logs").is_ok());
-        assert!(validate_prefix("a/b/c").is_ok());
-        for bad in ["", "/a", "a/", "a//b", "a/../b", "a b", &"x".repeat(257)] {
-            assert_eq!(field(validate_prefix(bad)), "prefix", "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn masking_hides_account_and_role_name() {
-        let m = mask_role_arn("arn:aws:iam::123456789012:role/AuditRelayExport");
-        assert_eq!(m, "arn:aws:iam::********9012:role/Au***");
-        assert!(!m.contains("12345678") && !m.contains("AuditRelayExport"));
-        assert_eq!(mask_role_arn("garbage"), "********");
-    }
 
     #[test]
     fn input_defaults_and_format() {
@@ -447,7 +274,7 @@ mod tests {
         }))
         .unwrap();
         let d = input.validate().unwrap();
-        assert_eq!(d.prefix, "audit-logs");
+        assert_eq!(d.target.prefix, "audit-logs");
         assert_eq!(d.format, ExportFormat::Jsonl);
         let mut bad = input.clone();
         bad.format = Some("parquet".into());

@@ -23,9 +23,10 @@ use time::OffsetDateTime;
 
 use super::encode::Encoder;
 use super::queue::JobMessage;
-use super::send::{abort_upload, s3_failure, FileUpload, S3Failure};
+use super::send::FileUpload;
 use crate::clients::Clients;
-use crate::pipeline::role::{customer_s3, RoleError};
+use crate::pipeline::bucket::Buckets;
+use crate::pipeline::bucket_writer::{BucketWriter, Limits, WriteFailure};
 use relay_core::model::event::{parse_time, rfc3339_millis};
 use relay_core::model::export_job::{parse_filter, ExportFile, ExportJob};
 use relay_core::model::ids::new_id;
@@ -93,8 +94,8 @@ enum Ending {
     Transient(String),
 }
 
-impl From<S3Failure> for Ending {
-    fn from(f: S3Failure) -> Self {
+impl From<WriteFailure> for Ending {
+    fn from(f: WriteFailure) -> Self {
         if f.is_permanent() {
             Ending::Permanent(f.message)
         } else {
@@ -190,24 +191,25 @@ impl EventStream {
 pub struct ExportRunner {
     store: Store,
     clients: Clients,
-    access_role_arn: Option<String>,
+    buckets: Buckets,
     queue_url: Option<String>,
     settings: ExportSettings,
 }
 
 impl ExportRunner {
-    /// A runner writing through `clients`; continuations go to `queue_url`.
+    /// A runner writing through `buckets`; continuations go to `queue_url` through
+    /// `clients`.
     pub fn new(
         store: Store,
         clients: Clients,
-        access_role_arn: Option<String>,
+        buckets: Buckets,
         queue_url: Option<String>,
         settings: ExportSettings,
     ) -> Self {
         ExportRunner {
             store,
             clients,
-            access_role_arn,
+            buckets,
             queue_url,
             settings,
         }
@@ -218,7 +220,7 @@ impl ExportRunner {
         ExportRunner::new(
             Store::new(clients.ddb.clone(), config),
             clients.clone(),
-            config.access_role_arn.clone(),
+            Buckets::from_config(config, clients),
             config.export_queue_url.clone(),
             ExportSettings::default(),
         )
@@ -312,22 +314,13 @@ impl ExportRunner {
         deadline: Instant,
     ) -> Result<Ending, Ending> {
         let (org_id, id) = (&job.org_id, &job.export_id);
-        let external_id = self.store.external_id(org_id).await?;
-        let s3 = customer_s3(
-            &self.clients,
-            self.access_role_arn.as_deref(),
-            &job.dest.role_arn,
-            &external_id,
-            &job.dest.region,
-            org_id,
-        )
-        .await
-        .map_err(|e| match e {
-            RoleError::Unavailable(_) => Ending::Transient(e.to_string()),
-            _ => Ending::Permanent(e.to_string()),
-        })?;
+        let bucket = self
+            .buckets
+            .open(&self.store, org_id, &job.dest, Limits::UPLOAD)
+            .await
+            .map_err(Ending::from)?;
         if let Some((key, upload_id)) = &job.upload {
-            abort_upload(&s3, &job.dest, key, upload_id).await;
+            bucket.abort_multipart(key, upload_id).await;
             if !self.store.clear_export_upload(org_id, id, owner).await? {
                 return Err(Ending::LeaseLost);
             }
@@ -357,8 +350,7 @@ impl ExportRunner {
             };
             let key = job.part_key(files.len() + 1);
             let mut up = FileUpload::new(
-                s3.clone(),
-                job.dest.clone(),
+                bucket.clone(),
                 key.clone(),
                 job.format.content_type(),
                 self.settings.part_bytes,
@@ -434,13 +426,13 @@ impl ExportRunner {
             files.push(file);
             last_file_took = Some(started.elapsed());
         }
-        self.write_manifest(&s3, job, owner, &files, records_total)
+        self.write_manifest(&bucket, job, owner, &files, records_total)
             .await
     }
 
     async fn write_manifest(
         &self,
-        s3: &aws_sdk_s3::Client,
+        bucket: &BucketWriter,
         job: &ExportJob,
         owner: &str,
         files: &[ExportFile],
@@ -468,14 +460,10 @@ impl ExportRunner {
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Ending::Permanent(format!("manifest: {e}")))?;
         let key = job.manifest_key();
-        s3.put_object()
-            .bucket(&job.dest.bucket)
-            .key(&key)
-            .content_type("application/json")
-            .body(body.into())
-            .send()
+        bucket
+            .put(&key, body, "application/json")
             .await
-            .map_err(|e| Ending::from(s3_failure(&e, &job.dest, "write")))?;
+            .map_err(Ending::from)?;
         if !self
             .store
             .complete_export(&job.org_id, &job.export_id, owner, &key, &completed_at)

@@ -6,11 +6,13 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::queue::{send, JobMessage};
+use crate::pipeline::bucket::Buckets;
 use crate::summary::read::dim_counts;
 use relay_core::cursor::CursorSigner;
 use relay_core::error::Error;
+use relay_core::model::bucket::{BucketTarget, FieldNames};
 use relay_core::model::export_job::{
-    bound, ExportJob, ExportJobView, ExportRequest, JobDestination, JobStatus, ValidExport,
+    bound, ExportJob, ExportJobView, ExportRequest, JobStatus, ValidExport,
 };
 use relay_core::model::ids::ExportId;
 use relay_core::model::ids::OrgId;
@@ -83,6 +85,7 @@ pub async fn estimate(
 /// Validates and queues an export job for `org`.
 pub async fn create(
     store: &Store,
+    buckets: &Buckets,
     sqs: &aws_sdk_sqs::Client,
     queue_url: Option<&str>,
     org: &Org,
@@ -91,18 +94,28 @@ pub async fn create(
 ) -> Result<Created, Error> {
     let req: ExportRequest = relay_core::decode::from_value(body, "")?;
     let v: ValidExport = req.validate(org.retention_days)?;
-    let dest: JobDestination = match v.destination.clone() {
-        Some(d) => d,
-        None => store
-            .get_s3_config(&org.org_id)
-            .await?
-            .map(|c| JobDestination::from(&c.dest))
-            .ok_or_else(|| {
+    let dest: BucketTarget = match v.destination.clone() {
+        Some(mut d) => {
+            buckets
+                .prepare(store, &org.org_id, &mut d, FieldNames::JOB)
+                .await?;
+            d
+        }
+        None => {
+            let cfg = store.get_s3_config(&org.org_id).await?.ok_or_else(|| {
                 Error::invalid(
                     "destination",
-                    "is required: this org has no S3 export destination configured (POST /orgs/{orgId}/audit-export/config)",
+                    "is required: this org has no export destination configured (POST /orgs/{orgId}/audit-export/config)",
                 )
-            })?,
+            })?;
+            if cfg.pending_verification {
+                return Err(Error::invalid(
+                    "destination",
+                    "is required: the org's export destination is waiting for its ownership token (POST /orgs/{orgId}/audit-export/verify)",
+                ));
+            }
+            cfg.dest.target
+        }
     };
     let queue_url = queue_url.ok_or_else(|| {
         Error::Internal(

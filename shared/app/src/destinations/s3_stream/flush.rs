@@ -24,8 +24,9 @@ use time::OffsetDateTime;
 use super::encode::{batch_id, encode, object_key};
 use super::send::put_batch;
 use crate::clients::Clients;
+use crate::pipeline::bucket::Buckets;
+use crate::pipeline::bucket_writer::Limits;
 use crate::pipeline::pause::Notifier;
-use crate::pipeline::role::customer_s3;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::ids::new_id;
 use relay_core::model::ids::OrgId;
@@ -112,9 +113,8 @@ struct Progress {
 #[derive(Debug, Clone)]
 pub struct Flusher {
     pub(super) store: Store,
-    clients: Clients,
+    buckets: Buckets,
     pub(super) notifier: Notifier,
-    access_role_arn: Option<String>,
     pub(super) settings: FlushSettings,
 }
 
@@ -123,19 +123,17 @@ type Upload = std::pin::Pin<
 >;
 
 impl Flusher {
-    /// A flusher over `store`, writing through `clients`.
+    /// A flusher over `store`, writing through `buckets`.
     pub fn new(
         store: Store,
-        clients: Clients,
+        buckets: Buckets,
         notifier: Notifier,
-        access_role_arn: Option<String>,
         settings: FlushSettings,
     ) -> Self {
         Flusher {
             store,
-            clients,
+            buckets,
             notifier,
-            access_role_arn,
             settings,
         }
     }
@@ -148,9 +146,8 @@ impl Flusher {
     ) -> Self {
         Flusher::new(
             Store::new(clients.ddb.clone(), config),
-            clients.clone(),
+            Buckets::from_config(config, clients),
             Notifier::new(clients.sns.clone(), config.notify_topic_arn.clone()),
-            config.access_role_arn.clone(),
             settings,
         )
     }
@@ -318,19 +315,13 @@ impl Flusher {
         if state.plan_upper.is_none() && !self.store.set_flush_plan(org_id, run_id, &upper).await? {
             return Ok(Some(Ending::LeaseLost));
         }
-        let external_id = self.store.external_id(org_id).await?;
-        let s3 = match customer_s3(
-            &self.clients,
-            self.access_role_arn.as_deref(),
-            &cfg.dest.role_arn,
-            &external_id,
-            &cfg.dest.region,
-            org_id,
-        )
-        .await
+        let bucket = match self
+            .buckets
+            .open(&self.store, org_id, &cfg.dest.target, Limits::UPLOAD)
+            .await
         {
-            Ok(s3) => s3,
-            Err(e) => return Ok(Some(Ending::Failed(e.to_string()))),
+            Ok(b) => b,
+            Err(e) => return Ok(Some(Ending::Failed(e.message))),
         };
 
         let batch_events = self.settings.batch_events.max(1);
@@ -369,7 +360,7 @@ impl Flusher {
             };
             let size = body.len() as u64;
             let key = object_key(
-                &cfg.dest.prefix,
+                &cfg.dest.target.prefix,
                 &org.tenant_id,
                 &first_rcv,
                 &batch_id(org_id, &first_rcv),
@@ -392,11 +383,11 @@ impl Flusher {
                 break;
             }
             inflight_bytes += size;
-            let s3 = s3.clone();
-            let dest = cfg.dest.clone();
+            let bucket = bucket.clone();
+            let format = cfg.dest.format;
             let count = batch.len() as u64;
             uploads.push_back(Box::pin(async move {
-                let res = put_batch(&s3, &dest, &key, body).await;
+                let res = put_batch(&bucket, format, &key, body).await;
                 (key, count, size, last_rcv, res)
             }));
         }
