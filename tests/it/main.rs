@@ -9,6 +9,7 @@ mod console;
 mod export_jobs;
 mod fixtures;
 mod ingest;
+mod notifications;
 mod otel;
 mod query;
 mod s3_export;

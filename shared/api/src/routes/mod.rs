@@ -6,6 +6,7 @@ pub mod audit;
 pub mod console;
 pub mod export_jobs;
 pub mod logs;
+pub mod notifications;
 pub mod otlp;
 pub mod s3_stream;
 pub mod webhooks;

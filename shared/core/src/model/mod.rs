@@ -1,9 +1,11 @@
-//! Data model: the canonical audit event, orgs, API keys, webhook endpoints and typed ids.
+//! Data model: the canonical audit event, orgs, API keys, webhook endpoints, notification
+//! settings and typed ids.
 
 pub mod event;
 pub mod event_view;
 pub mod export_job;
 pub mod ids;
+pub mod notifications;
 pub mod org;
 pub mod otlp;
 pub mod s3_stream;
