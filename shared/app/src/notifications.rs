@@ -177,10 +177,11 @@ pub async fn put(
         .iter()
         .filter(|s| !emails.iter().any(|e| same_address(e, &s.email)))
         .collect();
-    let topic_arn = match (topic.arn, added.is_empty()) {
-        (Some(arn), _) => arn,
-        (None, true) => "",
-        (None, false) => {
+    // Removing addresses needs only their ARNs; adding one needs the topic.
+    let topic_arn = match topic.arn {
+        Some(arn) => arn,
+        None if added.is_empty() => "",
+        None => {
             return Err(Error::Conflict {
                 field: "emails".into(),
                 message: "emails: this deployment has no notification topic \
