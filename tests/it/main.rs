@@ -10,6 +10,7 @@ mod credentials;
 mod export_jobs;
 mod fixtures;
 mod ingest;
+mod notifications;
 mod otel;
 mod query;
 mod s3_export;

@@ -506,10 +506,17 @@ async fn exhausted_exports_reach_the_dlq_pause_notify_and_replay_once_re_enabled
     assert_eq!(trail.len(), 1);
     assert_eq!(trail[0]["metadata"]["destination"], "otel");
     assert_eq!(trail[0]["resource"]["id"], config_id.as_str());
+    // The request's 3 lost events began the streak (a warning) and paused it.
     let notes = w.notifications().await;
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert_eq!(notes[0]["destination"], "otel");
-    assert_eq!(notes[0]["destination_id"], config_id.as_str());
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    for (note, kind) in [
+        ("audit_export_failing", "otel"),
+        ("audit_export_paused", "otel"),
+    ] {
+        let n = notes.iter().find(|n| n["type"] == note).expect(note);
+        assert_eq!(n["destination"], kind);
+        assert_eq!(n["destination_id"], config_id.as_str());
+    }
 
     // Paused: nothing is enqueued, replays are refused.
     w.ingest(&simple_event("evt_x4")).await;

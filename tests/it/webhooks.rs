@@ -432,10 +432,17 @@ async fn failing_endpoints_are_paused_notified_and_replayed_once_re_enabled() {
     assert_eq!(trail.len(), 1);
     assert_eq!(trail[0]["resource"]["id"], id.as_str());
     assert_eq!(trail[0]["metadata"]["destination"], "webhook");
+    // First a warning that it started failing, then the pause.
     let notes = w.notifications().await;
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert_eq!(notes[0]["type"], "audit_export_paused");
-    assert_eq!(notes[0]["destination_id"], id.as_str());
+    let types: Vec<&str> = notes.iter().filter_map(|n| n["type"].as_str()).collect();
+    assert_eq!(types.len(), 2, "{notes:?}");
+    assert!(types.contains(&"audit_export_failing"), "{notes:?}");
+    let paused: Vec<&Value> = notes
+        .iter()
+        .filter(|n| n["type"] == "audit_export_paused")
+        .collect();
+    assert_eq!(paused.len(), 1, "{notes:?}");
+    assert_eq!(paused[0]["destination_id"], id.as_str());
 
     // Paused: events are kept but not sent (the pause event itself included).
     w.ingest(&event("evt_p3", "user.login")).await;

@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::otlp::routes())
         .merge(routes::audit::routes())
         .merge(routes::export_jobs::routes())
+        .merge(routes::notifications::routes())
         .fallback(|| async { ApiError::from(Error::NotFound("route")) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -7,7 +7,8 @@
 //! [`destinations`] (webhooks, OTLP, the S3 stream and export jobs, one folder each with the
 //! same files), [`pipeline`] (what they share: fanout, deliver, retries, pausing, replay, the
 //! SSRF-guarded client, the customer's role, SQS batch failures), [`system_events`] (the
-//! service's own events in the trail), [`clients`] (the AWS clients), [`wiring`] (every
+//! service's own events in the trail), [`notifications`] (who hears of a failing or paused
+//! destination), [`clients`] (the AWS clients), [`wiring`] (every
 //! pipeline, built once per cold start, for the functions and `auditctl serve` alike) and
 //! [`telemetry`].
 
@@ -20,6 +21,7 @@ pub mod fanout;
 pub mod ingest;
 pub mod local;
 pub mod logs;
+pub mod notifications;
 pub mod pipeline;
 pub mod summary;
 pub mod system_events;

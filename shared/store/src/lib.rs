@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod export_jobs;
 pub mod markers;
+pub mod notifications;
 pub mod orgs;
 pub mod otlp;
 pub mod s3_stream;

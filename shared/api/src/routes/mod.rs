@@ -7,6 +7,7 @@ pub mod console;
 pub mod credentials;
 pub mod export_jobs;
 pub mod logs;
+pub mod notifications;
 pub mod otlp;
 pub mod s3_stream;
 pub mod webhooks;

@@ -1,10 +1,16 @@
 //! The one pause mechanism of every destination: the failure-streak rule ([`PauseRule`]),
 //! and what happens when a destination is paused (the audit-export documentation: "automatically
 //! paused and the admin is notified"): a `security.audit_export_paused` event in the org's own
-//! trail, and a message on the stack's SNS topic that operators subscribe e-mail or chat to.
+//! trail, and a message on the stack's SNS topic. A destination whose failure streak just began
+//! gets a warning on the same topic first ([`notify_failing`]).
+//!
+//! Every message carries the org's id as the `org_id` message attribute: the org admins'
+//! e-mail subscriptions filter on it (each hears only of its own org's destinations), and the
+//! operators' subscriptions, without a filter, hear of everything.
 
 use std::time::Duration;
 
+use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::{json, Map, Value};
 
 use crate::system_events::{record, SystemEvent};
@@ -16,6 +22,12 @@ use relay_store::Store;
 
 /// The trail action of a pause.
 pub const PAUSED_ACTION: &str = "security.audit_export_paused";
+/// `type` of the message published when a destination is paused.
+pub const PAUSED_MESSAGE: &str = "audit_export_paused";
+/// `type` of the message published when a destination starts failing.
+pub const FAILING_MESSAGE: &str = "audit_export_failing";
+/// The message attribute every notification carries, and org subscriptions filter on.
+pub const ORG_ID_ATTRIBUTE: &str = "org_id";
 
 /// A destination that was just paused.
 #[derive(Debug, Clone)]
@@ -30,6 +42,21 @@ pub struct PauseNotice<'a> {
     pub reason: &'a str,
     /// Unique per pause (e.g. the time it was decided); makes the trail event idempotent.
     pub pause_id: &'a str,
+}
+
+/// A destination whose failure streak just began (its first exhausted delivery, or its first
+/// failed run, since it last worked).
+#[derive(Debug, Clone)]
+pub struct FailingNotice<'a> {
+    /// The org.
+    pub org: &'a Org,
+    /// Kind: `s3`, `webhook`, `otel`.
+    pub kind: &'a str,
+    /// The destination's id.
+    pub destination_id: &'a str,
+    /// What failed, in words an admin can act on (the destination's admin-facing last
+    /// error, never a secret).
+    pub reason: &'a str,
 }
 
 /// Publishes notifications to the stack's topic.
@@ -72,7 +99,7 @@ impl Notifier {
         )
         .await?;
         let message = json!({
-            "type": "audit_export_paused",
+            "type": PAUSED_MESSAGE,
             "org_id": notice.org.org_id,
             "org_name": notice.org.name,
             "destination": notice.kind,
@@ -81,25 +108,67 @@ impl Notifier {
         });
         tracing::warn!(org_id = %notice.org.org_id, destination = notice.kind,
             destination_id = notice.destination_id, reason = notice.reason, "destination paused");
-        if let Some(topic) = &self.topic_arn {
-            let subject = format!(
-                "AuditRelay: {} export paused for {}",
-                notice.kind, notice.org.name
-            );
-            let subject: String = subject.chars().take(100).collect();
-            if let Err(e) = self
-                .sns
-                .publish()
-                .topic_arn(topic)
-                .subject(subject)
-                .message(message.to_string())
-                .send()
-                .await
-            {
-                tracing::error!(error = %aws_sdk_sns::error::DisplayErrorContext(&e), "SNS publish failed");
-            }
-        }
+        let subject = format!(
+            "AuditRelay: {} export paused for {}",
+            notice.kind, notice.org.name
+        );
+        self.publish(notice.org, &subject, &message).await;
         Ok(())
+    }
+
+    /// Warns that a destination started failing (once per failure streak: the caller decides
+    /// from the streak counter it keeps). Only the SNS message: the trail records the pause
+    /// that may follow, not each warning. A failed publish is logged.
+    pub async fn destination_failing(&self, notice: &FailingNotice<'_>) {
+        let message = json!({
+            "type": FAILING_MESSAGE,
+            "org_id": notice.org.org_id,
+            "org_name": notice.org.name,
+            "destination": notice.kind,
+            "destination_id": notice.destination_id,
+            "reason": notice.reason,
+        });
+        tracing::warn!(org_id = %notice.org.org_id, destination = notice.kind,
+            destination_id = notice.destination_id, reason = notice.reason, "destination failing");
+        let subject = format!(
+            "AuditRelay: {} export failing for {}",
+            notice.kind, notice.org.name
+        );
+        self.publish(notice.org, &subject, &message).await;
+    }
+
+    /// Publishes `message` with the org's id as the `org_id` attribute (what the org admins'
+    /// filter policies match). Logged, never returned: a notification must not fail the
+    /// delivery or run that raised it.
+    async fn publish(&self, org: &Org, subject: &str, message: &Value) {
+        let Some(topic) = &self.topic_arn else {
+            return;
+        };
+        // SNS refuses subjects over 100 characters.
+        let subject: String = subject.chars().take(100).collect();
+        let attribute = match MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(org.org_id.as_str())
+            .build()
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "building the org_id message attribute failed");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .sns
+            .publish()
+            .topic_arn(topic)
+            .subject(subject)
+            .message(message.to_string())
+            .message_attributes(ORG_ID_ATTRIBUTE, attribute)
+            .send()
+            .await
+        {
+            tracing::error!(error = %aws_sdk_sns::error::DisplayErrorContext(&e), "SNS publish failed");
+        }
     }
 }
 
@@ -186,6 +255,43 @@ pub async fn notify_pause(
     }
 }
 
+/// Whether a failure streak counter that an update just raised by `added` began with this
+/// update (it was 0 before). Exactly one update observes that, however many run at once:
+/// the counter is raised atomically, so this is what sends the warning once per streak.
+pub fn streak_began(count_now: u32, added: u32) -> bool {
+    added > 0 && count_now == added
+}
+
+/// Warns the org's admins and the operators that a destination started failing. Reads the
+/// org for its name; a failure to read it or to publish is logged (a warning is never worth
+/// failing the delivery or run that raised it).
+pub async fn notify_failing(
+    store: &Store,
+    notifier: &Notifier,
+    org_id: &OrgId,
+    kind: &str,
+    destination_id: &str,
+    reason: &str,
+) {
+    let org = match store.get_org(org_id).await {
+        Ok(Some(org)) => org,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, destination_id,
+                "destination failing, but the org could not be read to notify");
+            return;
+        }
+    };
+    notifier
+        .destination_failing(&FailingNotice {
+            org: &org,
+            kind,
+            destination_id,
+            reason,
+        })
+        .await;
+}
+
 #[cfg(test)]
 mod pause_rule_tests {
     use super::*;
@@ -205,5 +311,17 @@ mod pause_rule_tests {
             .unwrap()
             .contains("for 24 h"));
         assert_eq!(rule.reason(0, None, day * 10), None);
+    }
+
+    #[test]
+    fn a_streak_begins_only_when_the_counter_leaves_zero() {
+        assert!(streak_began(1, 1));
+        assert!(
+            streak_began(5, 5),
+            "several events lost at once start it too"
+        );
+        assert!(!streak_began(2, 1));
+        assert!(!streak_began(6, 5));
+        assert!(!streak_began(0, 0));
     }
 }

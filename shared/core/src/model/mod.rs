@@ -1,4 +1,5 @@
-//! Data model: the canonical audit event, orgs, API keys, webhook endpoints and typed ids.
+//! Data model: the canonical audit event, orgs, API keys, webhook endpoints, notification
+//! settings and typed ids.
 
 pub mod bucket;
 pub mod credentials;
@@ -6,6 +7,7 @@ pub mod event;
 pub mod event_view;
 pub mod export_job;
 pub mod ids;
+pub mod notifications;
 pub mod org;
 pub mod otlp;
 pub mod s3_stream;

@@ -1,19 +1,21 @@
 //! When the S3 stream is paused: every failed flush run extends the org's failure streak, and
 //! after `pause_after_failures` runs in a row over at least `pause_after` the export is paused;
 //! the pause is recorded in the trail and announced once
-//! ([`notify_pause`]). A successful run ends the streak,
+//! ([`notify_pause`]). The first failed run of a streak is announced as a warning
+//! ([`notify_failing`]). A successful run ends the streak,
 //! and nothing is lost: the watermark stays where it stopped.
 
 use time::OffsetDateTime;
 
 use super::flush::Flusher;
-use crate::pipeline::pause::notify_pause;
+use crate::pipeline::pause::{notify_failing, notify_pause, streak_began};
 use relay_core::model::event::parse_time;
 use relay_core::model::ids::OrgId;
 use relay_store::error::StoreError;
 
 impl Flusher {
-    /// Counts a failed run towards the pause rule; pauses and notifies when it says so.
+    /// Counts a failed run towards the pause rule; pauses and notifies when it says so, and
+    /// warns when the run begins a streak.
     pub(super) async fn after_failure(
         &self,
         org_id: &OrgId,
@@ -29,6 +31,19 @@ impl Flusher {
         else {
             return Ok(());
         };
+        // The streak counter is raised under the flush lease, so one run sees it begin.
+        if streak_began(count, 1) {
+            let reason = format!("an export run failed; last error: {err}");
+            notify_failing(
+                &self.store,
+                &self.notifier,
+                org_id,
+                "s3",
+                config_id,
+                &reason,
+            )
+            .await;
+        }
         let failing_for = parse_time("failing_since", &since)
             .map(|t| OffsetDateTime::now_utc() - t)
             .unwrap_or_default();

@@ -256,7 +256,8 @@ impl WebhookDeliverer {
                             // Visible at once, so the redrive moves it to the DLQ now.
                             self.set_visibility(m, Duration::ZERO)
                         );
-                        self.count_exhausted(endpoint, now).await;
+                        self.count_exhausted(endpoint, now, outcome.error.as_deref())
+                            .await;
                     }
                 }
                 Disposition::Retry

@@ -1,18 +1,25 @@
 //! When a webhook endpoint is paused: an event that exhausted every attempt counts towards
 //! the pipeline's [`PauseRule`](crate::pipeline::pause::PauseRule); when the rule says so the
 //! endpoint is paused, and the pause is recorded and announced once
-//! ([`notify_pause`]). A delivery resets the streak.
+//! ([`notify_pause`]). The first exhausted event of a streak is announced as a warning
+//! ([`notify_failing`]). A delivery resets the streak.
 
 use time::OffsetDateTime;
 
 use super::deliver::WebhookDeliverer;
-use crate::pipeline::pause::notify_pause;
+use crate::pipeline::pause::{notify_failing, notify_pause, streak_began};
 use relay_core::model::event::rfc3339_millis;
 use relay_core::model::webhook::WebhookEndpoint;
 
 impl WebhookDeliverer {
-    /// Counts an exhausted event towards the pause rule, pausing and notifying when it says so.
-    pub(super) async fn count_exhausted(&self, endpoint: &WebhookEndpoint, now: OffsetDateTime) {
+    /// Counts an exhausted event towards the pause rule, pausing and notifying when it says so;
+    /// warns when the event begins a streak. `error`: its last attempt's error.
+    pub(super) async fn count_exhausted(
+        &self,
+        endpoint: &WebhookEndpoint,
+        now: OffsetDateTime,
+        error: Option<&str>,
+    ) {
         let now_unix = now.unix_timestamp();
         let updated = match self
             .store
@@ -26,6 +33,21 @@ impl WebhookDeliverer {
                 return;
             }
         };
+        if streak_began(updated.consecutive_exhausted, 1) {
+            let reason = format!(
+                "an event failed every delivery attempt; last error: {}",
+                error.unwrap_or("unknown")
+            );
+            notify_failing(
+                &self.store,
+                &self.notifier,
+                &endpoint.org_id,
+                "webhook",
+                &endpoint.id,
+                &reason,
+            )
+            .await;
+        }
         let Some(reason) = self.settings.pause.reason(
             updated.consecutive_exhausted,
             updated.failing_since,
