@@ -18,6 +18,7 @@ import sys
 from datetime import datetime
 from email.utils import format_datetime
 from http import HTTPStatus
+from urllib.parse import unquote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -139,7 +140,8 @@ def put_object(request, response, storage, *args, **kwargs):
     source = request.get_header("x-goog-copy-source")
     try:
         if source is not None:
-            src_bucket, _, src_key = source.lstrip("/").partition("/")
+            # `{bucket}/{key}`, each percent-encoded.
+            src_bucket, _, src_key = map(unquote, source.lstrip("/").partition("/"))
             src_obj = storage.get_file_obj(src_bucket, src_key)
             content = storage.get_file(src_bucket, src_key)
             content_type = src_obj["contentType"]
