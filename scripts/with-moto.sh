@@ -44,9 +44,10 @@ start_moto() { # PORT LOG
 
 start_azurite() { # PORT
   mkdir -p "$tmp/azurite"
-  # --skipApiVersionCheck: the Python SDK speaks a newer x-ms-version than Azurite knows.
+  # --skipApiVersionCheck: the Python SDK speaks a newer x-ms-version than Azurite knows;
+  # --disableTelemetry: Azurite otherwise posts usage data to Application Insights.
   start "$tmp/azurite.log" "$here/emulators/node_modules/.bin/azurite-blob" \
-    --blobHost 127.0.0.1 --blobPort "$1" --location "$tmp/azurite" --skipApiVersionCheck --loose
+    --blobHost 127.0.0.1 --blobPort "$1" --location "$tmp/azurite" --skipApiVersionCheck --loose --disableTelemetry
 }
 
 start_gcs() { # PORT
