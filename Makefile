@@ -1,5 +1,6 @@
 # Two commands: `make dev` runs the whole service locally, `make test` runs every test.
-# Everything beyond Rust and Python 3.11 is installed here, into .venv.
+# Everything beyond Rust, Python 3.11 and Node is installed here: into .venv, and Azurite into
+# emulators/node_modules.
 SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
@@ -14,7 +15,13 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-tools: $(VENV)/.installed
+## Azurite (npm), reinstalled only when its lock changes.
+EMULATORS := $(CURDIR)/emulators
+$(EMULATORS)/node_modules/.installed: $(EMULATORS)/package-lock.json
+	cd $(EMULATORS) && npm ci --no-audit --no-fund
+	touch $@
+
+tools: $(VENV)/.installed $(EMULATORS)/node_modules/.installed
 	@rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 ## Run the whole service locally (moto + provisioned tables + demo org + auditctl serve).

@@ -2,7 +2,9 @@
 # `make dev`: moto on 127.0.0.1:${MOTO_PORT:-4566}, tables, queues and topic provisioned, a demo
 # org with keys, a demo webhook receiver on 127.0.0.1:${RECEIVER_PORT:-3001} registered as the
 # org's endpoint, and `auditctl serve` on ${AUDITRELAY_ADDR:-127.0.0.1:3000} (API + fanout +
-# webhook deliveries). Ctrl-C stops all.
+# webhook deliveries). Also the object-store destinations' emulators: an S3-compatible store (a
+# second moto) on ${S3COMPAT_PORT:-9000}, Azurite on ${AZURITE_PORT:-10000} and the GCS emulator on
+# ${GCS_PORT:-9023}, all on 127.0.0.1 and in memory. Ctrl-C stops all.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -19,6 +21,16 @@ auditctl="$here/target/debug/auditctl"
 moto_pid=$!
 pids="$moto_pid"
 trap 'kill $pids 2>/dev/null || true' EXIT INT TERM
+s3compat_url="http://127.0.0.1:${S3COMPAT_PORT:-9000}"
+azurite_port="${AZURITE_PORT:-10000}"
+gcs_url="http://127.0.0.1:${GCS_PORT:-9023}"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "${s3compat_url##*:}" >.local/s3compat.log 2>&1 &
+pids="$pids $!"
+emulators/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$azurite_port" --inMemoryPersistence \
+  --skipApiVersionCheck --loose --disableTelemetry >.local/azurite.log 2>&1 &
+pids="$pids $!"
+"$venv/bin/python" emulators/gcs.py "${gcs_url##*:}" >.local/gcs.log 2>&1 &
+pids="$pids $!"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS=1
@@ -88,6 +100,11 @@ S3 export into the local bucket demo-audit-bucket (flushed every ${FLUSH_INTERVA
   curl -s -X POST $base/orgs/$org_id/audit-export/test-connection -H "Authorization: Bearer $owner"
   AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AUDITRELAY_FLUSH_SETTLE_SECS=5 target/debug/auditctl flush   # or wait for the schedule
   curl -s $base/orgs/$org_id/audit-export/runs -H "Authorization: Bearer $owner"
+
+Object-store emulators (credentials: tests/support/stores.rs):
+  S3-compatible store (moto): $s3compat_url   any access key, region us-east-1, path-style
+  Azure Blob (Azurite):       http://127.0.0.1:$azurite_port/devstoreaccount1   account devstoreaccount1, Azurite's well-known key
+  GCS emulator:               $gcs_url   no auth (object_store: service-account JSON with gcs_base_url and disable_oauth)
 
 Webhooks: endpoint $hook_id is registered for the demo receiver on 127.0.0.1:$receiver_port, which
 prints "[webhook] <event id> <action> (signature verified)" here within a second of each ingest.

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 pub mod bench;
 pub mod fixtures;
 pub mod otel;
+pub mod stores;
 pub mod webhooks;
 
 /// The documented example event, verbatim.
