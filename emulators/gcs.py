@@ -26,7 +26,7 @@ from gcp_storage_emulator import server
 from gcp_storage_emulator.exceptions import NotFound
 from gcp_storage_emulator.handlers import objects
 
-BUCKET = r"(?P<bucket_name>[-.\w]+)"
+BUCKET = r"(?P<bucket_name>[-.\w%]+)"
 # Multipart uploads in progress: upload id -> (bucket, key, content type, {part number: bytes}).
 UPLOADS = {}
 

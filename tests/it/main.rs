@@ -11,6 +11,7 @@ mod export_jobs;
 mod fixtures;
 mod ingest;
 mod notifications;
+mod object_stores;
 mod otel;
 mod query;
 mod s3_export;

@@ -517,6 +517,9 @@ impl BucketWriter {
         let code = error_code(&text);
         let status = status_of(&text);
         let kind = match (e, status, code.as_deref()) {
+            // Azure's words for a bad signature, whatever code comes with them (Azurite says
+            // AuthorizationFailure where Azure says AuthenticationFailed).
+            _ if text.contains("failed to authenticate the request") => FailureKind::Credentials,
             (_, _, Some(c)) if kind_of_code(c) != FailureKind::Other => kind_of_code(c),
             (object_store::Error::Unauthenticated { .. }, _, _) | (_, Some(401), _) => {
                 FailureKind::Credentials
