@@ -70,6 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.clone(),
         world.clients.clone(),
         world.buckets(),
+        relay_app::pipeline::pause::Notifier::new(world.clients.sns.clone(), None),
         None,
         ExportSettings::default(),
     );

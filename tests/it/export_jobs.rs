@@ -76,6 +76,7 @@ impl Jobs {
             self.env.store.clone(),
             Clients::new(&sdk().await),
             support::buckets(&self.env.config, &sdk().await),
+            relay_app::pipeline::pause::Notifier::new(aws_sdk_sns::Client::new(&sdk().await), None),
             Some(self.queue_url.clone()),
             ExportSettings {
                 records_per_file,

@@ -421,3 +421,95 @@ async fn a_failing_webhook_warns_once_per_streak_and_its_pause_is_announced_to_i
     let kinds: Vec<&str> = again.iter().filter_map(|m| m["type"].as_str()).collect();
     assert_eq!(kinds, ["audit_export_failing"], "{again:?}");
 }
+
+#[tokio::test]
+async fn a_failed_export_job_is_announced_once_to_its_org() {
+    use relay_app::destinations::export_job::queue::JobMessage;
+    use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
+    use relay_core::model::bucket::{Access, BucketTarget, StoreType};
+    use relay_core::model::export_job::{ExportJob, JobFormat, JobStatus};
+    let w = WebhookEnv::with(WebhookOptions::default()).await;
+    let org = w.env.a.org.org_id.clone();
+    let mine = filtered_queue(&w, "jobs", json!({"org_id": [org.to_string()]})).await;
+    let now = time::OffsetDateTime::now_utc();
+    let job = ExportJob {
+        export_id: relay_core::model::ids::ExportId::generate(),
+        org_id: org.clone(),
+        status: JobStatus::Queued,
+        format: JobFormat::Jsonl,
+        from: relay_core::model::export_job::bound(now - time::Duration::hours(1)),
+        to: relay_core::model::export_job::bound(now),
+        filters: vec![],
+        dest: BucketTarget {
+            store: StoreType::S3,
+            bucket: "no-such-bucket-for-jobs".into(),
+            region: "us-east-1".into(),
+            prefix: "audit-logs".into(),
+            access: Access::Role("arn:aws:iam::123456789012:role/r".into()),
+            endpoint_url: None,
+            force_path_style: false,
+            account_name: None,
+        },
+        estimated_records: 0,
+        record_count: 0,
+        files: vec![],
+        manifest_key: None,
+        created_at: relay_core::model::event::rfc3339_millis(now),
+        started_at: None,
+        completed_at: None,
+        error: None,
+        position: None,
+        upload: None,
+        failures: 0,
+    };
+    w.env
+        .store
+        .create_export_job(&job, now.unix_timestamp())
+        .await
+        .unwrap();
+    let sdk = support::sdk().await;
+    let runner = ExportRunner::new(
+        w.env.store.clone(),
+        relay_app::clients::Clients::new(&sdk),
+        support::buckets(&w.env.config, &sdk),
+        relay_app::pipeline::pause::Notifier::new(
+            aws_sdk_sns::Client::new(&sdk),
+            Some(w.topic_arn.clone()),
+        ),
+        None,
+        ExportSettings::default(),
+    );
+    let msg = JobMessage {
+        org_id: org.clone(),
+        export_id: job.export_id.clone(),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let out = runner.run(&msg, deadline).await.unwrap();
+    assert!(
+        matches!(&out, RunOutcome::Failed(e) if e.contains("does not exist")),
+        "{out:?}"
+    );
+    // A second delivery of the same message finds the job finished: no second notice.
+    assert!(matches!(
+        runner.run(&msg, deadline).await.unwrap(),
+        RunOutcome::Skipped
+    ));
+    relay_app::destinations::export_job::health::mark_failed(
+        &runner,
+        &org,
+        &job.export_id,
+        "again",
+    )
+    .await
+    .unwrap();
+    let got = envelopes(&w, &mine).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = message(&got[0]);
+    assert_eq!(m["type"], "audit_export_failing");
+    assert_eq!(m["destination"], "export_job");
+    assert_eq!(m["destination_id"], job.export_id.to_string());
+    assert_eq!(
+        got[0]["MessageAttributes"]["org_id"]["Value"],
+        org.to_string()
+    );
+}

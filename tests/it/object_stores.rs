@@ -525,6 +525,7 @@ async fn export_jobs_write_to_every_store() {
         env.store.clone(),
         relay_app::clients::Clients::new(&sdk),
         support::buckets(&env.config, &sdk),
+        Notifier::new(aws_sdk_sns::Client::new(&sdk), None),
         None,
         ExportSettings {
             records_per_file: 500,

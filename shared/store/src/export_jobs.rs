@@ -460,6 +460,8 @@ impl Store {
     }
 
     /// Fails the job for good (unless it completed meanwhile) and releases any lease.
+    /// Marks the job failed with `error`. `false`: it was finished already (completed, or
+    /// failed before: the transition happens once, so its notice is sent once).
     pub async fn fail_export(
         &self,
         org_id: &OrgId,
@@ -473,7 +475,9 @@ impl Store {
             .key("pk", s(pk(org_id)))
             .key("sk", s(export_id))
             .update_expression("SET #status = :failed, #error = :e REMOVE lease_owner, lease_until")
-            .condition_expression("attribute_exists(pk) AND #status <> :done")
+            .condition_expression(
+                "attribute_exists(pk) AND #status <> :done AND #status <> :failed",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#error", "error")
             .expression_attribute_values(":failed", s(JobStatus::Failed.as_str()))

@@ -708,6 +708,12 @@ fn explain(
             "the bucket's default KMS key refused the write: allow the role kms:GenerateDataKey on it ({detail})"
         ),
         FailureKind::AccessDenied => match (t.store, op) {
+            (StoreType::S3, _) if t.credentials_path().is_some() => format!(
+                "access denied writing to {b}/{p}/: the access key's policy must allow s3:PutObject on {b}/{p}/* (and the bucket policy must not deny it)"
+            ),
+            (StoreType::S3, _) if t.role_arn().is_none() => format!(
+                "access denied writing to s3://{b}/{p}/: the bucket policy must allow the AuditRelay principal s3:PutObject on arn:aws:s3:::{b}/{p}/* (GET /orgs/{{orgId}}/audit-export/setup shows it), and the bucket's default encryption must be SSE-S3"
+            ),
             (StoreType::S3, "delete") => format!(
                 "access denied deleting the test object from s3://{b}/{p}/.verify/: the role's policy must allow s3:DeleteObject on arn:aws:s3:::{b}/{p}/.verify/*"
             ),
@@ -715,7 +721,7 @@ fn explain(
                 "access denied writing to s3://{b}/{p}/: the role's policy must allow s3:PutObject on arn:aws:s3:::{b}/{p}/*, and the bucket policy and KMS key (if any) must not deny it"
             ),
             (StoreType::Gcs, _) => format!(
-                "access denied writing to gs://{b}/{p}/: grant the service account roles/storage.objectCreator (and objectViewer for the connection test's delete) on the bucket"
+                "access denied writing to gs://{b}/{p}/: grant the service account roles/storage.objectUser on the bucket (create and overwrite: a batch rewritten after a failure replaces its object)"
             ),
             (StoreType::AzureBlob, _) => format!(
                 "access denied writing to container {b}: the key or SAS must allow create and write (SAS permissions c and w{}) on the container",

@@ -27,6 +27,7 @@ use super::send::FileUpload;
 use crate::clients::Clients;
 use crate::pipeline::bucket::Buckets;
 use crate::pipeline::bucket_writer::{BucketWriter, Limits, WriteFailure};
+use crate::pipeline::pause::Notifier;
 use relay_core::model::event::{parse_time, rfc3339_millis};
 use relay_core::model::export_job::{parse_filter, ExportFile, ExportJob};
 use relay_core::model::ids::new_id;
@@ -192,17 +193,19 @@ pub struct ExportRunner {
     store: Store,
     clients: Clients,
     buckets: Buckets,
+    notifier: Notifier,
     queue_url: Option<String>,
     settings: ExportSettings,
 }
 
 impl ExportRunner {
     /// A runner writing through `buckets`; continuations go to `queue_url` through
-    /// `clients`.
+    /// `clients`; failed jobs are announced through `notifier`.
     pub fn new(
         store: Store,
         clients: Clients,
         buckets: Buckets,
+        notifier: Notifier,
         queue_url: Option<String>,
         settings: ExportSettings,
     ) -> Self {
@@ -210,6 +213,7 @@ impl ExportRunner {
             store,
             clients,
             buckets,
+            notifier,
             queue_url,
             settings,
         }
@@ -221,6 +225,7 @@ impl ExportRunner {
             Store::new(clients.ddb.clone(), config),
             clients.clone(),
             Buckets::from_config(config, clients),
+            Notifier::new(clients.sns.clone(), config.notify_topic_arn.clone()),
             config.export_queue_url.clone(),
             ExportSettings::default(),
         )
@@ -229,6 +234,11 @@ impl ExportRunner {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Where failures are announced.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// Works on a job until it is done or `deadline` (the invocation's end minus a margin).
@@ -258,7 +268,7 @@ impl ExportRunner {
             Ending::Done { records, files } => Ok(RunOutcome::Completed { records, files }),
             Ending::LeaseLost => Ok(RunOutcome::Skipped),
             Ending::Permanent(e) => {
-                self.store.fail_export(org, id, &e).await?;
+                super::health::mark_failed(self, org, id, &e).await?;
                 Ok(RunOutcome::Failed(e))
             }
             Ending::OutOfTime => {
@@ -279,7 +289,7 @@ impl ExportRunner {
                 };
                 if streak >= self.settings.max_failures {
                     let msg = format!("gave up after {streak} attempts; last error: {e}");
-                    self.store.fail_export(org, id, &msg).await?;
+                    super::health::mark_failed(self, org, id, &msg).await?;
                     return Ok(RunOutcome::Failed(msg));
                 }
                 let delay = self.settings.retry_delay.as_secs() * u64::from(streak);
