@@ -73,7 +73,8 @@ template-check: tools
 
 ## Benchmarks: the CPU part of an S3 batch, webhook signing, OTLP request encoding and export-job
 ## encoding (criterion); then, against moto, the deliver function (batches of 10 concurrently), an
-## end-to-end S3 flush and an end-to-end CSV export job of BENCH_EVENTS events, with peak memory.
+## end-to-end flush into S3 and into each emulated store (S3-compatible, GCS, Azure), and an
+## end-to-end CSV export job of BENCH_EVENTS events, with peak memory.
 BENCH_EVENTS ?= 20000
 bench: tools
 	cargo bench -p relay-core --bench signing
@@ -81,6 +82,7 @@ bench: tools
 	scripts/with-moto.sh cargo bench -p auditrelay-tests --bench deliver
 	cargo build --release -p auditrelay-tests --example flush_bench
 	scripts/with-moto.sh target/release/examples/flush_bench $(BENCH_EVENTS)
+	for store in s3compat gcs azure; do scripts/with-moto.sh target/release/examples/flush_bench $(BENCH_EVENTS) jsonl $$store; done
 	cargo build --release -p auditrelay-tests --example export_bench
 	scripts/with-moto.sh target/release/examples/export_bench $(BENCH_EVENTS) csv
 

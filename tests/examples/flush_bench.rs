@@ -1,8 +1,10 @@
-//! End-to-end S3 flush figure against moto: loads N events for one org straight into the
-//! events table (BatchWriteItem, as the API would have stored them), then times one flush
-//! into a bucket and reports events/s, objects, and the process's peak memory.
+//! End-to-end flush figure: loads N events for one org straight into the events table
+//! (BatchWriteItem, as the API would have stored them), then times one flush into a bucket and
+//! reports events/s, objects, and the process's peak memory. The bucket is on moto's S3
+//! through a role (`s3`, the default), or on the emulators `scripts/with-moto.sh` starts:
+//! `s3compat` (a second moto, an access key), `gcs`, `azure` (stored credentials).
 //!
-//! `make bench` runs it (moto started for it): `flush_bench [N=200000]`.
+//! `make bench` runs it: `flush_bench [N=200000] [jsonl|gz] [s3|s3compat|gcs|azure]`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 
@@ -10,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flusher};
 use relay_app::pipeline::pause::Notifier;
+use relay_core::model::bucket::FieldNames;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
-use relay_core::model::s3_stream::{ExportFormat, S3Destination};
+use relay_core::model::s3_stream::{ExportFormat, S3ConfigInput, S3Destination};
 use relay_store::s3_stream::Verification;
 use serde_json::json;
 use support::bench::{peak_rss_mib, BenchWorld};
+use support::stores::{self, StoreKind};
 use time::OffsetDateTime;
 
 #[tokio::main]
@@ -27,13 +31,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("gz") => ExportFormat::JsonlGz,
         _ => ExportFormat::Jsonl,
     };
-    let start = OffsetDateTime::now_utc();
-    let world = BenchWorld::new("bench", start).await?;
-    let (store, org) = (&world.store, &world.org);
-    let dest = S3Destination {
-        target: world.target(),
-        format,
+    let kind = match std::env::args().nth(3).as_deref() {
+        None | Some("s3") => None,
+        Some("s3compat") => Some(StoreKind::S3Compat),
+        Some("gcs") => Some(StoreKind::Gcs),
+        Some("azure") => Some(StoreKind::Azure),
+        Some(other) => return Err(format!("unknown store {other}").into()),
     };
+    let start = OffsetDateTime::now_utc();
+    let mut world = BenchWorld::new("bench", start).await?;
+    world.config.credentials_key_id = Some(support::credentials_key(&world.clients.sdk).await);
+    let (store, org) = (&world.store, &world.org);
+    let target = match kind {
+        None => world.target(),
+        Some(kind) => {
+            let bucket = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
+            stores::create_bucket(kind, &bucket).await;
+            let name = "bench-key";
+            relay_app::credentials::put(
+                store,
+                world.buckets().sealer(),
+                &org.org_id,
+                stores::credential_body(kind, name),
+                start,
+            )
+            .await?;
+            let input: S3ConfigInput =
+                serde_json::from_value(stores::config_body(kind, &bucket, name))?;
+            let mut target = input.validate()?.target;
+            world
+                .buckets()
+                .prepare(store, &org.org_id, &mut target, FieldNames::CONFIG)
+                .await?;
+            target
+        }
+    };
+    let dest = S3Destination { target, format };
     let wm = sortable_time(start - time::Duration::seconds(1));
     store
         .upsert_s3_config(
@@ -81,6 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_string_pretty(&json!({
             "events": n,
             "format": format.as_str(),
+            "store": std::env::args().nth(3).unwrap_or_else(|| "s3".into()),
             "load_secs": (load_secs * 10.0).round() / 10.0,
             "flush_status": run.status,
             "flush_events": run.event_count,

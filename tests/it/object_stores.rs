@@ -21,27 +21,6 @@ use support::{sdk, TestEnv};
 use time::OffsetDateTime;
 
 const CREDENTIAL: &str = "store-key";
-/// A real RSA key (PKCS#8 PEM), as in a downloaded service-account key file, made once.
-fn gcs_private_key() -> &'static str {
-    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| {
-        let script = "from cryptography.hazmat.primitives.asymmetric import rsa\n\
-from cryptography.hazmat.primitives import serialization as s\n\
-k = rsa.generate_private_key(public_exponent=65537, key_size=2048)\n\
-print(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end='')";
-        let out = std::process::Command::new(support::python())
-            .args(["-c", script])
-            .output()
-            .expect("python with cryptography");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    })
-}
-
 fn bucket_name(kind: StoreKind) -> String {
     let tag = match kind {
         StoreKind::S3Compat => "s3c",
@@ -53,32 +32,16 @@ fn bucket_name(kind: StoreKind) -> String {
 
 /// The stored credential each store signs with.
 fn credential(kind: StoreKind) -> Value {
-    match kind {
-        StoreKind::S3Compat => json!({"name": CREDENTIAL, "type": "s3_access_key",
-            "accessKeyId": stores::S3COMPAT_ACCESS_KEY_ID,
-            "secretAccessKey": stores::S3COMPAT_SECRET_ACCESS_KEY}),
-        // A key file as Google issues it: the client signs its own token with the key (the
-        // emulator checks none).
-        StoreKind::Gcs => json!({"name": CREDENTIAL, "type": "gcs_service_account",
-            "serviceAccountJson": {"type": "service_account", "project_id": stores::GCS_PROJECT,
-                "client_email": "auditrelay@auditrelay-test.iam.gserviceaccount.com",
-                "private_key_id": "9f2c4e6a8b1d3f5e", "private_key": gcs_private_key()}}),
-        StoreKind::Azure => json!({"name": CREDENTIAL, "type": "azure_shared_key",
-            "accountName": stores::AZURITE_ACCOUNT, "accountKey": stores::AZURITE_KEY}),
-    }
+    stores::credential_body(kind, CREDENTIAL)
 }
 
-/// The continuous export's configuration for `bucket` on `kind`.
+/// The continuous export's configuration for `bucket` on `kind` (GCS's batches gzipped).
 fn config(kind: StoreKind, bucket: &str) -> Value {
-    let url = kind.endpoint();
-    match kind {
-        StoreKind::S3Compat => json!({"bucket": bucket, "region": stores::S3COMPAT_REGION,
-            "endpointUrl": url, "credentialsPath": CREDENTIAL}),
-        StoreKind::Gcs => json!({"type": "gcs", "bucket": bucket, "endpointUrl": url,
-            "credentialsPath": CREDENTIAL, "format": "jsonl.gz"}),
-        StoreKind::Azure => json!({"type": "azure_blob", "bucket": bucket, "endpointUrl": url,
-            "credentialsPath": CREDENTIAL}),
+    let mut body = stores::config_body(kind, bucket, CREDENTIAL);
+    if kind == StoreKind::Gcs {
+        body["format"] = json!("jsonl.gz");
     }
+    body
 }
 
 async fn post(env: &TestEnv, path: &str, body: &Value) -> support::Resp {

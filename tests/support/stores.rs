@@ -84,19 +84,54 @@ impl StoreKind {
     }
 }
 
-/// A GCS service-account key for the emulator, in the form object_store reads
-/// (`GoogleCloudStorageBuilder::with_service_account_key`): `gcs_base_url` points it at the
-/// emulator and `disable_oauth` makes it send no token and never parse the private key (so none
-/// is needed; the emulator checks no auth).
-pub fn gcs_service_account_key() -> String {
-    json!({
-        "gcs_base_url": StoreKind::Gcs.endpoint(),
-        "disable_oauth": true,
-        "client_email": "auditrelay-test@auditrelay-test.iam.gserviceaccount.com",
-        "private_key": "",
-        "private_key_id": "",
+/// A real RSA key (PKCS#8 PEM), as in a downloaded service-account key file, made once per
+/// process. The client signs its own token with it (the emulator checks none).
+pub fn gcs_private_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let script = "from cryptography.hazmat.primitives.asymmetric import rsa\n\
+from cryptography.hazmat.primitives import serialization as s\n\
+k = rsa.generate_private_key(public_exponent=65537, key_size=2048)\n\
+print(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end='')";
+        let out = Command::new(crate::python())
+            .args(["-c", script])
+            .output()
+            .expect("python with cryptography");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("PEM")
     })
-    .to_string()
+}
+
+/// The body of `POST /orgs/{orgId}/audit-export/credentials` for the store's credential.
+pub fn credential_body(kind: StoreKind, name: &str) -> Value {
+    match kind {
+        StoreKind::S3Compat => json!({"name": name, "type": "s3_access_key",
+            "accessKeyId": S3COMPAT_ACCESS_KEY_ID, "secretAccessKey": S3COMPAT_SECRET_ACCESS_KEY}),
+        StoreKind::Gcs => json!({"name": name, "type": "gcs_service_account",
+            "serviceAccountJson": {"type": "service_account", "project_id": GCS_PROJECT,
+                "client_email": "auditrelay@auditrelay-test.iam.gserviceaccount.com",
+                "private_key_id": "9f2c4e6a8b1d3f5e", "private_key": gcs_private_key()}}),
+        StoreKind::Azure => json!({"name": name, "type": "azure_shared_key",
+            "accountName": AZURITE_ACCOUNT, "accountKey": AZURITE_KEY}),
+    }
+}
+
+/// The continuous export's configuration (`POST .../audit-export/config`) for `bucket` on
+/// the store, signed with the credential `name`.
+pub fn config_body(kind: StoreKind, bucket: &str, name: &str) -> Value {
+    let url = kind.endpoint();
+    match kind {
+        StoreKind::S3Compat => json!({"bucket": bucket, "region": S3COMPAT_REGION,
+            "endpointUrl": url, "credentialsPath": name}),
+        StoreKind::Gcs => json!({"type": "gcs", "bucket": bucket, "endpointUrl": url,
+            "credentialsPath": name}),
+        StoreKind::Azure => json!({"type": "azure_blob", "bucket": bucket, "endpointUrl": url,
+            "credentialsPath": name}),
+    }
 }
 
 /// An aws-sdk-s3 client on the S3-compatible store (path-style, its own access key).
