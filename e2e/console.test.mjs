@@ -637,7 +637,6 @@ describe("admin console", () => {
     assert.match(await panel.locator("li.health-item[data-kind='otel']").textContent(), /Not recorded/);
     assert.match(await panel.locator("li.health-item[data-kind='s3']").textContent(), /s3:\/\/acme-verify-e2e\/audit-logs\//);
     await panel.screenshot({ path: path.join(shots, "health.png") });
-    await shot(page, "export-settings-full", true);
     await page.context().close();
   });
 

@@ -148,7 +148,7 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
   const accountName = field("Storage account", h("input", { name: "accountName", value: cfg?.accountName ?? "", autocomplete: "off", placeholder: "acmeaudit" }), "Optional: the credential's account when empty.");
   const credentialSelect = h("select", { name: "credentialsPath" });
   const credential = field("Credential", credentialSelect);
-  const pathStyle = h("input", { type: "checkbox", id: "s3-path-style", name: "forcePathStyle", checked: cfg ? cfg.forcePathStyle : true });
+  const pathStyle = h("input", { type: "checkbox", id: "s3-path-style", name: "forcePathStyle", checked: cfg && choiceOf(cfg) === "s3_compatible" ? cfg.forcePathStyle : true });
   const pathStyleWrap = h("div", { class: "check" }, pathStyle, h("label", { for: "s3-path-style", text: "Path-style requests" }), h("span", { class: "hint", text: "{endpoint}/{name}/{key}: most self-hosted stores need it." }));
   const prefix = field("Prefix", h("input", { name: "prefix", value: cfg?.prefix ?? "audit-logs", autocomplete: "off" }), "Objects are written under {prefix}/{tenant_id}/{YYYY-MM-DD}/.");
   const format = field("Format", h("select", { name: "format" }, h("option", { value: "jsonl", text: "JSONL" }), h("option", { value: "jsonl.gz", text: "JSONL, gzip" })));
