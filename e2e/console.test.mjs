@@ -481,6 +481,165 @@ describe("admin console", () => {
     await page.context().close();
   });
 
+  test("stored credentials: created write-only, used by an S3-compatible destination, refused deletion while in use", async () => {
+    const page = await ownerPage();
+    await page.goto(`${base}/console/?view=exports`);
+    const credForm = page.getByRole("form", { name: "New credential" });
+    await credForm.getByLabel("Name", { exact: true }).fill("minio-e2e");
+    await credForm.getByLabel("Type", { exact: true }).selectOption("s3_access_key");
+    const secretInput = credForm.getByLabel("Secret access key");
+    assert.equal(await secretInput.getAttribute("type"), "password");
+    assert.equal(await credForm.getByLabel("Access key ID").getAttribute("type"), "password");
+    await credForm.getByLabel("Access key ID").fill("AKIAE2EEXAMPLE9876");
+    await secretInput.fill("e2e-secret-value-wJalrXUtnFEMIabcd");
+    await credForm.getByRole("button", { name: "Save credential" }).click();
+    const row = page.locator('tr[data-credential="minio-e2e"]');
+    await row.waitFor();
+    assert.match(await row.textContent(), /\*\*\*\*abcd/);
+    assert.match(await row.textContent(), /\*\*\*\*9876/);
+    // Nowhere on the page after saving: not in the text, not in an input's value.
+    const values = await page.evaluate(() => [document.body.innerText, ...Array.from(document.querySelectorAll("input")).map((i) => i.value)].join("\n"));
+    assert.ok(!values.includes("e2e-secret-value"), "the secret is shown after saving");
+    assert.ok(!values.includes("AKIAE2EEXAMPLE9876"), "the access key id is shown after saving");
+
+    // An S3-compatible destination signing with it: only its fields are shown.
+    const form = page.getByRole("form", { name: "S3 destination" });
+    await form.getByLabel("Destination type").selectOption("s3_compatible");
+    assert.equal(await form.getByLabel("Role ARN").isHidden(), true);
+    assert.equal(await form.getByLabel("Access", { exact: true }).isHidden(), true);
+    await form.getByLabel("Endpoint URL").fill("http://127.0.0.1:9");
+    await form.getByLabel("Bucket").fill("audit-compat");
+    await form.getByLabel("Credential").selectOption("minio-e2e");
+    await shot(page, "s3-compatible-form");
+    // Nothing listens on that port: the test fails, and says why.
+    await form.getByRole("button", { name: "Test connection" }).click();
+    await form.getByText(/Connection failed/).waitFor({ timeout: 60000 });
+    await form.getByRole("button", { name: "Save" }).click();
+    await waitFor(async () => (await page.getByRole("form", { name: "S3 destination" }).getByLabel("Credential").inputValue()) === "minio-e2e", "saved S3-compatible destination");
+    assert.equal(await page.getByRole("form", { name: "S3 destination" }).getByLabel("Destination type").inputValue(), "s3_compatible");
+    assert.equal(await page.getByRole("form", { name: "S3 destination" }).getByLabel("Endpoint URL").inputValue(), "http://127.0.0.1:9");
+    // In use: the API's 409 is shown beside it.
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Delete minio-e2e" }).click();
+    await page.locator('tr[data-credential="minio-e2e"]').getByText(/Not deleted/).waitFor();
+    // Rotation keeps the name and type and asks for new secrets, empty.
+    await page.getByRole("button", { name: "Rotate minio-e2e" }).click();
+    const rot = page.getByRole("form", { name: "Rotate credential minio-e2e" });
+    assert.equal(await rot.getByLabel("Secret access key").inputValue(), "");
+    await rot.getByLabel("Access key ID").fill("AKIAE2EEXAMPLE5555");
+    await rot.getByLabel("Secret access key").fill("e2e-rotated-value-zzzz");
+    await rot.getByRole("button", { name: "Rotate credential" }).click();
+    await waitFor(async () => /\*\*\*\*zzzz/.test(await page.locator('tr[data-credential="minio-e2e"]').textContent()), "rotated credential");
+    await shot(page, "credentials");
+    await page.context().close();
+  });
+
+  test("bucket policy: the ownership token read from the verification file makes the export active", async () => {
+    const bucket = "acme-verify-e2e";
+    const made = spawnSync(python, ["-c", `import boto3; boto3.client('s3', endpoint_url='${process.env.AWS_ENDPOINT_URL}', region_name='us-east-1').create_bucket(Bucket='${bucket}')`], { encoding: "utf8" });
+    assert.equal(made.status, 0, made.stderr);
+    const page = await ownerPage();
+    await page.goto(`${base}/console/?view=exports`);
+    const form = page.getByRole("form", { name: "S3 destination" });
+    await form.getByLabel("Destination type").selectOption("s3");
+    await form.getByLabel("Access", { exact: true }).selectOption("bucket_policy");
+    assert.equal(await form.getByLabel("Role ARN").isHidden(), true);
+    await form.getByLabel("Bucket").fill(bucket);
+    await form.getByLabel("Region").fill("us-east-1");
+    await form.getByRole("button", { name: "Save" }).click();
+    const step = page.getByRole("region", { name: "Prove you own the bucket" });
+    await step.waitFor();
+    await page.getByText("waiting for verification", { exact: true }).first().waitFor();
+    const policy = JSON.parse(await step.getByLabel("Bucket policy", { exact: true }).textContent());
+    assert.equal(policy.Statement[0].Action, "s3:PutObject");
+    assert.equal(policy.Statement[0].Resource, `arn:aws:s3:::${bucket}/audit-logs/*`);
+    await step.getByRole("button", { name: "Test connection and write the verification file" }).click();
+    const named = (await step.locator("code.verification-object").textContent()).trim();
+    const prefix = `s3://${bucket}/`;
+    assert.ok(named.startsWith(`${prefix}audit-logs/auditrelay-verify-test-`), named);
+    // What the admin does in their own account: read the file.
+    const read = spawnSync(python, ["-c", `import boto3,sys; sys.stdout.write(boto3.client('s3', endpoint_url='${process.env.AWS_ENDPOINT_URL}', region_name='us-east-1').get_object(Bucket='${bucket}', Key='${named.slice(prefix.length)}')['Body'].read().decode())`], { encoding: "utf8" });
+    assert.equal(read.status, 0, read.stderr);
+    const token = read.stdout.trim();
+    assert.ok(token.length >= 16, token);
+    await shot(page, "bucket-policy-verify");
+    // A wrong token is refused, named on the field.
+    await step.getByLabel("Ownership token").fill("not-the-token");
+    await step.getByRole("button", { name: "Verify" }).click();
+    await step.getByText(/token: does not match/).first().waitFor();
+    assert.equal(await step.getByLabel("Ownership token").getAttribute("aria-invalid"), "true");
+    await step.getByLabel("Ownership token").fill(token);
+    await step.getByRole("button", { name: "Verify" }).click();
+    await page.getByText(/Bucket ownership verified/).waitFor();
+    await page.getByText("enabled", { exact: true }).first().waitFor();
+    await page.context().close();
+  });
+
+  test("notification e-mails: edited as a list, each address with its subscription status", async () => {
+    const page = await ownerPage();
+    await page.goto(`${base}/console/?view=exports`);
+    const form = page.getByRole("form", { name: "Notification e-mails" });
+    await form.getByRole("button", { name: "Add address" }).click();
+    await form.getByLabel("E-mail address 1").fill("not-an-address");
+    await form.getByRole("button", { name: "Save addresses" }).click();
+    await form.getByText(/emails\[0\]/).first().waitFor();
+    assert.equal(await form.getByLabel("E-mail address 1").getAttribute("aria-invalid"), "true");
+    await form.getByLabel("E-mail address 1").fill("security@example.com");
+    await form.getByRole("button", { name: "Add address" }).click();
+    await form.getByLabel("E-mail address 2").fill("oncall@example.com");
+    await form.getByRole("button", { name: "Save addresses" }).click();
+    const subs = page.locator("table.subscriptions");
+    await subs.locator('tr[data-email="oncall@example.com"]').waitFor();
+    for (const email of ["security@example.com", "oncall@example.com"]) {
+      assert.match(await subs.locator(`tr[data-email="${email}"] .badge`).textContent(), /waiting for confirmation|confirmed|unsubscribed/);
+    }
+    const stored = await page.evaluate(async ([org]) => {
+      const r = await fetch(`../orgs/${org}/notifications`, { headers: { authorization: `Bearer ${sessionStorage.getItem("auditrelay.apiKey")}` } });
+      return r.json();
+    }, [org.org_id]);
+    assert.deepEqual(stored.emails, ["security@example.com", "oncall@example.com"]);
+    // Removing one and saving keeps the other.
+    await page.getByRole("form", { name: "Notification e-mails" }).getByRole("button", { name: "Remove security@example.com" }).click();
+    await page.getByRole("form", { name: "Notification e-mails" }).getByRole("button", { name: "Save addresses" }).click();
+    await waitFor(async () => (await page.locator("table.subscriptions tbody tr").count()) === 1, "one address left");
+    await page.locator("section[aria-labelledby='notifications-title']").screenshot({ path: path.join(shots, "notifications.png") });
+    await page.context().close();
+  });
+
+  test("destination health: a line and a 24-hour SVG chart per destination", async () => {
+    // The webhook created above has delivered a test; an event now gives it a real delivery.
+    const r = await fetch(`${base}/v1/audit/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${keys.writer}`, "content-type": "application/json" },
+      body: JSON.stringify({ event_id: "evt_e2e_health", action: "user.login", actor: { user_id: "usr_jane" } }),
+    });
+    assert.equal(r.status, 202, await r.text());
+    await waitFor(() => receiver.requests.some((q) => q.path === "/hook" && q.headers["webhook-id"] === "evt_e2e_health"), "the webhook delivery");
+    const page = await ownerPage();
+    await page.goto(`${base}/console/?view=exports`);
+    const panel = page.locator("section[aria-labelledby='health-title']");
+    const hook = panel.locator("li.health-item[data-kind='webhook']").first();
+    await hook.waitFor();
+    await waitFor(async () => {
+      await panel.getByRole("button", { name: "Refresh" }).click();
+      return /delivered \(1\)/.test(await panel.locator("li.health-item[data-kind='webhook']").first().textContent());
+    }, "the delivery in the health chart");
+    const item = panel.locator("li.health-item[data-kind='webhook']").first();
+    assert.match(await item.textContent(), /Last success: .+ · Failure streak: none · Lag: 0 s/);
+    const chart = item.locator("svg.health-chart");
+    assert.equal(await chart.count(), 1);
+    assert.equal(await chart.getAttribute("role"), "img");
+    assert.match(await chart.getAttribute("aria-label"), /1 attempts delivered, 0 failed/);
+    assert.equal(await chart.locator("g.bar").count(), 24);
+    assert.equal(await chart.locator("rect.ok").count(), 1);
+    // Every configured kind is listed: the OTLP export (no hourly record) and the bucket.
+    assert.equal(await panel.locator("li.health-item[data-kind='otel'] svg.health-chart").count(), 1);
+    assert.match(await panel.locator("li.health-item[data-kind='otel']").textContent(), /Not recorded/);
+    assert.match(await panel.locator("li.health-item[data-kind='s3']").textContent(), /s3:\/\/acme-verify-e2e\/audit-logs\//);
+    await panel.screenshot({ path: path.join(shots, "health.png") });
+    await page.context().close();
+  });
+
   test("nothing was requested from another origin, and no script error or CSP violation", () => {
     assert.deepEqual(external, []);
     assert.deepEqual(pageErrors, []);

@@ -234,3 +234,25 @@ export function setParams(params: URLSearchParams, replaceEntry = false): void {
   if (replaceEntry) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
 }
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Creates an SVG element (attributes as given; children as for `h`). */
+export function svg(tag: string, attrs: Record<string, string | number> = {}, ...children: Child[]): SVGElement {
+  const el = document.createElementNS(SVG_NS, tag) as SVGElement;
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  append(el, children);
+  return el;
+}
+
+/** A duration in words: "45 s", "12 min", "3 h 5 min", "2 d 4 h". */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const hours = Math.floor(m / 60);
+  if (hours < 48) return m % 60 ? `${hours} h ${m % 60} min` : `${hours} h`;
+  const d = Math.floor(hours / 24);
+  return hours % 24 ? `${d} d ${hours % 24} h` : `${d} d`;
+}

@@ -9,6 +9,7 @@ mod console;
 mod credentials;
 mod export_jobs;
 mod fixtures;
+mod health;
 mod ingest;
 mod notifications;
 mod object_stores;

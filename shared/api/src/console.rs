@@ -35,6 +35,10 @@ pub static ASSETS: &[Asset] = assets! {
     "exports.js" => "text/javascript; charset=utf-8",
     "webhooks.js" => "text/javascript; charset=utf-8",
     "otel.js" => "text/javascript; charset=utf-8",
+    "destination.js" => "text/javascript; charset=utf-8",
+    "credentials.js" => "text/javascript; charset=utf-8",
+    "notifications.js" => "text/javascript; charset=utf-8",
+    "health.js" => "text/javascript; charset=utf-8",
 };
 
 /// The page's Content-Security-Policy: nothing from any other origin, no inline script or

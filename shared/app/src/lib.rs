@@ -8,7 +8,8 @@
 //! same files), [`pipeline`] (what they share: fanout, deliver, retries, pausing, replay, the
 //! SSRF-guarded client, the customer's role, SQS batch failures), [`system_events`] (the
 //! service's own events in the trail), [`notifications`] (who hears of a failing or paused
-//! destination), [`clients`] (the AWS clients), [`wiring`] (every
+//! destination), [`health`] (the destinations' health report), [`clients`] (the AWS
+//! clients), [`wiring`] (every
 //! pipeline, built once per cold start, for the functions and `auditctl serve` alike) and
 //! [`telemetry`].
 
@@ -18,6 +19,7 @@ pub mod credentials;
 pub mod deliver;
 pub mod destinations;
 pub mod fanout;
+pub mod health;
 pub mod ingest;
 pub mod local;
 pub mod logs;

@@ -636,4 +636,32 @@ impl Store {
             .map_err(StoreError::from_sdk)?;
         out.items().iter().map(run_from_item).collect()
     }
+
+    /// The org's runs with ids from `since_id` on (`run_` + ULID, so: started since a time),
+    /// oldest first, at most `max`; the flag says whether there were more.
+    pub async fn runs_since(
+        &self,
+        org_id: &OrgId,
+        since_id: &str,
+        max: usize,
+    ) -> Result<(Vec<ExportRun>, bool), StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk AND sk >= :since")
+            .expression_attribute_values(":pk", s(format!("RUNS#S3#{org_id}")))
+            .expression_attribute_values(":since", s(since_id))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(it) = pages.next().await {
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            out.push(run_from_item(&it.map_err(StoreError::from_sdk)?)?);
+        }
+        Ok((out, false))
+    }
 }

@@ -147,6 +147,17 @@ fn attempt_from_item(it: &Item) -> Result<Attempt, StoreError> {
     })
 }
 
+/// What the health report reads of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptOutcome {
+    /// When it was made (RFC 3339).
+    pub at: String,
+    /// How it ended.
+    pub status: AttemptStatus,
+    /// What started it.
+    pub trigger: Trigger,
+}
+
 /// Changes to an endpoint's configuration (`PATCH`); `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EndpointChanges {
@@ -514,6 +525,90 @@ impl Store {
             None => None,
         };
         Ok((attempts, next))
+    }
+
+    /// An endpoint's attempts with ids from `since_id` on (`att_` + ULID, so: made since a
+    /// time), newest first, reading at most `max` of them; the flag says whether there were
+    /// more. For the health report, which needs only when each was made, how it ended and
+    /// what started it.
+    pub async fn attempts_since(
+        &self,
+        endpoint_id: &EndpointId,
+        since_id: &str,
+        max: usize,
+    ) -> Result<(Vec<AttemptOutcome>, bool), StoreError> {
+        let pk = format!("WHATT#{endpoint_id}");
+        let mut out = Vec::new();
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk AND sk >= :since")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":since", s(since_id))
+            .projection_expression("#at, #status, #trigger")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#trigger", "trigger")
+            .scan_index_forward(false)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(it) = pages.next().await {
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            let it = it.map_err(StoreError::from_sdk)?;
+            out.push(AttemptOutcome {
+                at: get_s(&it, "at")?.to_string(),
+                status: AttemptStatus::parse(get_s(&it, "status")?)
+                    .ok_or_else(|| StoreError::Corrupt("attempt status".into()))?,
+                trigger: Trigger::parse(get_s(&it, "trigger")?)
+                    .ok_or_else(|| StoreError::Corrupt("attempt trigger".into()))?,
+            });
+        }
+        Ok((out, false))
+    }
+
+    /// When the newest delivered attempt with an id before `before_id` was made, reading at
+    /// most `max` attempts back (the log keeps 30 days).
+    pub async fn last_delivered_before(
+        &self,
+        endpoint_id: &EndpointId,
+        before_id: &str,
+        max: usize,
+    ) -> Result<Option<String>, StoreError> {
+        let pk = format!("WHATT#{endpoint_id}");
+        let mut read = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.config_table)
+                .key_condition_expression("pk = :pk AND sk < :before")
+                .filter_expression("#status = :delivered AND #trigger <> :test")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":before", s(before_id))
+                .expression_attribute_values(":delivered", s(AttemptStatus::Delivered.as_str()))
+                .expression_attribute_values(":test", s(Trigger::Test.as_str()))
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#trigger", "trigger")
+                .scan_index_forward(false)
+                .limit(i32::try_from(max.saturating_sub(read).min(500)).unwrap_or(500))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            if let Some(it) = out.items().first() {
+                return Ok(Some(get_s(it, "at")?.to_string()));
+            }
+            read += usize::try_from(out.scanned_count()).unwrap_or(0);
+            match out.last_evaluated_key() {
+                Some(k) if read < max => start = Some(k.clone()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// Takes the send lease of message (endpoint, event, generation) until `lease_until`,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod console;
 pub mod credentials;
 pub mod export_jobs;
+pub mod health;
 pub mod logs;
 pub mod notifications;
 pub mod otlp;

@@ -5,7 +5,7 @@
 //! | `service.rs` | its configuration API: what the routes call (read, write, test, replay) |
 //! | `encode.rs` | what the receiver gets: the bytes of one request or file |
 //! | `send.rs` | one request or upload, and what the answer means |
-//! | `health.rs` | when it is paused (or, for a job, failed), through [`crate::pipeline::pause`] |
+//! | `health.rs` | when it is paused (or, for a job, failed), through [`crate::pipeline::pause`]; its part of the health report (`report`) |
 //!
 //! plus the driver its trigger runs (`deliver.rs` for queue-driven destinations, `flush.rs`
 //! for the S3 stream, `run.rs` for export jobs). What they share (fanout, the deliveries queue,

@@ -10,6 +10,13 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new())
 }
 
+/// The smallest id `{prefix}_{ULID}` that [`new_id`] can create at `t` or later: a sort-key
+/// bound for "created since `t`" queries over such ids.
+pub fn id_floor(prefix: &str, t: time::OffsetDateTime) -> String {
+    let millis = u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    format!("{prefix}_{}", ulid::Ulid::from_parts(millis, 0))
+}
+
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*

@@ -1,11 +1,12 @@
 //! Data model: the canonical audit event, orgs, API keys, webhook endpoints, notification
-//! settings and typed ids.
+//! settings, destination health reports and typed ids.
 
 pub mod bucket;
 pub mod credentials;
 pub mod event;
 pub mod event_view;
 pub mod export_job;
+pub mod health;
 pub mod ids;
 pub mod notifications;
 pub mod org;
