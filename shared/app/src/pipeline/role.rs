@@ -233,6 +233,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refusals_show_neither_the_role_nor_the_external_id() {
+        let e = RoleError::NotAssumable {
+            role_arn_masked: mask_role_arn("arn:aws:iam::123456789012:role/AuditRelayExport"),
+            detail: "AccessDenied".into(),
+            principal: "arn:aws:iam::999999999999:role/stack-customer-access".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("arn:aws:iam::********9012:role/Au***"),
+            "{text}"
+        );
+        assert!(!text.contains("123456789012") && !text.contains("AuditRelayExport"));
+        assert!(text.contains("the org's ExternalId"), "{text}");
+    }
+
+    #[test]
     fn session_names_are_valid_for_sts() {
         assert_eq!(session_name("org_01ABC"), "auditrelay-org_01ABC");
         let long = session_name(&"x".repeat(100));
