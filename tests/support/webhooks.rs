@@ -26,6 +26,7 @@ use relay_app::pipeline::pause::PauseRule;
 use relay_app::pipeline::queues::{ensure_delivery_queues, ensure_topic, DeliveryQueues};
 use relay_app::pipeline::ssrf::SsrfPolicy;
 use relay_core::retry::RetrySchedule;
+use relay_core::signing::SignatureHeaderName;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -257,6 +258,8 @@ pub struct WebhookOptions {
     pub timeout: Duration,
     /// `AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS` (the receivers are on loopback).
     pub allow_private: bool,
+    /// `AUDITRELAY_SIGNATURE_HEADER` (`None`: unset, the default name).
+    pub signature_header: Option<SignatureHeaderName>,
 }
 
 impl Default for WebhookOptions {
@@ -266,6 +269,7 @@ impl Default for WebhookOptions {
             pause: PauseRule::default(),
             timeout: Duration::from_secs(5),
             allow_private: true,
+            signature_header: None,
         }
     }
 }
@@ -341,10 +345,14 @@ impl WebhookEnv {
         let queue_url = queues.queue_url.clone();
         let topic = topic_arn.clone();
         let allow = opts.allow_private;
+        let signature_header = opts.signature_header.clone();
         let env = TestEnv::with_config(move |c| {
             c.deliveries_queue_url = Some(queue_url);
             c.notify_topic_arn = Some(topic);
             c.allow_private_destinations = allow;
+            if let Some(name) = signature_header {
+                c.signature_header = name;
+            }
         })
         .await;
 
@@ -359,7 +367,8 @@ impl WebhookEnv {
             recorded_sqs.clone(),
             queues.queue_url.clone(),
             WebhookClient::with_timeout(SsrfPolicy::new(opts.allow_private), opts.timeout)
-                .expect("client"),
+                .expect("client")
+                .with_signature_header(env.config.signature_header.clone()),
             Notifier::new(sns.clone(), Some(topic_arn.clone())),
             DeliverySettings {
                 schedule: opts.schedule,
@@ -607,6 +616,64 @@ pub async fn verify_with_standardwebhooks(cases: &[(&str, &Recorded)]) -> Vec<Va
     assert!(
         out.status.success(),
         "standardwebhooks verifier failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The single-header verifier exactly as docs/destinations.md gives it to receivers (a test
+/// checks the page still holds this text, so the page and what CI runs cannot drift apart).
+pub const HMAC_VERIFY_PY: &str = r#"import base64, hashlib, hmac, time
+def verify(secret: str, header: str, raw_body: bytes, tolerance=300) -> bool:
+    parts = [p.split("=", 1) for p in header.split(",")]
+    t = next(v for k, v in parts if k == "t")
+    if abs(time.time() - int(t)) > tolerance:          # refuse replays of old deliveries
+        return False
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = hmac.new(key, t.encode() + b"." + raw_body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for k, v in parts if k == "v1")
+"#;
+
+const HMAC_VERIFY_DRIVER_PY: &str = r#"
+import json, sys
+out = []
+for case in json.load(sys.stdin):
+    headers = {k.lower(): v for k, v in case["headers"].items()}
+    value = headers.get(case["header"].lower())
+    out.append(value is not None and verify(case["secret"], value, case["body"].encode()))
+print(json.dumps(out))
+"#;
+
+/// Verifies the header named `header` of each (secret, request) with Python's `hmac` through
+/// the documented snippet, as a receiver would; one bool per case.
+pub async fn verify_with_hmac_snippet(header: &str, cases: &[(&str, &Recorded)]) -> Vec<bool> {
+    let input: Vec<Value> = cases
+        .iter()
+        .map(|(secret, r)| {
+            json!({"secret": secret, "header": header, "headers": r.headers, "body": r.body})
+        })
+        .collect();
+    let input = serde_json::to_vec(&input).unwrap();
+    let py = crate::python();
+    let script = format!("{HMAC_VERIFY_PY}{HMAC_VERIFY_DRIVER_PY}");
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new(&py)
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", py));
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "hmac verifier failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()

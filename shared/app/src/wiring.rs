@@ -78,9 +78,12 @@ impl Wiring {
     }
 
     /// The one outbound HTTP client for webhooks and OTLP (deliveries and the API's tests),
-    /// behind the SSRF guard as configured.
+    /// behind the SSRF guard as configured, signing under the configured header name.
     pub fn webhook_client(&self) -> Result<WebhookClient, ClientBuildError> {
-        WebhookClient::new(SsrfPolicy::new(self.config.allow_private_destinations))
+        Ok(
+            WebhookClient::new(SsrfPolicy::new(self.config.allow_private_destinations))?
+                .with_signature_header(self.config.signature_header.clone()),
+        )
     }
 
     /// The webhook and OTLP deliverer.

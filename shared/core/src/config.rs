@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::retry::RetrySchedule;
+use crate::signing::{SignatureHeaderName, SIGNATURE_HEADER_ENV};
 
 /// Settings every function shares. Built by [`Config::from_env`] in `main`, or directly in tests.
 #[derive(Debug, Clone)]
@@ -41,6 +42,10 @@ pub struct Config {
     /// How old an event must be before the S3 flush exports it (`AUDITRELAY_FLUSH_SETTLE_SECS`,
     /// whole seconds; unset: the default).
     pub flush_settle: Option<Duration>,
+    /// Name of the single HMAC signature header every webhook delivery (and test send)
+    /// carries beside the Standard Webhooks headers (`AUDITRELAY_SIGNATURE_HEADER`, an HTTP
+    /// header name; default `X-AuditRelay-Signature`).
+    pub signature_header: SignatureHeaderName,
 }
 
 /// A configuration value that is present but unusable.
@@ -78,6 +83,18 @@ fn parsed<T: std::str::FromStr>(
                 problem: format!("must be {expected}, got {v:?}"),
             }),
         },
+    }
+}
+
+/// The signature header's name: unset takes the default; set (even empty) must be valid,
+/// since receivers that look for the name the operator chose would reject every delivery.
+fn signature_header() -> Result<SignatureHeaderName, ConfigError> {
+    match std::env::var(SIGNATURE_HEADER_ENV) {
+        Err(_) => Ok(SignatureHeaderName::default()),
+        Ok(v) => SignatureHeaderName::parse(&v).map_err(|e| ConfigError {
+            name: SIGNATURE_HEADER_ENV,
+            problem: format!("{v:?} {e}"),
+        }),
     }
 }
 
@@ -127,6 +144,7 @@ impl Config {
                 |_: &u64| true,
             )?
             .map(Duration::from_secs),
+            signature_header: signature_header()?,
         })
     }
 
@@ -145,6 +163,7 @@ impl Config {
             retry_schedule: RetrySchedule::seed(),
             pause_after_exhausted: None,
             flush_settle: None,
+            signature_header: SignatureHeaderName::default(),
         }
     }
 }
@@ -156,12 +175,21 @@ mod tests {
     // One test, because the environment is the process's: the cases run one after another.
     #[test]
     fn a_bad_value_names_its_variable_and_an_unset_one_takes_the_default() {
+        let long_name = format!("X-{}", "a".repeat(63));
         let bad = [
             ("AUDITRELAY_FLUSH_SETTLE_SECS", "2m"),
             ("AUDITRELAY_WEBHOOK_PAUSE_AFTER_EXHAUSTED", "0"),
             ("AUDITRELAY_WEBHOOK_RETRY_DELAYS", "30,soon"),
             ("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS", "yes"),
             ("AUDITRELAY_EVENTS_TABLE", " "),
+            ("AUDITRELAY_SIGNATURE_HEADER", ""),
+            ("AUDITRELAY_SIGNATURE_HEADER", "X Optimaite Signature"),
+            ("AUDITRELAY_SIGNATURE_HEADER", "X-Optimaite-Signature:"),
+            ("AUDITRELAY_SIGNATURE_HEADER", "webhook-signature"),
+            ("AUDITRELAY_SIGNATURE_HEADER", "Content-Type"),
+            ("AUDITRELAY_SIGNATURE_HEADER", "Host"),
+            ("AUDITRELAY_SIGNATURE_HEADER", "authorization"),
+            ("AUDITRELAY_SIGNATURE_HEADER", long_name.as_str()),
         ];
         for (name, value) in bad {
             std::env::set_var(name, value);
@@ -172,9 +200,22 @@ mod tests {
                 .starts_with(&format!("environment variable {name}")));
             std::env::remove_var(name);
         }
+        std::env::set_var("AUDITRELAY_SIGNATURE_HEADER", "Webhook-Signature");
+        let err = Config::from_env().unwrap_err().to_string();
+        std::env::remove_var("AUDITRELAY_SIGNATURE_HEADER");
+        assert_eq!(
+            err,
+            "environment variable AUDITRELAY_SIGNATURE_HEADER: \"Webhook-Signature\" is a \
+             Standard Webhooks, client-set or hop-by-hop header; choose another name"
+        );
         let c = Config::from_env().unwrap();
         assert_eq!(c.flush_settle, None);
         assert_eq!(c.retry_schedule, RetrySchedule::seed());
+        assert_eq!(c.signature_header.as_str(), "X-AuditRelay-Signature");
+        std::env::set_var("AUDITRELAY_SIGNATURE_HEADER", "X-Optimaite-Signature");
+        let c = Config::from_env().unwrap();
+        std::env::remove_var("AUDITRELAY_SIGNATURE_HEADER");
+        assert_eq!(c.signature_header.as_str(), "X-Optimaite-Signature");
         std::env::set_var("AUDITRELAY_FLUSH_SETTLE_SECS", "5");
         let c = Config::from_env().unwrap();
         std::env::remove_var("AUDITRELAY_FLUSH_SETTLE_SECS");

@@ -6,9 +6,11 @@
 //! * the Standard Webhooks v1 scheme (<https://www.standardwebhooks.com>): `webhook-id`,
 //!   `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256("{id}.{timestamp}.{body}")>`,
 //!   space-separated while two secrets are active, so any Standard Webhooks library verifies it;
-//! * the documented signature header,
-//!   `X-AuditRelay-Signature: t=<timestamp>,v1=<hex HMAC-SHA256("{t}.{body}")>` with one `v1=`
-//!   entry per active secret, for receivers that prefer a single header.
+//! * one more header, for receivers that verify a single HMAC header named after the platform
+//!   that deploys AuditRelay: its name is the deployment's setting ([`SignatureHeaderName`],
+//!   default `X-AuditRelay-Signature`), its value
+//!   `t=<timestamp>,v1=<hex HMAC-SHA256("{t}.{body}")>` with one `v1=` entry per active secret,
+//!   `t` being the same number as `webhook-timestamp`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -29,8 +31,97 @@ pub const HEADER_ID: &str = "webhook-id";
 pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
 /// Header carrying the Standard Webhooks signatures.
 pub const HEADER_SIGNATURE: &str = "webhook-signature";
-/// AuditRelay's own signature header.
-pub const HEADER_AUDITRELAY: &str = "x-auditrelay-signature";
+/// The single-header signature's name when the deployment names none.
+pub const DEFAULT_SIGNATURE_HEADER: &str = "X-AuditRelay-Signature";
+/// The setting that names the single-header signature.
+pub const SIGNATURE_HEADER_ENV: &str = "AUDITRELAY_SIGNATURE_HEADER";
+/// Longest name the single-header signature may have.
+pub const MAX_SIGNATURE_HEADER_CHARS: usize = 64;
+/// Names the single-header signature may not take (compared case-insensitively): the
+/// Standard Webhooks headers and the ones the HTTP client sets itself, which a second value
+/// would corrupt, and the hop-by-hop headers, which proxies strip or act on.
+pub const RESERVED_HEADERS: &[&str] = &[
+    HEADER_ID,
+    HEADER_TIMESTAMP,
+    HEADER_SIGNATURE,
+    "content-type",
+    "content-length",
+    "host",
+    "authorization",
+    "user-agent",
+    "connection",
+    "transfer-encoding",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// A name that cannot be the single-header signature's.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum HeaderNameError {
+    /// Empty or longer than [`MAX_SIGNATURE_HEADER_CHARS`].
+    #[error("must be 1 to {MAX_SIGNATURE_HEADER_CHARS} characters, has {0}")]
+    Length(usize),
+    /// A character an HTTP field name cannot hold.
+    #[error("must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~), has {0:?}")]
+    Character(char),
+    /// One of [`RESERVED_HEADERS`].
+    #[error("is a Standard Webhooks, client-set or hop-by-hop header; choose another name")]
+    Reserved(String),
+}
+
+/// The name of the single-header signature sent beside the Standard Webhooks headers: an HTTP
+/// field name (RFC 9110 `token`) of 1 to [`MAX_SIGNATURE_HEADER_CHARS`] characters that is
+/// not one of [`RESERVED_HEADERS`]. Kept as written; HTTP/1.1 sends it lowercased, and
+/// receivers match header names case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeaderName(String);
+
+/// RFC 9110 `tchar`.
+fn is_tchar(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+impl SignatureHeaderName {
+    /// Checks `name` (see the type's rules).
+    pub fn parse(name: &str) -> Result<Self, HeaderNameError> {
+        let chars = name.chars().count();
+        if chars == 0 || chars > MAX_SIGNATURE_HEADER_CHARS {
+            return Err(HeaderNameError::Length(chars));
+        }
+        if let Some(bad) = name.chars().find(|c| !is_tchar(*c)) {
+            return Err(HeaderNameError::Character(bad));
+        }
+        if RESERVED_HEADERS
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+        {
+            return Err(HeaderNameError::Reserved(name.to_string()));
+        }
+        Ok(SignatureHeaderName(name.to_string()))
+    }
+
+    /// The name as configured.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for SignatureHeaderName {
+    fn default() -> Self {
+        SignatureHeaderName(DEFAULT_SIGNATURE_HEADER.to_string())
+    }
+}
+
+impl std::fmt::Display for SignatureHeaderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A secret that is not a `whsec_` secret of at least [`MIN_SECRET_BYTES`] bytes.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -122,7 +213,7 @@ impl WebhookSecret {
         STANDARD.encode(self.hmac(&[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body]))
     }
 
-    /// The `X-AuditRelay-Signature` v1 value (lowercase hex) of one message.
+    /// One `v1=` entry (lowercase hex) of the single-header signature of one message.
     pub fn sign_auditrelay(&self, timestamp: i64, body: &[u8]) -> String {
         let ts = timestamp.to_string();
         hex(&self.hmac(&[ts.as_bytes(), b".", body]))
@@ -148,18 +239,20 @@ pub struct SignatureHeaders {
     pub timestamp: i64,
     /// `webhook-signature`: `v1,<sig>` per active secret, space-separated.
     pub signature: String,
-    /// `X-AuditRelay-Signature`: `t=<timestamp>,v1=<hex>` with one `v1=` per active secret.
+    /// The single-header signature's value: `t=<timestamp>,v1=<hex>` with one `v1=` per
+    /// active secret.
     pub auditrelay: String,
 }
 
 impl SignatureHeaders {
-    /// The headers as (name, value) pairs, in the order they are sent.
-    pub fn pairs(&self) -> [(&'static str, String); 4] {
+    /// The headers as (name, value) pairs, in the order they are sent, the single-header
+    /// signature under `name` (the deployment's setting).
+    pub fn pairs<'n>(&self, name: &'n SignatureHeaderName) -> [(&'n str, String); 4] {
         [
             (HEADER_ID, self.id.clone()),
             (HEADER_TIMESTAMP, self.timestamp.to_string()),
             (HEADER_SIGNATURE, self.signature.clone()),
-            (HEADER_AUDITRELAY, self.auditrelay.clone()),
+            (name.as_str(), self.auditrelay.clone()),
         ]
     }
 }
@@ -211,7 +304,8 @@ pub fn verify_standard(
     })
 }
 
-/// Verifies an `X-AuditRelay-Signature` header; returns its timestamp when one `v1=` matches.
+/// Verifies a single-header signature's value (whatever the header's name); returns its
+/// timestamp when one `v1=` matches.
 pub fn verify_auditrelay(secret: &WebhookSecret, header: &str, body: &[u8]) -> Option<i64> {
     let mut timestamp = None;
     let mut sigs = Vec::new();
@@ -334,6 +428,95 @@ mod tests {
             b"{}"
         ));
         assert_eq!(verify_auditrelay(&new, &h.auditrelay, b"{}"), None);
+    }
+
+    #[test]
+    fn single_header_reference_vector() {
+        // Computed independently with Python's hmac over the Standard Webhooks example.
+        let s = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let h = sign(&[&s], "msg_1", 1614265330, br#"{"test": 2432232314}"#);
+        assert_eq!(
+            h.auditrelay,
+            "t=1614265330,v1=e96203c6de850e7dc1fde7489ef6140b402d3a5a64fe250cd2eef9830fac1cef"
+        );
+    }
+
+    #[test]
+    fn the_single_header_is_sent_under_the_configured_name() {
+        let s = WebhookSecret::generate().unwrap();
+        let h = sign(&[&s], "evt_1", 1614265330, b"{}");
+        let default = SignatureHeaderName::default();
+        assert_eq!(default.as_str(), "X-AuditRelay-Signature");
+        let names: Vec<_> = h.pairs(&default).iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "webhook-id",
+                "webhook-timestamp",
+                "webhook-signature",
+                "X-AuditRelay-Signature"
+            ]
+        );
+        let custom = SignatureHeaderName::parse("X-Optimaite-Signature").unwrap();
+        let pairs = h.pairs(&custom);
+        assert_eq!(pairs[3], ("X-Optimaite-Signature", h.auditrelay.clone()));
+        assert_eq!(pairs[1].1, "1614265330");
+    }
+
+    #[test]
+    fn header_names_are_tokens_of_at_most_64_characters_and_not_reserved() {
+        for ok in [
+            "X-Optimaite-Signature",
+            "x-auditrelay-signature",
+            "Signature",
+            "X_Sig.v1~!#$%&'*+^`|",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(SignatureHeaderName::parse(ok).unwrap().as_str(), ok);
+        }
+        assert_eq!(
+            SignatureHeaderName::parse("").unwrap_err(),
+            HeaderNameError::Length(0)
+        );
+        assert_eq!(
+            SignatureHeaderName::parse(&"a".repeat(65)).unwrap_err(),
+            HeaderNameError::Length(65)
+        );
+        for (bad, c) in [
+            ("X Signature", ' '),
+            ("X-Signature:", ':'),
+            (" X-Sig", ' '),
+            ("X-Sig\n", '\n'),
+            ("X-Sig\u{e9}", '\u{e9}'),
+            ("(sig)", '('),
+            ("X/Sig", '/'),
+            ("X\"Sig", '"'),
+        ] {
+            assert_eq!(
+                SignatureHeaderName::parse(bad).unwrap_err(),
+                HeaderNameError::Character(c),
+                "{bad:?}"
+            );
+        }
+        for reserved in [
+            "webhook-id",
+            "Webhook-Timestamp",
+            "WEBHOOK-SIGNATURE",
+            "Content-Type",
+            "content-length",
+            "Host",
+            "Authorization",
+            "Connection",
+            "Transfer-Encoding",
+            "User-Agent",
+            "Upgrade",
+            "TE",
+        ] {
+            assert_eq!(
+                SignatureHeaderName::parse(reserved).unwrap_err(),
+                HeaderNameError::Reserved(reserved.to_string())
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::ssrf::{SsrfError, SsrfPolicy};
 use relay_core::retry::parse_retry_after;
-use relay_core::signing::SignatureHeaders;
+use relay_core::signing::{SignatureHeaderName, SignatureHeaders};
 
 /// Timeout of one delivery attempt, connect to last byte (the webhook delivery contract).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -121,6 +121,10 @@ pub struct WebhookClient {
     http: reqwest::Client,
     policy: SsrfPolicy,
     timeout: Duration,
+    /// The deployment's name for the single-header signature; held here because this client
+    /// is the one place a signed delivery's headers are put on the request, for deliveries
+    /// and test sends alike.
+    signature_header: SignatureHeaderName,
 }
 
 impl WebhookClient {
@@ -141,7 +145,20 @@ impl WebhookClient {
             http,
             policy,
             timeout,
+            signature_header: SignatureHeaderName::default(),
         })
+    }
+
+    /// The same client, sending the single-header signature under `name`
+    /// (`AUDITRELAY_SIGNATURE_HEADER`) instead of the default `X-AuditRelay-Signature`.
+    pub fn with_signature_header(mut self, name: SignatureHeaderName) -> Self {
+        self.signature_header = name;
+        self
+    }
+
+    /// The name the single-header signature is sent under.
+    pub fn signature_header(&self) -> &SignatureHeaderName {
+        &self.signature_header
     }
 
     /// The destination policy.
@@ -149,10 +166,11 @@ impl WebhookClient {
         self.policy
     }
 
-    /// POSTs `body` (JSON) to `url` with the signature headers.
+    /// POSTs `body` (JSON) to `url` with the signature headers, the single-header signature
+    /// under the configured name.
     pub async fn post(&self, url: &str, headers: &SignatureHeaders, body: String) -> Sent {
         let started = Instant::now();
-        let signed = headers.pairs();
+        let signed = headers.pairs(&self.signature_header);
         let mut pairs: Vec<(&str, &str)> = vec![("content-type", "application/json")];
         pairs.extend(signed.iter().map(|(k, v)| (*k, v.as_str())));
         let result = self

@@ -1,6 +1,7 @@
 //! What a webhook receiver gets for one event: the canonical JSON, verbatim, as the body, and
-//! the Standard Webhooks signature headers (plus `X-AuditRelay-Signature`) over it, signed with
-//! every secret the endpoint currently accepts (two during a rotation's overlap).
+//! the Standard Webhooks signature headers plus the single-header signature over it (sent under
+//! the deployment's `AUDITRELAY_SIGNATURE_HEADER` name by the client), signed with every secret
+//! the endpoint currently accepts (two during a rotation's overlap).
 
 use time::OffsetDateTime;
 

@@ -1,6 +1,6 @@
 //! Signed webhooks (the documented "Webhook (SIEM)" destination): one POST per (endpoint,
-//! event), Standard Webhooks signatures, retried by visibility timeout, paused after a streak
-//! of exhausted events.
+//! event), Standard Webhooks signatures and one HMAC header named by the deployment, retried
+//! by visibility timeout, paused after a streak of exhausted events.
 
 pub mod deliver;
 pub mod encode;
