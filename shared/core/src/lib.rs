@@ -6,7 +6,8 @@
 //! paths), [`query`] (log filters and page positions), [`cursor`] (signed pagination tokens),
 //! [`auth`] (API-key tokens and the caller's access), [`summary`] (where counters live),
 //! [`signing`] (Standard Webhooks signatures), [`retry`] (the delivery schedule),
-//! [`invocation`] (deadlines), [`config`] (settings), [`error`] (the domain error).
+//! [`invocation`] (deadlines), [`config`] (settings), [`error`] (the domain error), [`shapes`]
+//! (the export shapes: canonical, columnar, the log entry, OCSF).
 
 pub mod auth;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod invocation;
 pub mod model;
 pub mod query;
 pub mod retry;
+pub mod shapes;
 pub mod signing;
 pub mod summary;
 

@@ -163,7 +163,7 @@ impl LogQuery {
                     filter.identity_type = Some(ActorType::parse(v).ok_or_else(|| {
                         Error::invalid(
                             "identity_type",
-                            "must be one of user, api_key, oauth_client, service_account, system",
+                            "must be one of user, api_key, oauth_client, service_account, system, group",
                         )
                     })?)
                 }

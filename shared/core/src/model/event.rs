@@ -34,6 +34,8 @@ pub enum ActorType {
     ServiceAccount,
     /// The platform itself.
     System,
+    /// A group of principals acting as one (the audit-logs API's `identity_type` lists `group`).
+    Group,
 }
 
 impl ActorType {
@@ -45,6 +47,7 @@ impl ActorType {
             ActorType::OauthClient => "oauth_client",
             ActorType::ServiceAccount => "service_account",
             ActorType::System => "system",
+            ActorType::Group => "group",
         }
     }
 
