@@ -16,6 +16,7 @@ mod object_stores;
 mod otel;
 mod query;
 mod s3_export;
+mod shapes;
 mod template;
 mod tls;
 mod webhooks;
