@@ -4,7 +4,8 @@
 //! through a role (`s3`, the default), or on the emulators `scripts/with-moto.sh` starts:
 //! `s3compat` (a second moto, an access key), `gcs`, `azure` (stored credentials).
 //!
-//! `make bench` runs it: `flush_bench [N=200000] [jsonl|gz] [s3|s3compat|gcs|azure]`.
+//! `make bench` runs it: `flush_bench [N=200000] [jsonl|gz|csv|parquet] [s3|s3compat|gcs|azure]` (CSV and
+//! Parquet carry the columnar shape).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 
@@ -14,7 +15,8 @@ use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flu
 use relay_app::pipeline::pause::Notifier;
 use relay_core::model::bucket::FieldNames;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
-use relay_core::model::s3_stream::{ExportFormat, S3ConfigInput, S3Destination};
+use relay_core::model::file_format::FileFormat;
+use relay_core::model::s3_stream::{S3ConfigInput, S3Destination};
 use relay_store::s3_stream::Verification;
 use serde_json::json;
 use support::bench::{peak_rss_mib, BenchWorld};
@@ -28,8 +30,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
     let format = match std::env::args().nth(2).as_deref() {
-        Some("gz") => ExportFormat::JsonlGz,
-        _ => ExportFormat::Jsonl,
+        Some("gz") => FileFormat::JsonlGz,
+        Some("parquet") => FileFormat::Parquet,
+        Some("csv") => FileFormat::Csv,
+        _ => FileFormat::Jsonl,
     };
     let kind = match std::env::args().nth(3).as_deref() {
         None | Some("s3") => None,
@@ -66,7 +70,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             target
         }
     };
-    let dest = S3Destination { target, format };
+    let dest = S3Destination {
+        target,
+        format,
+        schema: format.default_schema(),
+    };
     let wm = sortable_time(start - time::Duration::seconds(1));
     store
         .upsert_s3_config(

@@ -1104,3 +1104,150 @@ async fn bucket_policy_access_waits_for_the_ownership_token() {
         .await;
     assert_eq!(r.body["status"], "pendingVerification", "{}", r.text);
 }
+
+/// The columnar shape as Parquet and gzipped CSV, and OCSF as JSONL: the batches load in
+/// DuckDB and pyarrow with the Event Data Schema's column names and types.
+#[tokio::test]
+async fn batches_in_every_shape_load_in_their_readers() {
+    for (schema, format) in [
+        ("columnar", "parquet"),
+        ("columnar", "csv.gz"),
+        ("ocsf", "jsonl"),
+    ] {
+        let env = TestEnv::new().await;
+        let bucket = bucket_name();
+        create_bucket(&bucket).await;
+        let cfg = configure(&env, &bucket, json!({"schema": schema, "format": format})).await;
+        assert_eq!(
+            (cfg["schema"].as_str(), cfg["format"].as_str()),
+            (Some(schema), Some(format))
+        );
+        env.ingest(&env.a.writer, &seed_event()).await;
+        let mut expected = ingest_ids(&env, "shape", 0..30, "2026-05-22T10:30:00Z").await;
+        expected.insert("evt_01HXYZABCDEF".into());
+        let f = flusher(&env, fast(300), None).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let run = ran(&f.flush_org(&env.a.org.org_id, far()).await.unwrap()).clone();
+        assert_eq!(run.status, "succeeded", "{run:?}");
+        assert!(
+            run.object_keys
+                .iter()
+                .all(|k| k.ends_with(&format!(".{format}"))),
+            "{run:?}"
+        );
+        let dir = std::env::temp_dir().join(format!("shape-{}", ulid::Ulid::new()));
+        let s3 = customer_s3().await;
+        for key in &run.object_keys {
+            let path = dir.join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let bytes = s3
+                .get_object()
+                .bucket(&bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let script = r#"
+import duckdb, sys, json
+d, fmt = sys.argv[1], sys.argv[2]
+out = {}
+if fmt == "parquet":
+    import pyarrow.parquet as pq, glob
+    t = pq.read_table(glob.glob(f"{d}/**/*.parquet", recursive=True)[0])
+    out["arrow"] = {f.name: str(f.type) for f in t.schema}
+    rel = duckdb.sql(f"select * from read_parquet('{d}/**/*.parquet')")
+elif fmt == "csv.gz":
+    rel = duckdb.sql(f"select * from read_csv('{d}/**/*.csv.gz', header=true)")
+else:
+    rel = duckdb.sql(f"select * from read_json_auto('{d}/**/*.jsonl', format='newline_delimited')")
+out["types"] = dict(zip(rel.columns, [str(t) for t in rel.types]))
+idcol = "metadata" if fmt == "jsonl" else "EVENT_ID"
+if fmt == "jsonl":
+    out["ids"] = sorted(r[0] for r in duckdb.sql(f"select metadata.uid from read_json_auto('{d}/**/*.jsonl', format='newline_delimited')").fetchall())
+    out["classes"] = sorted(set(r[0] for r in duckdb.sql(f"select class_uid from read_json_auto('{d}/**/*.jsonl', format='newline_delimited')").fetchall()))
+else:
+    out["ids"] = sorted(r[0] for r in rel.project("EVENT_ID").fetchall())
+    out["seed"] = [str(v) for v in rel.filter("EVENT_ID = 'evt_01HXYZABCDEF'").project("ORGANIZATION_ID, EVENT_YEAR, EVENT_MONTH, EVENT_DATE, EVENT_TIME, USER_ID, EVENT_TYPE, SUCCESS").fetchall()[0]]
+print(json.dumps(out))
+"#;
+        let output = std::process::Command::new(support::python())
+            .args(["-c", script, dir.to_str().unwrap(), format])
+            .output()
+            .expect("python with duckdb and pyarrow");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let v: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let ids: BTreeSet<String> = v["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, expected, "{schema}/{format}: every event once");
+        assert_eq!(v["ids"].as_array().unwrap().len(), expected.len());
+        match format {
+            "parquet" => {
+                let t = &v["types"];
+                assert_eq!(t["ORGANIZATION_ID"], "VARCHAR");
+                assert_eq!(t["EVENT_YEAR"], "BIGINT");
+                assert_eq!(t["EVENT_MONTH"], "DATE");
+                assert_eq!(t["EVENT_DATE"], "DATE");
+                assert_eq!(t["EVENT_TIME"], "TIMESTAMP");
+                assert_eq!(t["SUCCESS"], "BOOLEAN");
+                assert_eq!(v["arrow"]["EVENT_TIME"], "timestamp[us]");
+                assert_eq!(v["arrow"]["EVENT_DATE"], "date32[day]");
+                assert_eq!(
+                    v["seed"],
+                    json!([
+                        "ten_01ABCDEFG",
+                        "2026",
+                        "2026-05-01",
+                        "2026-05-22",
+                        "2026-05-22 10:30:00",
+                        "usr_01ABCDEFG",
+                        "document.opened",
+                        "None"
+                    ])
+                );
+            }
+            "csv.gz" => {
+                assert_eq!(v["types"]["EVENT_DATE"], "DATE", "{v}");
+                assert_eq!(v["seed"][1], "2026");
+            }
+            _ => assert_eq!(v["classes"], json!([6003]), "{v}"),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[tokio::test]
+async fn shape_and_format_combinations_are_checked() {
+    let env = TestEnv::new().await;
+    let uri = format!("/orgs/{}/audit-export/config", env.a.org.org_id);
+    for (extra, field) in [
+        (json!({"schema": "entry"}), "schema"),
+        (json!({"schema": "canonical", "format": "csv"}), "format"),
+        (json!({"schema": "ocsf", "format": "parquet"}), "format"),
+        (json!({"format": "avro"}), "format"),
+        (json!({"schema": "xml"}), "schema"),
+    ] {
+        let mut body = json!({"bucket": "acme-audit", "region": "us-east-1", "roleArn": ROLE});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = env
+            .call(Method::POST, &uri, Some(&env.a.admin), Some(&body))
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
+    }
+}

@@ -1,11 +1,13 @@
-//! CPU cost of an S3 batch: validating-free encoding of 1,000 canonical events as JSONL, and
-//! as gzip-compressed JSONL (`cargo bench -p relay-app --bench export`).
+//! CPU cost of a batch file per shape and format: 1,000 stored events as canonical JSONL
+//! (plain and gzip), columnar CSV, columnar Parquet and OCSF JSONL
+//! (`cargo bench -p relay-app --bench export`; throughput is events/s on one core).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use relay_app::destinations::s3_stream::encode::encode;
-use relay_core::model::s3_stream::ExportFormat;
+use relay_app::files::{encode, StoredEvent};
+use relay_core::model::file_format::FileFormat;
+use relay_core::shapes::{Schema, ShapeContext};
 
 fn events(n: usize) -> Vec<String> {
     (0..n)
@@ -26,11 +28,25 @@ fn events(n: usize) -> Vec<String> {
 
 fn bench(c: &mut Criterion) {
     let docs = events(1000);
-    let mut g = c.benchmark_group("s3_batch_1000_events");
+    let stored: Vec<StoredEvent<'_>> = docs
+        .iter()
+        .map(|d| StoredEvent {
+            doc: d,
+            received_at: "2026-05-22T10:30:00.123456789Z",
+        })
+        .collect();
+    let ctx = ShapeContext::new("ten_01ABCDEFG");
+    let mut g = c.benchmark_group("batch_1000_events");
     g.throughput(Throughput::Elements(docs.len() as u64));
-    for format in [ExportFormat::Jsonl, ExportFormat::JsonlGz] {
-        g.bench_function(format.as_str(), |b| {
-            b.iter(|| encode(docs.iter().map(String::as_str), format).expect("encode"))
+    for (schema, format) in [
+        (Schema::Canonical, FileFormat::Jsonl),
+        (Schema::Canonical, FileFormat::JsonlGz),
+        (Schema::Columnar, FileFormat::Csv),
+        (Schema::Columnar, FileFormat::Parquet),
+        (Schema::Ocsf, FileFormat::Jsonl),
+    ] {
+        g.bench_function(format!("{}_{}", schema.as_str(), format.as_str()), |b| {
+            b.iter(|| encode(&stored, schema, format, &ctx).expect("encode"))
         });
     }
     g.finish();

@@ -19,6 +19,7 @@ pub mod credentials;
 pub mod deliver;
 pub mod destinations;
 pub mod fanout;
+pub mod files;
 pub mod health;
 pub mod ingest;
 pub mod local;

@@ -15,8 +15,10 @@ use serde::Serialize;
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::bucket::{target_from_item, target_values, TARGET_ATTRS};
 use crate::error::StoreError;
+use relay_core::model::file_format::FileFormat;
 use relay_core::model::ids::OrgId;
-use relay_core::model::s3_stream::{ExportFormat, S3Destination, S3ExportConfig};
+use relay_core::model::s3_stream::{S3Destination, S3ExportConfig};
+use relay_core::shapes::Schema;
 
 const PK: &str = "EXPORT#S3";
 /// Runs are kept this long.
@@ -52,14 +54,20 @@ pub struct FlushState {
 }
 
 fn config_from_item(item: &Item) -> Result<S3ExportConfig, StoreError> {
-    let format = ExportFormat::parse(get_s(item, "format")?)
+    let format = FileFormat::parse(get_s(item, "format")?)
         .ok_or_else(|| StoreError::Corrupt("unknown export format".into()))?;
+    // Configurations saved before shapes existed are canonical.
+    let schema = match opt_s(item, "schema") {
+        None => Schema::Canonical,
+        Some(s) => Schema::parse(&s).ok_or_else(|| StoreError::Corrupt("unknown schema".into()))?,
+    };
     Ok(S3ExportConfig {
         id: get_s(item, "id")?.to_string(),
         org_id: get_s(item, "org_id")?.into(),
         dest: S3Destination {
             target: target_from_item(item)?,
             format,
+            schema,
         },
         enabled: opt_bool(item, "enabled").unwrap_or(false),
         paused_reason: opt_s(item, "paused_reason"),
@@ -175,6 +183,7 @@ impl Store {
         let mut names: Vec<&str> = vec![
             "org_id",
             "format",
+            "schema",
             "enabled",
             "updated_at",
             "id",
@@ -186,6 +195,7 @@ impl Store {
         let mut set = vec![
             "#org_id = :org".to_string(),
             "#format = :f".into(),
+            "#schema = :sc".into(),
             "#enabled = :e".into(),
             "#updated_at = :now".into(),
             "#id = if_not_exists(#id, :id)".into(),
@@ -243,6 +253,7 @@ impl Store {
         let out = req
             .expression_attribute_values(":org", s(org_id))
             .expression_attribute_values(":f", s(dest.format.as_str()))
+            .expression_attribute_values(":sc", s(dest.schema.as_str()))
             .expression_attribute_values(":e", AttributeValue::Bool(enabled))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":id", s(relay_core::model::ids::new_id("s3x")))

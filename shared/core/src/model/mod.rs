@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod event;
 pub mod event_view;
 pub mod export_job;
+pub mod file_format;
 pub mod health;
 pub mod ids;
 pub mod notifications;

@@ -8,45 +8,9 @@ use crate::error::Error;
 use crate::model::bucket::{
     mask_role_arn, Access, BucketTarget, FieldNames, StoreType, TargetInput,
 };
+use crate::model::file_format::{file_shape, FileFormat};
 use crate::model::ids::OrgId;
-
-/// File format of the batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExportFormat {
-    /// One canonical event per line.
-    #[serde(rename = "jsonl")]
-    Jsonl,
-    /// The same, gzip-compressed.
-    #[serde(rename = "jsonl.gz")]
-    JsonlGz,
-}
-
-impl ExportFormat {
-    /// The wire name, also the file extension.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Jsonl => "jsonl",
-            ExportFormat::JsonlGz => "jsonl.gz",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "jsonl" => Some(ExportFormat::Jsonl),
-            "jsonl.gz" => Some(ExportFormat::JsonlGz),
-            _ => None,
-        }
-    }
-
-    /// The `Content-Type` of an object.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ExportFormat::Jsonl => "application/x-ndjson",
-            ExportFormat::JsonlGz => "application/gzip",
-        }
-    }
-}
+use crate::shapes::Schema;
 
 /// Body of `POST .../audit-export/config` and `.../test-connection` (the AuditExport API,
 /// camelCase, plus the fields of the other stores).
@@ -86,18 +50,24 @@ pub struct S3ConfigInput {
     /// Key prefix (default `audit-logs`).
     #[serde(default)]
     pub prefix: Option<String>,
-    /// `jsonl` (default) or `jsonl.gz`.
+    /// `jsonl` (default), `jsonl.gz`, `csv`, `csv.gz` or `parquet`.
     #[serde(default)]
     pub format: Option<String>,
+    /// The events' shape in the files: `canonical` (default for JSONL), `columnar` (default
+    /// for CSV and Parquet) or `ocsf`.
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
-/// A validated destination: where batches go, and their format.
+/// A validated destination: where batches go, their format and the events' shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct S3Destination {
     /// The bucket, prefix and access.
     pub target: BucketTarget,
     /// File format.
-    pub format: ExportFormat,
+    pub format: FileFormat,
+    /// The events' shape.
+    pub schema: Schema,
 }
 
 /// A stored S3 export configuration with its delivery state.
@@ -181,7 +151,9 @@ pub struct S3ConfigView {
     /// Key prefix.
     pub prefix: String,
     /// File format.
-    pub format: ExportFormat,
+    pub format: FileFormat,
+    /// The events' shape (`canonical`, `columnar`, `ocsf`).
+    pub schema: &'static str,
     /// The ExternalId the customer's trust policy must require (read-only, per org).
     pub external_id: String,
     /// Why the destination was paused automatically, if it was.
@@ -227,6 +199,7 @@ impl S3ExportConfig {
             updated_at: self.updated_at.clone(),
             prefix: t.prefix.clone(),
             format: self.dest.format,
+            schema: self.dest.schema.as_str(),
             external_id: external_id.to_string(),
             paused_reason: self.paused_reason.clone(),
         }
@@ -249,12 +222,17 @@ impl S3ConfigInput {
             account_name: self.account_name.clone(),
         }
         .validate(FieldNames::CONFIG)?;
-        let format = match &self.format {
-            None => ExportFormat::Jsonl,
-            Some(f) => ExportFormat::parse(f)
-                .ok_or_else(|| Error::invalid("format", "must be jsonl or jsonl.gz"))?,
-        };
-        Ok(S3Destination { target, format })
+        let (schema, format) = file_shape(
+            self.schema.as_deref(),
+            self.format.as_deref(),
+            "schema",
+            "format",
+        )?;
+        Ok(S3Destination {
+            target,
+            format,
+            schema,
+        })
     }
 }
 
@@ -275,9 +253,10 @@ mod tests {
         .unwrap();
         let d = input.validate().unwrap();
         assert_eq!(d.target.prefix, "audit-logs");
-        assert_eq!(d.format, ExportFormat::Jsonl);
+        assert_eq!(d.format, FileFormat::Jsonl);
+        assert_eq!(d.schema, Schema::Canonical);
         let mut bad = input.clone();
-        bad.format = Some("parquet".into());
+        bad.format = Some("xml".into());
         assert!(matches!(bad.validate(), Err(Error::Invalid { field, .. }) if field == "format"));
     }
 }

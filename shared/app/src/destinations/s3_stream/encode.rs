@@ -1,18 +1,18 @@
 //! Batch encoding and object naming.
 //!
-//! Object keys follow the documented path pattern:
-//! `{prefix}/{tenant_id}/{YYYY-MM-DD}/{batch_id}.jsonl`, where the date is the UTC day the
+//! A batch is written in the destination's shape and format ([`crate::files`]). Object keys
+//! follow the documented path pattern: `{prefix}/{tenant_id}/{YYYY-MM-DD}/{batch_id}.jsonl`
+//! (the extension is the format's: `.jsonl.gz`, `.csv`, `.csv.gz`, `.parquet`), where the date is the UTC day the
 //! batch's first event was accepted and the batch id is derived from that event's position
 //! (`{yyyymmddThhmmss}Z-{hash}`): the same batch always gets the same key, so a retried or
 //! resumed flush overwrites instead of duplicating.
 
-use std::io::Write;
-
-use flate2::write::GzEncoder;
-use flate2::Compression;
-
+use crate::files::{self, FileError, StoredEvent};
 use relay_core::auth::sha256_hex;
-use relay_core::model::s3_stream::ExportFormat;
+use relay_core::model::file_format::FileFormat;
+use relay_core::model::s3_stream::S3Destination;
+use relay_core::shapes::ShapeContext;
+use relay_store::events::Received;
 
 /// The deterministic id of the batch that starts at `first_rcv_sk` (a `rcv_sk`:
 /// `{fixed-width UTC time}#{event_id}`).
@@ -33,31 +33,33 @@ pub fn object_key(
     tenant_id: &str,
     first_rcv_sk: &str,
     batch_id: &str,
-    format: ExportFormat,
+    format: FileFormat,
 ) -> String {
     let date = first_rcv_sk.get(..10).unwrap_or("1970-01-01");
     format!("{prefix}/{tenant_id}/{date}/{batch_id}.{}", format.as_str())
 }
 
-/// Encodes canonical events (one JSON document each) as JSONL, gzip-compressed for
-/// `jsonl.gz`.
-pub fn encode<'a>(
-    docs: impl IntoIterator<Item = &'a str>,
-    format: ExportFormat,
-) -> std::io::Result<Vec<u8>> {
-    let mut jsonl = Vec::new();
-    for d in docs {
-        jsonl.extend_from_slice(d.as_bytes());
-        jsonl.push(b'\n');
-    }
-    match format {
-        ExportFormat::Jsonl => Ok(jsonl),
-        ExportFormat::JsonlGz => {
-            let mut gz = GzEncoder::new(Vec::with_capacity(jsonl.len() / 4), Compression::new(6));
-            gz.write_all(&jsonl)?;
-            gz.finish()
-        }
-    }
+/// Encodes a batch of stored events as `dest`'s file, for the org whose tenant is
+/// `tenant_id`.
+pub fn encode(
+    batch: &[Received],
+    dest: &S3Destination,
+    tenant_id: &str,
+) -> Result<Vec<u8>, FileError> {
+    let events: Vec<StoredEvent<'_>> = batch
+        .iter()
+        .map(|r| StoredEvent {
+            doc: &r.doc,
+            // `rcv_sk` is `{received_at}#{event_id}`.
+            received_at: r.rcv_sk.split('#').next().unwrap_or_default(),
+        })
+        .collect();
+    files::encode(
+        &events,
+        dest.schema,
+        dest.format,
+        &ShapeContext::new(tenant_id),
+    )
 }
 
 #[cfg(test)]
@@ -73,21 +75,30 @@ mod tests {
         assert_eq!(id, batch_id("org_1", RCV));
         assert_ne!(id, batch_id("org_2", RCV));
         assert!(id.starts_with("20260522T103100123Z-"), "{id}");
-        let key = object_key("audit-logs", "ten_01ABCDEFG", RCV, &id, ExportFormat::Jsonl);
+        let key = object_key("audit-logs", "ten_01ABCDEFG", RCV, &id, FileFormat::Jsonl);
         assert_eq!(
             key,
             format!("audit-logs/ten_01ABCDEFG/2026-05-22/{id}.jsonl")
         );
-        let gz = object_key("p", "t", RCV, &id, ExportFormat::JsonlGz);
+        let gz = object_key("p", "t", RCV, &id, FileFormat::JsonlGz);
         assert!(gz.ends_with(".jsonl.gz"));
     }
 
     #[test]
     fn jsonl_and_gzip_round_trip() {
+        use relay_core::shapes::Schema;
         let docs = [r#"{"a":1}"#, r#"{"b":"x\ny"}"#];
-        let plain = encode(docs, ExportFormat::Jsonl).unwrap();
+        let events: Vec<StoredEvent<'_>> = docs
+            .iter()
+            .map(|d| StoredEvent {
+                doc: d,
+                received_at: "2026-05-22T10:31:00Z",
+            })
+            .collect();
+        let ctx = ShapeContext::new("t");
+        let plain = files::encode(&events, Schema::Canonical, FileFormat::Jsonl, &ctx).unwrap();
         assert_eq!(plain, b"{\"a\":1}\n{\"b\":\"x\\ny\"}\n");
-        let gz = encode(docs, ExportFormat::JsonlGz).unwrap();
+        let gz = files::encode(&events, Schema::Canonical, FileFormat::JsonlGz, &ctx).unwrap();
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut out)
@@ -95,7 +106,7 @@ mod tests {
         assert_eq!(out, plain);
         assert_eq!(
             gz,
-            encode(docs, ExportFormat::JsonlGz).unwrap(),
+            files::encode(&events, Schema::Canonical, FileFormat::JsonlGz, &ctx).unwrap(),
             "deterministic bytes"
         );
     }

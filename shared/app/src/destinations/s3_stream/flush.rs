@@ -351,7 +351,7 @@ impl Flusher {
             let batch: Vec<Received> = pending.drain(..take).collect();
             let first_rcv = batch[0].rcv_sk.clone();
             let last_rcv = batch[batch.len() - 1].rcv_sk.clone();
-            let body = match encode(batch.iter().map(|r| r.doc.as_str()), cfg.dest.format) {
+            let body = match encode(&batch, &cfg.dest, &org.tenant_id) {
                 Ok(b) => b,
                 Err(e) => {
                     ending = Some(Ending::Failed(format!("encoding a batch failed: {e}")));

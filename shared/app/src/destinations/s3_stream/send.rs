@@ -3,12 +3,12 @@
 //! the destination names, with any failure explained in words an admin can act on.
 
 use crate::pipeline::bucket_writer::BucketWriter;
-use relay_core::model::s3_stream::ExportFormat;
+use relay_core::model::file_format::FileFormat;
 
 /// Writes `body` as `key`; `Err` says why not.
 pub async fn put_batch(
     bucket: &BucketWriter,
-    format: ExportFormat,
+    format: FileFormat,
     key: &str,
     body: Vec<u8>,
 ) -> Result<(), String> {
