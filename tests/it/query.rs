@@ -270,3 +270,45 @@ async fn bad_query_parameters_are_named() {
         assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
     }
 }
+
+#[tokio::test]
+async fn logs_answer_in_the_asked_shape() {
+    let env = TestEnv::new().await;
+    env.ingest(&env.a.writer, &support::seed_event()).await;
+    let get = |uri: String| {
+        let env = &env;
+        async move { env.call(Method::GET, &uri, Some(&env.a.reader), None).await }
+    };
+    let r = get("/v1/audit/logs?schema=entry".into()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let e = &r.body["logs"][0];
+    assert_eq!(e["id"], "evt_01HXYZABCDEF");
+    assert_eq!(e["identity_id"], "usr_01ABCDEFG");
+    assert_eq!(e["secret_path"], "doc_01ABCDEF");
+    assert!(
+        e.get("extra_data").is_some() && e.get("event_id").is_none(),
+        "{e}"
+    );
+    let r = get("/v1/audit/logs/evt_01HXYZABCDEF?schema=ocsf".into()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["class_uid"], 6003);
+    assert_eq!(r.body["metadata"]["uid"], "evt_01HXYZABCDEF");
+    let r = get("/v1/audit/logs/evt_01HXYZABCDEF".into()).await;
+    assert_eq!(
+        r.body["event_id"], "evt_01HXYZABCDEF",
+        "canonical by default"
+    );
+    for uri in [
+        "/v1/audit/logs?schema=columnar",
+        "/v1/audit/logs?schema=xml",
+        "/v1/audit/logs/evt_01HXYZABCDEF?schema=columnar",
+    ] {
+        assert_error(
+            &get(uri.into()).await,
+            StatusCode::BAD_REQUEST,
+            Some("schema"),
+        );
+    }
+    let r = get("/v1/audit/logs/evt_01HXYZABCDEF?limit=3".into()).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, Some("limit"));
+}

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use crate::error::Error;
 use crate::model::event::{is_valid_action, parse_time};
 use crate::model::ActorType;
+use crate::shapes::Schema;
 
 /// Default page size (`GET /v1/audit/logs`: "Default 100, max 1000").
 pub const DEFAULT_LIMIT: usize = 100;
@@ -53,6 +54,20 @@ pub struct LogQuery {
     pub limit: usize,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
+    /// The shape of the answered events (`schema`: canonical, entry or ocsf).
+    pub schema: Schema,
+}
+
+/// The `schema` parameter of the logs API: the shape events are answered in.
+pub fn answer_schema(v: &str) -> Result<Schema, Error> {
+    match Schema::parse(v) {
+        Some(s @ (Schema::Canonical | Schema::Entry | Schema::Ocsf)) => Ok(s),
+        Some(Schema::Columnar) => Err(Error::invalid(
+            "schema",
+            "columnar is a file shape (CSV, Parquet): use canonical, entry or ocsf",
+        )),
+        None => Err(Error::invalid("schema", "must be canonical, entry or ocsf")),
+    }
 }
 
 impl LogFilter {
@@ -132,6 +147,7 @@ impl LogQuery {
         let mut filter = LogFilter::default();
         let mut limit = DEFAULT_LIMIT;
         let mut cursor = None;
+        let mut schema = Schema::Canonical;
         let mut seen: Vec<&str> = Vec::new();
         for (k, v) in pairs {
             if seen.contains(&k.as_str()) {
@@ -185,10 +201,11 @@ impl LogQuery {
                 }
                 "limit" => limit = page_limit(v, MAX_LIMIT)?,
                 "cursor" => cursor = Some(non_empty(k, v, 2048)?),
+                "schema" => schema = answer_schema(v)?,
                 other => {
                     return Err(Error::invalid(
                         other,
-                        "is not a known parameter (from, to, action, identity_id, identity_type, path_prefix, success, source_ip, request_id, q, limit, cursor)",
+                        "is not a known parameter (from, to, action, identity_id, identity_type, path_prefix, success, source_ip, request_id, q, limit, cursor, schema)",
                     ))
                 }
             }
@@ -199,6 +216,7 @@ impl LogQuery {
             }
         }
         Ok(LogQuery {
+            schema,
             filter,
             limit,
             cursor,

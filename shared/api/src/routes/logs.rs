@@ -54,8 +54,10 @@ pub async fn get_log(
     State(state): State<AppState>,
     Reader(principal): Reader,
     Path(event_id): Path<String>,
+    QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let doc = relay_app::logs::get(state.store(), principal.org_id(), &event_id).await?;
+    let schema = relay_app::logs::single_schema(&pairs)?;
+    let doc = relay_app::logs::get(state.store(), principal.org_id(), &event_id, schema).await?;
     Ok(Json(doc).into_response())
 }
 
