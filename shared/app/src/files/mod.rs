@@ -1,12 +1,14 @@
 //! Files of events in any shape and format: what the continuous export's batches (and, in
 //! time, export jobs' files) are made of. The shapes themselves are defined once in
 //! `relay_core::shapes`; this module only lays them out as bytes: JSONL (one record per
-//! line), CSV (the columnar shape's header and rows, RFC 4180), Parquet ([`parquet`]), each
+//! line), CSV (the columnar shape's header and rows, RFC 4180, text cells that a spreadsheet
+//! would run as a formula prefixed with `'`), Parquet ([`parquet`]), each
 //! optionally gzip-compressed. Which shape goes with which format is
 //! `relay_core::model::file_format`'s one table.
 
 pub mod parquet;
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use flate2::write::GzEncoder;
@@ -44,6 +46,27 @@ pub enum FileError {
     /// Encoding failed.
     #[error("encoding: {0}")]
     Encode(String),
+}
+
+/// Characters that make a spreadsheet read a cell as a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// The spreadsheet-safe form of a text cell: a leading apostrophe when it starts like a
+/// formula.
+pub fn neutralize(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// The original value of a cell [`neutralize`] changed.
+pub fn unneutralize(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
 }
 
 fn parse(e: &StoredEvent<'_>) -> Result<AuditEvent, FileError> {
@@ -114,8 +137,12 @@ pub fn encode(
             w.write_record(columnar::csv_header()).map_err(encode_err)?;
             for e in events {
                 let cells = columnar::row(&parse(e)?, Some(e.received_at), ctx);
-                w.write_record(cells.iter().map(columnar::cell_text))
-                    .map_err(encode_err)?;
+                // Audit data is attacker-controlled and CSV files end up in spreadsheets.
+                w.write_record(cells.iter().map(|c| match c {
+                    Cell::Text(t) => neutralize(t).into_owned(),
+                    other => columnar::cell_text(other),
+                }))
+                .map_err(encode_err)?;
             }
             w.into_inner()
                 .map_err(|err| FileError::Encode(err.to_string()))?

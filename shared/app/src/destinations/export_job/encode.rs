@@ -10,14 +10,16 @@
 //! **Formula injection.** A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` (and
 //! some also treat a leading tab or carriage return so) as a formula, and audit data is
 //! attacker-controlled (a user agent, a resource name). Such cells get a leading apostrophe
-//! (`'`), which spreadsheets display as text; [`unneutralize`] gives the original value back.
+//! (`'`), which spreadsheets display as text; `crate::files::unneutralize` gives the original
+//! value back.
 //! JSONL files are always byte-for-byte the stored events.
-
-use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
 use relay_core::model::event_view::EventView;
+use std::borrow::Cow;
+
+use crate::files::neutralize;
 use relay_core::model::export_job::JobFormat;
 
 /// The CSV header, in order.
@@ -41,27 +43,6 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "metadata",
     "received_at",
 ];
-
-/// Characters that make a spreadsheet read a cell as a formula.
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// The spreadsheet-safe form of a text cell: a leading apostrophe when it starts like a
-/// formula.
-pub fn neutralize(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(FORMULA_STARTS) {
-        Cow::Owned(format!("'{cell}"))
-    } else {
-        Cow::Borrowed(cell)
-    }
-}
-
-/// The original value of a cell [`neutralize`] changed.
-pub fn unneutralize(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
-        _ => cell,
-    }
-}
 
 /// An event could not be encoded (its stored JSON is not an event).
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +170,7 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::unneutralize;
 
     const EVENT: &str = r#"{"event_id":"evt_1","timestamp":"2026-05-22T10:30:00Z","action":"document.opened","actor":{"user_id":"usr_1","email":"jane@example.com","ip_address":"203.0.113.42","type":"user","user_agent":"Mozilla/5.0 (X11, \"quoted\")\nnext"},"resource":{"type":"document","id":"=HYPERLINK(\"http://x\")","name":"@SUM(A1)"},"tenant_id":"ten_1","success":false,"duration_ms":12,"metadata":{"via":"share-link","n":[1,2]},"received_at":"2026-05-22T10:31:00.000Z"}"#;
 
