@@ -746,6 +746,7 @@ async fn the_ssrf_guard_refuses_private_destinations() {
         description: None,
         enabled: true,
         actions: vec!["*".into()],
+        schema: relay_core::shapes::Schema::Canonical,
         secret: WebhookSecret::generate().unwrap(),
         previous_secret: None,
         secret_rotated_at: None,
@@ -1100,4 +1101,47 @@ async fn lambda_handlers_process_the_events_fixtures() {
         serde_json::to_value(&resp).unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": "059f36b4-87a3-44ab-83d2-661975830a7d"}]})
     );
+}
+
+#[tokio::test]
+async fn an_ocsf_endpoint_receives_the_signed_ocsf_record() {
+    let w = WebhookEnv::new().await;
+    let rx = Receiver::start().await;
+    let created = w
+        .create(json!({"url": rx.url("/ocsf"), "schema": "ocsf"}))
+        .await;
+    assert_eq!(created["schema"], "ocsf");
+    let secret = created["secret"].as_str().unwrap().to_string();
+    w.ingest(&seed_event()).await;
+    assert_eq!(w.pump().await, 1);
+    w.drain().await;
+    let got = rx.wait_for(1, WAIT).await;
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["class_uid"], 6003, "{body}");
+    assert_eq!(body["metadata"]["uid"], "evt_01HXYZABCDEF");
+    let verdicts = verify_with_standardwebhooks(&[(&secret, &got[0])]).await;
+    assert_eq!(
+        verdicts[0]["ok"], true,
+        "the OCSF body is what is signed: {verdicts:?}"
+    );
+    // Only canonical and ocsf suit a stream of single events.
+    for schema in ["columnar", "entry", "xml"] {
+        let r = w
+            .admin(
+                Method::POST,
+                &w.path(),
+                Some(&json!({"url": rx.url("/x"), "schema": schema})),
+            )
+            .await;
+        support::assert_error(&r, StatusCode::BAD_REQUEST, Some("schema"));
+    }
+    let id = created["id"].as_str().unwrap();
+    let r = w
+        .admin(
+            Method::PATCH,
+            &format!("{}/{id}", w.path()),
+            Some(&json!({"schema": "canonical"})),
+        )
+        .await;
+    assert_eq!(r.body["schema"], "canonical", "{}", r.text);
 }

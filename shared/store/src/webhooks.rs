@@ -17,6 +17,7 @@ use crate::error::StoreError;
 use crate::schema::GSI_BY_RECEIVED;
 use relay_core::model::ids::{EndpointId, OrgId};
 use relay_core::model::webhook::{Attempt, AttemptStatus, Trigger, WebhookEndpoint};
+use relay_core::shapes::Schema;
 use relay_core::signing::WebhookSecret;
 
 /// How long attempts are kept.
@@ -60,6 +61,10 @@ fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, StoreError> {
         description: opt_s(item, "description"),
         enabled: matches!(item.get("enabled"), Some(AttributeValue::Bool(true))),
         actions,
+        // Endpoints saved before shapes existed send canonical events.
+        schema: opt_s(item, "schema")
+            .and_then(|v| Schema::parse(&v))
+            .unwrap_or(Schema::Canonical),
         secret: secret_of(item, "secret")?,
         previous_secret,
         secret_rotated_at: opt_s(item, "secret_rotated_at"),
@@ -87,6 +92,7 @@ fn endpoint_item(e: &WebhookEndpoint) -> Item {
             "actions",
             AttributeValue::L(e.actions.iter().map(s).collect()),
         ),
+        ("schema", s(e.schema.as_str())),
         ("secret", s(e.secret.expose())),
         ("consecutive_exhausted", n(e.consecutive_exhausted)),
         ("created_at", s(&e.created_at)),
@@ -167,6 +173,8 @@ pub struct EndpointChanges {
     pub description: Option<Option<String>>,
     /// New action patterns (already validated).
     pub actions: Option<Vec<String>>,
+    /// New body shape.
+    pub schema: Option<Schema>,
     /// `true` resumes a paused or disabled endpoint and clears its failure streak; `false`
     /// disables it.
     pub enabled: Option<bool>,
@@ -286,6 +294,12 @@ impl Store {
             }
             Some(None) => remove.push("description"),
             None => {}
+        }
+        if let Some(schema) = changes.schema {
+            set.push("#schema = :sc".into());
+            req = req
+                .expression_attribute_names("#schema", "schema")
+                .expression_attribute_values(":sc", s(schema.as_str()));
         }
         if let Some(actions) = &changes.actions {
             set.push("actions = :a".into());

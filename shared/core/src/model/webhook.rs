@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::error::Error;
 use crate::model::event::rfc3339_millis;
 use crate::model::ids::{EndpointId, OrgId};
+use crate::shapes::Schema;
 use crate::signing::WebhookSecret;
 
 /// Most endpoints one org may have.
@@ -50,6 +51,8 @@ pub struct WebhookEndpoint {
     pub enabled: bool,
     /// Action patterns (`*` wildcards); an event is sent when any matches.
     pub actions: Vec<String>,
+    /// The body's shape.
+    pub schema: Schema,
     /// The signing secret.
     pub secret: WebhookSecret,
     /// The secret before the last rotation and when it stops signing (unix seconds).
@@ -114,6 +117,7 @@ impl WebhookEndpoint {
             status: self.status(),
             status_reason: self.status_reason.clone(),
             actions: self.actions.clone(),
+            schema: self.schema.as_str(),
             secret: if reveal {
                 self.secret.expose()
             } else {
@@ -161,6 +165,8 @@ pub struct EndpointView {
     pub status_reason: Option<String>,
     /// Action patterns.
     pub actions: Vec<String>,
+    /// The body's shape: `canonical` or `ocsf`.
+    pub schema: &'static str,
     /// The full secret at creation and rotation; `whsec_****` + last 4 characters otherwise.
     pub secret: String,
     /// Until when the previous secret also signs.
@@ -196,6 +202,9 @@ pub struct CreateWebhook {
     /// Default `["*"]`.
     #[serde(default)]
     pub actions: Option<Vec<String>>,
+    /// The body's shape: `canonical` (default) or `ocsf`.
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 /// Body of `PATCH /orgs/{orgId}/audit-export/webhooks/{id}`: absent fields are unchanged,
@@ -215,6 +224,21 @@ pub struct UpdateWebhook {
     /// New action patterns.
     #[serde(default)]
     pub actions: Option<Vec<String>>,
+    /// New body shape (`canonical` or `ocsf`).
+    #[serde(default)]
+    pub schema: Option<String>,
+}
+
+/// The `schema` of a destination that sends one event at a time (webhooks, OTLP):
+/// `canonical` or `ocsf`.
+pub fn delivery_schema(v: &str) -> Result<Schema, Error> {
+    match Schema::parse(v) {
+        Some(s @ (Schema::Canonical | Schema::Ocsf)) => Ok(s),
+        _ => Err(Error::invalid(
+            "schema",
+            "must be canonical or ocsf (columnar is a file shape, entry an API answer)",
+        )),
+    }
 }
 
 /// Distinguishes a field sent as `null` (`Some(None)`) from an absent one (`None`).
@@ -436,6 +460,7 @@ mod tests {
             description: None,
             enabled: true,
             actions: actions.iter().map(|s| s.to_string()).collect(),
+            schema: Schema::Canonical,
             secret: WebhookSecret::generate().unwrap(),
             previous_secret: None,
             secret_rotated_at: None,

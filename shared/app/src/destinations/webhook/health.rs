@@ -219,6 +219,7 @@ mod tests {
             description: None,
             enabled: true,
             actions: vec!["*".into()],
+            schema: relay_core::shapes::Schema::Canonical,
             secret: WebhookSecret::generate().unwrap(),
             previous_secret: None,
             secret_rotated_at: None,

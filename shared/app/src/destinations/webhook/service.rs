@@ -17,12 +17,13 @@ use relay_core::model::event::rfc3339_millis;
 use relay_core::model::ids::new_id;
 use relay_core::model::ids::{EndpointId, OrgId};
 use relay_core::model::webhook::{
-    parse_body, validate_actions, validate_description, Attempt, AttemptStatus, CreateWebhook,
-    EndpointStatus, EndpointView, Trigger, UpdateWebhook, WebhookEndpoint, MAX_ENDPOINTS_PER_ORG,
-    MAX_URL_BYTES, ROTATION_OVERLAP,
+    delivery_schema, parse_body, validate_actions, validate_description, Attempt, AttemptStatus,
+    CreateWebhook, EndpointStatus, EndpointView, Trigger, UpdateWebhook, WebhookEndpoint,
+    MAX_ENDPOINTS_PER_ORG, MAX_URL_BYTES, ROTATION_OVERLAP,
 };
 use relay_core::model::AuditEvent;
 use relay_core::query::page_limit;
+use relay_core::shapes::Schema;
 use relay_core::signing::WebhookSecret;
 use relay_store::webhooks::EndpointChanges;
 use relay_store::Store;
@@ -67,6 +68,12 @@ pub async fn create(
         validate_description(d)?;
     }
     let actions = validate_actions(req.actions.unwrap_or_else(|| vec!["*".into()]))?;
+    let schema = req
+        .schema
+        .as_deref()
+        .map(delivery_schema)
+        .transpose()?
+        .unwrap_or(Schema::Canonical);
     if store.list_webhooks(org_id, true).await?.len() >= MAX_ENDPOINTS_PER_ORG {
         return Err(Error::Conflict {
             field: "url".into(),
@@ -81,6 +88,7 @@ pub async fn create(
         description: req.description.filter(|d| !d.is_empty()),
         enabled: req.enabled.unwrap_or(true),
         actions,
+        schema,
         secret: WebhookSecret::generate().map_err(|e| Error::Internal(e.to_string()))?,
         previous_secret: None,
         secret_rotated_at: None,
@@ -137,10 +145,12 @@ pub async fn update(
         validate_description(d)?;
     }
     let actions = req.actions.map(validate_actions).transpose()?;
+    let schema = req.schema.as_deref().map(delivery_schema).transpose()?;
     let changes = EndpointChanges {
         url: req.url,
         description: req.description.map(|d| d.filter(|d| !d.is_empty())),
         actions,
+        schema,
         enabled: req.enabled,
     };
     let updated = store
