@@ -351,6 +351,47 @@ describe("admin console", () => {
     await page.context().close();
   });
 
+  test("details drawer: the entry's OCSF record on demand, an error line when it cannot be read", async (t) => {
+    const page = await ownerPage();
+    const probe = await page.evaluate(async () => {
+      const r = await fetch("../v1/audit/logs/evt_e2e_008?schema=ocsf", { headers: { authorization: `Bearer ${sessionStorage.getItem("auditrelay.apiKey")}` } });
+      return { status: r.status, body: await r.json().catch(() => null) };
+    });
+    const served = probe.status === 200 && probe.body && typeof probe.body.class_uid === "number";
+    // The failure path first, whatever this build serves: the call is made to fail.
+    await page.route(/\/v1\/audit\/logs\/evt_e2e_008\?schema=ocsf$/, (route) =>
+      route.fulfill({ status: 500, contentType: "application/json", body: JSON.stringify({ error: "internal error", code: "internal" }) }),
+    );
+    const entry = page.locator('tr[data-event-id="evt_e2e_008"]').getByRole("button");
+    await entry.click();
+    let drawer = page.getByRole("dialog", { name: "Event details" });
+    await drawer.waitFor();
+    const toggle = drawer.getByRole("button", { name: "Show OCSF record" });
+    await toggle.click();
+    await drawer.getByText(/The OCSF record could not be loaded/).waitFor();
+    assert.equal(await drawer.getByRole("button", { name: "Hide OCSF record" }).getAttribute("aria-expanded"), "true");
+    // The canonical JSON is still there.
+    assert.equal(JSON.parse(await drawer.locator("pre.json").first().textContent()).event_id, "evt_e2e_008");
+    await page.keyboard.press("Escape");
+    await drawer.waitFor({ state: "detached" });
+    await page.unroute(/\/v1\/audit\/logs\/evt_e2e_008\?schema=ocsf$/);
+    if (!served) {
+      t.skip("this build does not serve GET /v1/audit/logs/{id}?schema=ocsf yet: merge it to check the record");
+      await page.context().close();
+      return;
+    }
+    await entry.click();
+    drawer = page.getByRole("dialog", { name: "Event details" });
+    await drawer.waitFor();
+    await drawer.getByRole("button", { name: "Show OCSF record" }).click();
+    const record = drawer.getByRole("region", { name: "OCSF record" }).locator("pre.json");
+    await record.waitFor();
+    const ocsf = JSON.parse(await record.textContent());
+    assert.deepEqual(ocsf, probe.body);
+    await shot(page, "event-drawer-ocsf");
+    await page.context().close();
+  });
+
   test("OTEL export drawer: batch size validated in the form and by the server, most recent error inline", async (t) => {
     const page = await ownerPage();
     const probe = await page.evaluate(async ([org]) => {
@@ -478,6 +519,53 @@ describe("admin console", () => {
     const trust = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
     assert.equal(trust.Statement[0].Condition.StringEquals["sts:ExternalId"], ext);
     await shot(page, "s3-settings");
+    await page.context().close();
+  });
+
+  test("continuous export: schema and format offer only allowed pairs, saved and shown after a reload", async () => {
+    const page = await ownerPage();
+    await page.goto(`${base}/console/?view=exports`);
+    let form = page.getByRole("form", { name: "S3 destination" });
+    const schema = form.getByLabel("Schema");
+    const format = form.getByLabel("Format");
+    await schema.waitFor();
+    const offered = () => format.evaluate((s) => Array.from(s.options).filter((o) => !o.disabled).map((o) => o.value));
+    // Canonical and OCSF events are nested: JSONL only, and the form says why.
+    await schema.selectOption("canonical");
+    assert.deepEqual(await offered(), ["jsonl", "jsonl.gz"]);
+    assert.match(await form.getByText(/need the columnar schema/).textContent(), /JSONL only/);
+    await schema.selectOption("ocsf");
+    assert.deepEqual(await offered(), ["jsonl", "jsonl.gz"]);
+    assert.equal(await format.locator('option[value="parquet"]').evaluate((o) => o.disabled), true);
+    // Columnar fits every format.
+    await schema.selectOption("columnar");
+    assert.deepEqual((await offered()).sort(), ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"]);
+    await format.selectOption("parquet");
+    // Back to a nested schema: the format falls back to an allowed one.
+    await schema.selectOption("canonical");
+    assert.equal(await format.inputValue(), "jsonl");
+    await schema.selectOption("columnar");
+    await format.selectOption("parquet");
+    await form.getByLabel("Destination type").selectOption("s3");
+    await form.getByLabel("Access", { exact: true }).selectOption("role");
+    await form.getByLabel("Bucket").fill("acme-audit-e2e");
+    await form.getByLabel("Region").fill("us-east-1");
+    await form.getByLabel("Role ARN").fill("arn:aws:iam::123456789012:role/AuditRelayExport");
+    await form.getByRole("button", { name: "Save" }).click();
+    await page.getByText("Continuous export saved").waitFor();
+    const stored = await page.evaluate(async ([o]) => {
+      const r = await fetch(`../orgs/${o}/audit-export/config`, { headers: { authorization: `Bearer ${sessionStorage.getItem("auditrelay.apiKey")}` } });
+      return r.json();
+    }, [org.org_id]);
+    assert.equal(stored.schema, "columnar");
+    assert.equal(stored.format, "parquet");
+    await page.reload();
+    form = page.getByRole("form", { name: "S3 destination" });
+    await form.getByLabel("Schema").waitFor();
+    assert.equal(await form.getByLabel("Schema").inputValue(), "columnar");
+    assert.equal(await form.getByLabel("Format").inputValue(), "parquet");
+    assert.equal((await page.locator(".saved-shape").textContent()).trim(), "columnar schema, parquet");
+    await shot(page, "export-schema-format");
     await page.context().close();
   });
 

@@ -19,6 +19,38 @@ const CREDENTIAL_TYPES = {
     azure_blob: ["azure_shared_key", "azure_sas"],
 };
 const TITLE = "Continuous export";
+const SCHEMAS = [
+    ["canonical", "Canonical (the API's event)"],
+    ["columnar", "Columnar (flat columns)"],
+    ["ocsf", "OCSF 1.3.0"],
+];
+const FORMATS = [
+    ["jsonl", "JSONL"],
+    ["jsonl.gz", "JSONL, gzip"],
+    ["csv", "CSV"],
+    ["csv.gz", "CSV, gzip"],
+    ["parquet", "Parquet"],
+];
+/** The allowed pairs, as the server's table (relay_core::model::file_format): the first format is the schema's default. */
+const FORMATS_OF = {
+    canonical: ["jsonl", "jsonl.gz"],
+    columnar: ["csv", "csv.gz", "parquet", "jsonl", "jsonl.gz"],
+    ocsf: ["jsonl", "jsonl.gz"],
+};
+/** The one-line explanation under the format for each schema. */
+const FORMAT_HINT = {
+    canonical: "Canonical events are nested: JSONL only (CSV and Parquet need the columnar schema).",
+    columnar: "Columnar rows fit every format; Parquet has typed columns.",
+    ocsf: "OCSF records are nested: JSONL only (CSV and Parquet need the columnar schema).",
+};
+/** The schema a stored config has (older configs answer without one: their format's default). */
+function schemaOf(cfg) {
+    const s = cfg?.schema;
+    if (s === "canonical" || s === "columnar" || s === "ocsf")
+        return s;
+    const f = cfg?.format ?? "jsonl";
+    return f.startsWith("jsonl") ? "canonical" : "columnar";
+}
 function choiceOf(cfg) {
     if (!cfg || (cfg.type === "s3" && cfg.access !== "credentials"))
         return "s3";
@@ -46,7 +78,7 @@ function stateLine(cfg) {
         pendingVerification: ["waiting for verification", "warn"],
     };
     const [text, kind] = label[cfg.status] ?? [cfg.status, "neutral"];
-    return h("p", { class: "muted" }, badge(text, kind), cfg.pausedReason ? ` ${cfg.pausedReason}` : "", " · last export: ", time(cfg.lastExportedAt), " · last test: ", cfg.lastTestedAt ? h("span", {}, time(cfg.lastTestedAt), cfg.lastTestOk ? " (ok)" : " (failed)") : "never");
+    return h("p", { class: "muted" }, badge(text, kind), cfg.pausedReason ? ` ${cfg.pausedReason}` : "", " · files: ", h("span", { class: "saved-shape", text: `${schemaOf(cfg)} schema, ${cfg.format}` }), " · last export: ", time(cfg.lastExportedAt), " · last test: ", cfg.lastTestedAt ? h("span", {}, time(cfg.lastTestedAt), cfg.lastTestOk ? " (ok)" : " (failed)") : "never");
 }
 /** Renders the card; `refreshHealth` runs after a change (the health panel follows). */
 export async function renderDestination(section, orgId, refreshHealth = () => { }) {
@@ -81,10 +113,27 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
     const pathStyle = h("input", { type: "checkbox", id: "s3-path-style", name: "forcePathStyle", checked: cfg && choiceOf(cfg) === "s3_compatible" ? cfg.forcePathStyle : true });
     const pathStyleWrap = h("div", { class: "check" }, pathStyle, h("label", { for: "s3-path-style", text: "Path-style requests" }), h("span", { class: "hint", text: "{endpoint}/{name}/{key}: most self-hosted stores need it." }));
     const prefix = field("Prefix", h("input", { name: "prefix", value: cfg?.prefix ?? "audit-logs", autocomplete: "off" }), "Objects are written under {prefix}/{tenant_id}/{YYYY-MM-DD}/.");
-    const format = field("Format", h("select", { name: "format" }, h("option", { value: "jsonl", text: "JSONL" }), h("option", { value: "jsonl.gz", text: "JSONL, gzip" })));
+    const schema = field("Schema", h("select", { name: "schema" }, ...SCHEMAS.map(([v, l]) => h("option", { value: v, text: l }))), "The events' shape in the files (see the shapes documentation).");
+    schema.control.value = schemaOf(cfg);
+    const format = field("Format", h("select", { name: "format" }, ...FORMATS.map(([v, l]) => h("option", { value: v, text: l }))), FORMAT_HINT[schemaOf(cfg)]);
     format.control.value = cfg?.format ?? "jsonl";
+    /** Offers only the formats the chosen schema allows; keeps the format when still allowed. */
+    const fitFormats = () => {
+        const s = schema.control.value;
+        const allowed = FORMATS_OF[s];
+        for (const opt of Array.from(format.control.options)) {
+            const ok = allowed.includes(opt.value);
+            opt.disabled = !ok;
+            opt.hidden = !ok;
+        }
+        if (!allowed.includes(format.control.value))
+            format.control.value = allowed[0];
+        format.wrap.querySelector(".hint").textContent = FORMAT_HINT[s];
+    };
+    schema.control.addEventListener("change", fitFormats);
+    fitFormats();
     const enabled = h("input", { type: "checkbox", id: "s3-enabled", name: "enabled", checked: cfg ? cfg.enabled : true });
-    const fields = { type: choice, access, endpointUrl, bucket, region, roleArn, accountName, credentialsPath: credential, prefix, format };
+    const fields = { type: choice, access, endpointUrl, bucket, region, roleArn, accountName, credentialsPath: credential, prefix, schema, format };
     const fillCredentials = () => {
         const types = CREDENTIAL_TYPES[choice.control.value];
         const usable = creds.filter((c) => types.includes(c.type));
@@ -119,6 +168,7 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
             type: c === "s3_compatible" ? "s3" : c,
             bucket: v(bucket),
             prefix: v(prefix) || undefined,
+            schema: schema.control.value,
             format: format.control.value,
             enabled: enabled.checked,
         };
@@ -159,7 +209,7 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
     const saveBtn = h("button", { type: "submit", class: "primary", text: "Save" });
     const testBtn = h("button", { type: "button", class: "secondary", text: "Test connection" });
     const delBtn = cfg ? h("button", { type: "button", class: "danger", text: "Delete" }) : null;
-    const form = h("form", { class: "grid-form", novalidate: true, "aria-label": "S3 destination" }, choice.wrap, access.wrap, endpointUrl.wrap, bucket.wrap, region.wrap, accountName.wrap, roleArn.wrap, credential.wrap, prefix.wrap, format.wrap, h("div", { class: "span" }, pathStyleWrap), h("div", { class: "check" }, enabled, h("label", { for: "s3-enabled", text: "Enabled" })), h("div", { class: "buttons span" }, saveBtn, testBtn, delBtn), h("div", { class: "span" }, result));
+    const form = h("form", { class: "grid-form", novalidate: true, "aria-label": "S3 destination" }, choice.wrap, access.wrap, endpointUrl.wrap, bucket.wrap, region.wrap, accountName.wrap, roleArn.wrap, credential.wrap, prefix.wrap, schema.wrap, format.wrap, h("div", { class: "span" }, pathStyleWrap), h("div", { class: "check" }, enabled, h("label", { for: "s3-enabled", text: "Enabled" })), h("div", { class: "buttons span" }, saveBtn, testBtn, delBtn), h("div", { class: "span" }, result));
     const showError = (err) => {
         const msg = err instanceof Error ? err.message : String(err);
         const f = err instanceof ApiError ? err.field : undefined;

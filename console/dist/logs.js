@@ -188,9 +188,42 @@ export function renderLogs(main, who) {
     if (opened)
         openEventDrawer(opened, undefined, () => writeFilters(readFilters(), null, true));
 }
-/** The details drawer: the entry's attributes and its full JSON, with copy buttons. */
+/**
+ * The OCSF view of an entry: a toggle that fetches `GET /v1/audit/logs/{id}?schema=ocsf` the
+ * first time it is turned on, then shows the record (or an error line) below the full event.
+ */
+function ocsfSection(id) {
+    const body = h("div", { id: "ocsf-record", hidden: true });
+    const toggle = h("button", { type: "button", class: "secondary", text: "Show OCSF record", "aria-expanded": "false", "aria-controls": "ocsf-record" });
+    let loaded = false;
+    const load = async () => {
+        replace(body, h("p", { role: "status", text: "Loading the OCSF record…" }));
+        try {
+            const record = await api("GET", `v1/audit/logs/${encodeURIComponent(id)}?schema=ocsf`);
+            const json = pretty(record);
+            loaded = true;
+            replace(body, h("div", { class: "row-between" }, h("h3", { text: "OCSF record" }), copyButton("Copy OCSF JSON", () => json, "Copy the OCSF record JSON")), h("pre", { class: "json", tabindex: "0", "aria-label": "OCSF record JSON" }, json));
+        }
+        catch (err) {
+            const msg = err instanceof Error ? err.message : String(err);
+            replace(body, notice("error", `The OCSF record could not be loaded: ${msg}`));
+        }
+    };
+    toggle.addEventListener("click", () => {
+        const on = body.hidden;
+        body.hidden = !on;
+        toggle.setAttribute("aria-expanded", String(on));
+        toggle.textContent = on ? "Hide OCSF record" : "Show OCSF record";
+        if (on && !loaded)
+            void load();
+    });
+    return h("section", { class: "ocsf", "aria-label": "OCSF record" }, h("div", { class: "buttons" }, toggle), body);
+}
+/** The details drawer: the entry's attributes, its full JSON with copy buttons, and its OCSF record on demand. */
 function openEventDrawer(id, known, onClose) {
     const drawer = openDrawer("Event details", onClose, true);
+    // Built once: the drawer is filled again when the stored event arrives, the toggle's state stays.
+    const ocsf = ocsfSection(id);
     const fill = (ev) => {
         const dl = h("dl", { class: "facts" });
         const fact = (k, v) => {
@@ -210,7 +243,7 @@ function openEventDrawer(id, known, onClose) {
         fact("Event id", ev.event_id);
         fact("Received", time(ev.received_at));
         const json = pretty(ev);
-        replace(drawer.body, dl, h("div", { class: "row-between" }, h("h3", { text: "Full event" }), h("div", { class: "buttons" }, copyButton("Copy JSON", () => json, "Copy the event JSON"), copyButton("Copy link", () => location.href, "Copy a link to this event"))), h("pre", { class: "json", tabindex: "0", "aria-label": "Event JSON" }, json));
+        replace(drawer.body, dl, h("div", { class: "row-between" }, h("h3", { text: "Full event" }), h("div", { class: "buttons" }, copyButton("Copy JSON", () => json, "Copy the event JSON"), copyButton("Copy link", () => location.href, "Copy a link to this event"))), h("pre", { class: "json", tabindex: "0", "aria-label": "Event JSON" }, json), ocsf);
     };
     if (known)
         fill(known);

@@ -21,6 +21,7 @@ interface Config {
   status: "active" | "disabled" | "paused" | "pendingVerification";
   prefix: string;
   format: string;
+  schema?: string;
   externalId: string;
   lastTestedAt: string | null;
   lastTestOk: boolean | null;
@@ -74,6 +75,45 @@ const CREDENTIAL_TYPES: Record<Choice, CredentialType[]> = {
 
 const TITLE = "Continuous export";
 
+/** The events' shapes a file can carry (docs/shapes.md). */
+type Schema = "canonical" | "columnar" | "ocsf";
+
+const SCHEMAS: [Schema, string][] = [
+  ["canonical", "Canonical (the API's event)"],
+  ["columnar", "Columnar (flat columns)"],
+  ["ocsf", "OCSF 1.3.0"],
+];
+
+const FORMATS: [string, string][] = [
+  ["jsonl", "JSONL"],
+  ["jsonl.gz", "JSONL, gzip"],
+  ["csv", "CSV"],
+  ["csv.gz", "CSV, gzip"],
+  ["parquet", "Parquet"],
+];
+
+/** The allowed pairs, as the server's table (relay_core::model::file_format): the first format is the schema's default. */
+const FORMATS_OF: Record<Schema, string[]> = {
+  canonical: ["jsonl", "jsonl.gz"],
+  columnar: ["csv", "csv.gz", "parquet", "jsonl", "jsonl.gz"],
+  ocsf: ["jsonl", "jsonl.gz"],
+};
+
+/** The one-line explanation under the format for each schema. */
+const FORMAT_HINT: Record<Schema, string> = {
+  canonical: "Canonical events are nested: JSONL only (CSV and Parquet need the columnar schema).",
+  columnar: "Columnar rows fit every format; Parquet has typed columns.",
+  ocsf: "OCSF records are nested: JSONL only (CSV and Parquet need the columnar schema).",
+};
+
+/** The schema a stored config has (older configs answer without one: their format's default). */
+function schemaOf(cfg: Config | null): Schema {
+  const s = cfg?.schema;
+  if (s === "canonical" || s === "columnar" || s === "ocsf") return s;
+  const f = cfg?.format ?? "jsonl";
+  return f.startsWith("jsonl") ? "canonical" : "columnar";
+}
+
 function choiceOf(cfg: Config | null): Choice {
   if (!cfg || (cfg.type === "s3" && cfg.access !== "credentials")) return "s3";
   if (cfg.type === "s3") return "s3_compatible";
@@ -103,6 +143,8 @@ function stateLine(cfg: Config | null): HTMLElement {
     { class: "muted" },
     badge(text, kind),
     cfg.pausedReason ? ` ${cfg.pausedReason}` : "",
+    " · files: ",
+    h("span", { class: "saved-shape", text: `${schemaOf(cfg)} schema, ${cfg.format}` }),
     " · last export: ",
     time(cfg.lastExportedAt),
     " · last test: ",
@@ -151,10 +193,26 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
   const pathStyle = h("input", { type: "checkbox", id: "s3-path-style", name: "forcePathStyle", checked: cfg && choiceOf(cfg) === "s3_compatible" ? cfg.forcePathStyle : true });
   const pathStyleWrap = h("div", { class: "check" }, pathStyle, h("label", { for: "s3-path-style", text: "Path-style requests" }), h("span", { class: "hint", text: "{endpoint}/{name}/{key}: most self-hosted stores need it." }));
   const prefix = field("Prefix", h("input", { name: "prefix", value: cfg?.prefix ?? "audit-logs", autocomplete: "off" }), "Objects are written under {prefix}/{tenant_id}/{YYYY-MM-DD}/.");
-  const format = field("Format", h("select", { name: "format" }, h("option", { value: "jsonl", text: "JSONL" }), h("option", { value: "jsonl.gz", text: "JSONL, gzip" })));
+  const schema = field("Schema", h("select", { name: "schema" }, ...SCHEMAS.map(([v, l]) => h("option", { value: v, text: l }))), "The events' shape in the files (see the shapes documentation).");
+  schema.control.value = schemaOf(cfg);
+  const format = field("Format", h("select", { name: "format" }, ...FORMATS.map(([v, l]) => h("option", { value: v, text: l }))), FORMAT_HINT[schemaOf(cfg)]);
   format.control.value = cfg?.format ?? "jsonl";
+  /** Offers only the formats the chosen schema allows; keeps the format when still allowed. */
+  const fitFormats = () => {
+    const s = schema.control.value as Schema;
+    const allowed = FORMATS_OF[s];
+    for (const opt of Array.from((format.control as HTMLSelectElement).options)) {
+      const ok = allowed.includes(opt.value);
+      opt.disabled = !ok;
+      opt.hidden = !ok;
+    }
+    if (!allowed.includes(format.control.value)) format.control.value = allowed[0];
+    format.wrap.querySelector(".hint")!.textContent = FORMAT_HINT[s];
+  };
+  schema.control.addEventListener("change", fitFormats);
+  fitFormats();
   const enabled = h("input", { type: "checkbox", id: "s3-enabled", name: "enabled", checked: cfg ? cfg.enabled : true });
-  const fields: Record<string, Field> = { type: choice, access, endpointUrl, bucket, region, roleArn, accountName, credentialsPath: credential, prefix, format };
+  const fields: Record<string, Field> = { type: choice, access, endpointUrl, bucket, region, roleArn, accountName, credentialsPath: credential, prefix, schema, format };
 
   const fillCredentials = () => {
     const types = CREDENTIAL_TYPES[choice.control.value as Choice];
@@ -196,6 +254,7 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
       type: c === "s3_compatible" ? "s3" : c,
       bucket: v(bucket),
       prefix: v(prefix) || undefined,
+      schema: schema.control.value,
       format: format.control.value,
       enabled: enabled.checked,
     };
@@ -240,6 +299,7 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
     roleArn.wrap,
     credential.wrap,
     prefix.wrap,
+    schema.wrap,
     format.wrap,
     h("div", { class: "span" }, pathStyleWrap),
     h("div", { class: "check" }, enabled, h("label", { for: "s3-enabled", text: "Enabled" })),

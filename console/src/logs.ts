@@ -274,9 +274,45 @@ export function renderLogs(main: HTMLElement, who: Whoami): void {
   if (opened) openEventDrawer(opened, undefined, () => writeFilters(readFilters(), null, true));
 }
 
-/** The details drawer: the entry's attributes and its full JSON, with copy buttons. */
+/**
+ * The OCSF view of an entry: a toggle that fetches `GET /v1/audit/logs/{id}?schema=ocsf` the
+ * first time it is turned on, then shows the record (or an error line) below the full event.
+ */
+function ocsfSection(id: string): HTMLElement {
+  const body = h("div", { id: "ocsf-record", hidden: true });
+  const toggle = h("button", { type: "button", class: "secondary", text: "Show OCSF record", "aria-expanded": "false", "aria-controls": "ocsf-record" });
+  let loaded = false;
+  const load = async () => {
+    replace(body, h("p", { role: "status", text: "Loading the OCSF record…" }));
+    try {
+      const record = await api<unknown>("GET", `v1/audit/logs/${encodeURIComponent(id)}?schema=ocsf`);
+      const json = pretty(record);
+      loaded = true;
+      replace(
+        body,
+        h("div", { class: "row-between" }, h("h3", { text: "OCSF record" }), copyButton("Copy OCSF JSON", () => json, "Copy the OCSF record JSON")),
+        h("pre", { class: "json", tabindex: "0", "aria-label": "OCSF record JSON" }, json),
+      );
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      replace(body, notice("error", `The OCSF record could not be loaded: ${msg}`));
+    }
+  };
+  toggle.addEventListener("click", () => {
+    const on = body.hidden;
+    body.hidden = !on;
+    toggle.setAttribute("aria-expanded", String(on));
+    toggle.textContent = on ? "Hide OCSF record" : "Show OCSF record";
+    if (on && !loaded) void load();
+  });
+  return h("section", { class: "ocsf", "aria-label": "OCSF record" }, h("div", { class: "buttons" }, toggle), body);
+}
+
+/** The details drawer: the entry's attributes, its full JSON with copy buttons, and its OCSF record on demand. */
 function openEventDrawer(id: string, known: AuditEvent | undefined, onClose: () => void): void {
   const drawer = openDrawer("Event details", onClose, true);
+  // Built once: the drawer is filled again when the stored event arrives, the toggle's state stays.
+  const ocsf = ocsfSection(id);
   const fill = (ev: AuditEvent) => {
     const dl = h("dl", { class: "facts" });
     const fact = (k: string, v: Node | string | undefined | null) => {
@@ -310,6 +346,7 @@ function openEventDrawer(id: string, known: AuditEvent | undefined, onClose: () 
         ),
       ),
       h("pre", { class: "json", tabindex: "0", "aria-label": "Event JSON" }, json),
+      ocsf,
     );
   };
   if (known) fill(known);
