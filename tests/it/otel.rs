@@ -893,3 +893,41 @@ async fn replay_validates_its_range_and_pages_with_a_cursor() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }
+
+#[tokio::test]
+async fn an_ocsf_export_sends_ocsf_records_with_their_classification() {
+    let (w, rx, created) = setup(WebhookOptions::default(), json!({"schema": "ocsf"})).await;
+    assert_eq!(created["schema"], "ocsf");
+    let events: Vec<Value> = (0..3).map(rich_event).collect();
+    w.ingest(&json!({ "events": events })).await;
+    w.pump().await;
+    w.drain().await;
+    let records = rx.accepted_records().await;
+    assert_eq!(records.len(), 3, "{records:?}");
+    for r in &records {
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        let a = &r["attributes"];
+        assert_eq!(body["metadata"]["uid"], a["log.record.uid"], "{body}");
+        assert_eq!(a["ocsf.class_uid"], body["class_uid"], "{a}");
+        assert_eq!(a["ocsf.type_uid"], body["type_uid"]);
+        assert_eq!(a["ocsf.version"], body["metadata"]["version"]);
+    }
+    // Only canonical and ocsf suit an event stream; an update keeps the schema unless given.
+    let path = otel_path(&w.env.a.org.org_id);
+    let r = w
+        .admin(
+            Method::POST,
+            &path,
+            Some(&json!({"endpointUrl": rx.endpoint(), "schema": "columnar"})),
+        )
+        .await;
+    support::assert_error(&r, StatusCode::BAD_REQUEST, Some("schema"));
+    let r = w
+        .admin(
+            Method::POST,
+            &path,
+            Some(&json!({"endpointUrl": rx.endpoint()})),
+        )
+        .await;
+    assert_eq!(r.body["schema"], "ocsf", "{}", r.text);
+}

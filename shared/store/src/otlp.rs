@@ -17,6 +17,7 @@ use super::{conditional, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::{OtelConfig, OtelDestination, OtelHeaders};
+use relay_core::shapes::Schema;
 
 /// Sort key of the configuration item.
 const SK: &str = "OTEL";
@@ -61,6 +62,10 @@ fn config_from_item(item: &Item) -> Result<OtelConfig, StoreError> {
         headers: OtelHeaders::from_stored(headers),
         max_batch_size: opt_n(item, "max_batch_size")
             .ok_or_else(|| StoreError::Corrupt("otel config without max_batch_size".into()))?,
+        // Configurations saved before shapes existed send canonical records.
+        schema: opt_s(item, "schema")
+            .and_then(|v| Schema::parse(&v))
+            .unwrap_or(Schema::Canonical),
         enabled: matches!(item.get("enabled"), Some(AttributeValue::Bool(true))),
         paused_at: opt_s(item, "paused_at"),
         paused_reason: opt_s(item, "paused_reason"),
@@ -146,7 +151,7 @@ impl Store {
             .collect();
         let mut update = String::from(
             "SET #id = if_not_exists(#id, :id), org_id = :org, endpoint_url = :url, \
-             headers = :h, max_batch_size = :mbs, enabled = :e, updated_at = :now, \
+             headers = :h, max_batch_size = :mbs, #schema = :sc, enabled = :e, updated_at = :now, \
              created_at = if_not_exists(created_at, :now), \
              consecutive_exhausted = if_not_exists(consecutive_exhausted, :zero)",
         );
@@ -165,6 +170,8 @@ impl Store {
             .key("sk", s(SK))
             .update_expression(update)
             .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#schema", "schema")
+            .expression_attribute_values(":sc", s(dest.schema.as_str()))
             .expression_attribute_values(":id", s(new_id))
             .expression_attribute_values(":org", s(org_id))
             .expression_attribute_values(":url", s(&dest.endpoint_url))

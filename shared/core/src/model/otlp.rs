@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::model::ids::OrgId;
 use crate::model::webhook::unix_to_rfc3339;
+use crate::shapes::Schema;
 
 /// `maxBatchSize` when none is given.
 pub const DEFAULT_MAX_BATCH_SIZE: u32 = 100;
@@ -121,6 +122,8 @@ pub struct OtelConfig {
     pub headers: OtelHeaders,
     /// Most records per request.
     pub max_batch_size: u32,
+    /// The records' shape: `canonical` (the event JSON as body) or `ocsf`.
+    pub schema: Schema,
     /// The admin's switch.
     pub enabled: bool,
     /// When it was paused automatically.
@@ -169,6 +172,7 @@ impl OtelConfig {
             export_url: self.export_url(),
             headers: self.headers.masked(),
             max_batch_size: self.max_batch_size,
+            schema: self.schema.as_str(),
             enabled: self.enabled,
             status: self.status(),
             paused_at: self.paused_at.clone(),
@@ -200,6 +204,8 @@ pub struct OtelConfigView {
     pub headers: BTreeMap<String, String>,
     /// Most records per request.
     pub max_batch_size: u32,
+    /// The records' shape (`canonical` or `ocsf`).
+    pub schema: &'static str,
     /// The admin's switch.
     pub enabled: bool,
     /// `active`, `paused` or `disabled`.
@@ -241,6 +247,9 @@ pub struct OtelConfigInput {
     /// Default true; `true` also resumes an automatically paused export.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// `canonical` (default) or `ocsf`; absent: unchanged on an update.
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 /// A field that is present, whatever its value (`null` included: `Option<Value>` alone would
@@ -258,6 +267,8 @@ pub struct OtelDestination {
     pub headers: OtelHeaders,
     /// Most records per request.
     pub max_batch_size: u32,
+    /// The records' shape.
+    pub schema: Schema,
 }
 
 impl OtelConfigInput {
@@ -289,10 +300,16 @@ impl OtelConfigInput {
             (None, Some(c)) => c.max_batch_size,
             (None, None) => DEFAULT_MAX_BATCH_SIZE,
         };
+        let schema = match (&self.schema, stored) {
+            (Some(v), _) => crate::model::webhook::delivery_schema(v)?,
+            (None, Some(c)) => c.schema,
+            (None, None) => Schema::Canonical,
+        };
         Ok(OtelDestination {
             endpoint_url: self.endpoint_url.clone(),
             headers,
             max_batch_size,
+            schema,
         })
     }
 }

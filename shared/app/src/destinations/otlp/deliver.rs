@@ -163,7 +163,7 @@ impl OtelDeliverer {
                 break;
             }
             let docs: Vec<&str> = events.iter().map(|e| e.doc.as_str()).collect();
-            let outcome = export(&self.client, &url, &config.headers, &docs).await;
+            let outcome = export(&self.client, &url, &config.headers, config.schema, &docs).await;
             let at = rfc3339_millis(OffsetDateTime::now_utc());
             match outcome.verdict {
                 ExportVerdict::Accepted { partial } => {

@@ -19,8 +19,15 @@
 //!
 //! Resource attributes: `service.name` = `auditrelay`, `audit.tenant_id`; instrumentation scope
 //! `auditrelay` with the crate's version.
+//!
+//! With the `ocsf` schema the body is the event's OCSF record (JSON string) instead, and the
+//! record's classification rides along as attributes: `ocsf.class_uid`, `ocsf.category_uid`,
+//! `ocsf.activity_id`, `ocsf.type_uid`, `ocsf.status_id`, `ocsf.version`.
 
 use std::io::Write;
+
+use relay_core::model::event::AuditEvent;
+use relay_core::shapes::{ocsf, Schema, ShapeContext};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -76,8 +83,8 @@ fn unix_nanos(field: &str, text: &str) -> Result<u64, String> {
     u64::try_from(t.unix_timestamp_nanos()).map_err(|_| format!("{field}: before 1970"))
 }
 
-/// One event's record, and its tenant (for the resource).
-pub fn log_record(doc: &str) -> Result<(LogRecord, String), RecordError> {
+/// One event's record in `schema`, and its tenant (for the resource).
+pub fn log_record(doc: &str, schema: Schema) -> Result<(LogRecord, String), RecordError> {
     let ev: EventView<'_> = serde_json::from_str(doc).map_err(|e| RecordError {
         event_id: String::new(),
         detail: e.to_string(),
@@ -135,13 +142,33 @@ pub fn log_record(doc: &str) -> Result<(LogRecord, String), RecordError> {
         let v = i64::try_from(v).unwrap_or(i64::MAX);
         attributes.push(kv("audit.duration_ms", any_value::Value::IntValue(v)));
     }
+    let body = match schema {
+        Schema::Ocsf => {
+            let event: AuditEvent = serde_json::from_str(doc).map_err(|e| err(e.to_string()))?;
+            let record = ocsf::record(&event, None, &ShapeContext::new(tenant_id), &[]);
+            for key in [
+                "class_uid",
+                "category_uid",
+                "activity_id",
+                "type_uid",
+                "status_id",
+            ] {
+                if let Some(n) = record.get(key).and_then(serde_json::Value::as_i64) {
+                    attributes.push(kv(&format!("ocsf.{key}"), any_value::Value::IntValue(n)));
+                }
+            }
+            attributes.push(string_kv("ocsf.version", ocsf::OCSF_VERSION));
+            record.to_string()
+        }
+        _ => doc.to_string(),
+    };
     let record = LogRecord {
         time_unix_nano,
         observed_time_unix_nano,
         severity_number: severity as i32,
         severity_text: text.to_string(),
         body: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(doc.to_string())),
+            value: Some(any_value::Value::StringValue(body)),
         }),
         attributes,
         event_name: ev.action.to_string(),
@@ -152,10 +179,13 @@ pub fn log_record(doc: &str) -> Result<(LogRecord, String), RecordError> {
 
 /// The request for `docs` (canonical event JSON, in order): one `ResourceLogs` per tenant (one,
 /// in practice: all events of an org share its tenant), records in the given order.
-pub fn export_request(docs: &[&str]) -> Result<ExportLogsServiceRequest, RecordError> {
+pub fn export_request(
+    docs: &[&str],
+    schema: Schema,
+) -> Result<ExportLogsServiceRequest, RecordError> {
     let mut groups: Vec<(String, Vec<LogRecord>)> = Vec::new();
     for doc in docs {
-        let (record, tenant) = log_record(doc)?;
+        let (record, tenant) = log_record(doc, schema)?;
         match groups.iter_mut().find(|(t, _)| *t == tenant) {
             Some((_, records)) => records.push(record),
             None => groups.push((tenant, vec![record])),
@@ -197,9 +227,10 @@ pub struct EncodedBody {
     pub raw_len: usize,
 }
 
-/// Encodes `docs` as an `ExportLogsServiceRequest`, gzipped when larger than [`GZIP_ABOVE`].
-pub fn encode(docs: &[&str]) -> Result<EncodedBody, RecordError> {
-    let raw = export_request(docs)?.encode_to_vec();
+/// Encodes `docs` as an `ExportLogsServiceRequest` of `schema` records, gzipped when larger
+/// than [`GZIP_ABOVE`].
+pub fn encode(docs: &[&str], schema: Schema) -> Result<EncodedBody, RecordError> {
+    let raw = export_request(docs, schema)?.encode_to_vec();
     let raw_len = raw.len();
     if raw_len <= GZIP_ABOVE {
         return Ok(EncodedBody {
@@ -323,7 +354,7 @@ mod tests {
 
     #[test]
     fn an_event_maps_to_one_record() {
-        let (r, tenant) = log_record(DOC).unwrap();
+        let (r, tenant) = log_record(DOC, Schema::Canonical).unwrap();
         assert_eq!(tenant, "ten_01ABCDEFG");
         // 2026-05-22T10:30:00Z
         assert_eq!(r.time_unix_nano, 1_779_445_800_000_000_000);
@@ -366,7 +397,7 @@ mod tests {
     fn optional_fields_are_left_out_and_success_is_info() {
         let doc = SMALL.replace(r#""u1""#, r#""u\"1""#);
         let doc = doc.as_str();
-        let (r, _) = log_record(doc).unwrap();
+        let (r, _) = log_record(doc, Schema::Canonical).unwrap();
         assert_eq!(r.severity_text, "INFO");
         assert_eq!(r.severity_number, SeverityNumber::Info as i32);
         assert_eq!(text(&r, "user.id"), "u\"1");
@@ -381,13 +412,17 @@ mod tests {
         ] {
             assert!(attr(&r, k).is_none(), "{k}");
         }
-        assert!(log_record("{}").is_err());
-        assert!(log_record(&doc.replace("2026-05-22T10:30:00Z", "yesterday")).is_err());
+        assert!(log_record("{}", Schema::Canonical).is_err());
+        assert!(log_record(
+            &doc.replace("2026-05-22T10:30:00Z", "yesterday"),
+            Schema::Canonical
+        )
+        .is_err());
     }
 
     #[test]
     fn requests_round_trip_and_large_ones_are_gzipped() {
-        let small = encode(&[SMALL]).unwrap();
+        let small = encode(&[SMALL], Schema::Canonical).unwrap();
         assert!(!small.gzip);
         let req = ExportLogsServiceRequest::decode(small.bytes.as_slice()).unwrap();
         let rl = &req.resource_logs[0];
@@ -397,7 +432,7 @@ mod tests {
         assert_eq!(rl.scope_logs[0].log_records.len(), 1);
 
         let docs = vec![DOC; 50];
-        let big = encode(&docs).unwrap();
+        let big = encode(&docs, Schema::Canonical).unwrap();
         assert!(big.gzip);
         assert!(
             big.bytes.len() * 4 < big.raw_len,

@@ -160,6 +160,7 @@ mod tests {
             endpoint_url: "https://otlp.example.com:4318".into(),
             headers: OtelHeaders::from_stored(Default::default()),
             max_batch_size: 100,
+            schema: relay_core::shapes::Schema::Canonical,
             enabled: true,
             paused_at: None,
             paused_reason: None,

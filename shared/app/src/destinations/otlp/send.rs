@@ -67,14 +67,16 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> ExportVerdict {
     }
 }
 
-/// Sends `docs` (canonical event JSON) as one request to `export_url` with `headers`.
+/// Sends `docs` (canonical event JSON) as one request of `schema` records to `export_url`
+/// with `headers`.
 pub async fn export(
     client: &WebhookClient,
     export_url: &str,
     headers: &OtelHeaders,
+    schema: relay_core::shapes::Schema,
     docs: &[&str],
 ) -> ExportOutcome {
-    let body = match encode(docs) {
+    let body = match encode(docs, schema) {
         Ok(b) => b,
         // A stored event the API wrote is always canonical; if one is not, retrying cannot
         // help, and the receiver never saw it.

@@ -141,22 +141,28 @@ pub async fn test(
     now: OffsetDateTime,
 ) -> Result<TestResult, Error> {
     let stored = store.get_otel_config(org_id, true).await?;
-    let (config_id, url, headers, record_on) = match body {
+    let (config_id, url, headers, schema, record_on) = match body {
         None => {
             let c = stored.ok_or_else(not_found)?;
-            (c.id.clone(), c.export_url(), c.headers.clone(), Some(c))
+            (
+                c.id.clone(),
+                c.export_url(),
+                c.headers.clone(),
+                c.schema,
+                Some(c),
+            )
         }
         Some(value) => {
             let dest = parse_input(value)?.validate(stored.as_ref())?;
             check_destination(client.policy(), &dest.endpoint_url).await?;
             let url = relay_core::model::otlp::export_url(&dest.endpoint_url)?;
-            ("unsaved".to_string(), url, dest.headers, None)
+            ("unsaved".to_string(), url, dest.headers, dest.schema, None)
         }
     };
     let org = store.get_org(org_id).await?.ok_or_else(not_found)?;
     let event = test_event(&config_id, &org.tenant_id, now);
     let doc = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
-    let outcome = export(client, &url, &headers, &[doc.as_str()]).await;
+    let outcome = export(client, &url, &headers, schema, &[doc.as_str()]).await;
     let (success, rejected) = match &outcome.verdict {
         ExportVerdict::Accepted { partial } => {
             let rejected = partial.as_ref().map_or(0, |p| p.rejected);
