@@ -241,7 +241,7 @@ async fn config_api_is_the_auditexport_api_to_the_letter() {
             "roleArn",
         ),
         (
-            json!({"bucket": "b-1", "region": "us-east-1", "roleArn": ROLE, "format": "csv"}),
+            json!({"bucket": "b-1", "region": "us-east-1", "roleArn": ROLE, "format": "avro"}),
             "format",
         ),
         (
