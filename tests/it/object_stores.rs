@@ -583,7 +583,7 @@ async fn multipart_files_are_whole_on_every_store() {
             .await
             .unwrap();
         let writer = buckets
-            .open(&env.store, &org, &target, Limits::UPLOAD)
+            .open(&env.store, &org, &target, Limits::Upload)
             .await
             .unwrap();
         let line = format!("{}\n", "x".repeat(1023));

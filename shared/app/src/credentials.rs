@@ -119,7 +119,7 @@ pub async fn put(
     let input = CredentialInput::parse(body)?;
     let ciphertext = sealer.seal(org_id, &input.name, &input.secret).await?;
     let at = rfc3339_millis(now);
-    let cred = StoredCredential {
+    let mut cred = StoredCredential {
         name: input.name.clone(),
         kind: input.secret.kind(),
         masked: input.secret.masked(),
@@ -135,13 +135,11 @@ pub async fn put(
                 input.name
             ),
         }),
-        outcome => {
-            let created = outcome == PutOutcome::Created;
-            let stored = store
-                .get_credential(org_id, &input.name)
-                .await?
-                .unwrap_or(cred);
-            Ok((stored.view(), created))
+        PutOutcome::Created => Ok((cred.view(), true)),
+        // The stored item is what was just written, but for its first creation time.
+        PutOutcome::Replaced { created_at } => {
+            cred.created_at = created_at;
+            Ok((cred.view(), false))
         }
     }
 }

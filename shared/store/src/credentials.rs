@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::{Map, Value};
 
-use super::{conditional, get_s, s, Item, Store};
+use super::{conditional, get_s, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::model::credentials::{CredentialKind, CredentialView};
 use relay_core::model::ids::OrgId;
@@ -71,12 +71,15 @@ fn from_item(item: &Item) -> Result<StoredCredential, StoreError> {
 }
 
 /// What storing a credential did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutOutcome {
     /// A new name.
     Created,
     /// An existing credential of the same kind was replaced (rotation).
-    Replaced,
+    Replaced {
+        /// Its first creation time, which a rotation keeps.
+        created_at: String,
+    },
     /// The name holds a credential of another kind.
     KindMismatch,
 }
@@ -115,14 +118,10 @@ impl Store {
             .await;
         Ok(match conditional(res)? {
             None => PutOutcome::KindMismatch,
-            Some(out)
-                if out
-                    .attributes()
-                    .is_some_and(|a| a.contains_key("created_at")) =>
-            {
-                PutOutcome::Replaced
-            }
-            Some(_) => PutOutcome::Created,
+            Some(out) => match out.attributes().and_then(|a| opt_s(a, "created_at")) {
+                Some(created_at) => PutOutcome::Replaced { created_at },
+                None => PutOutcome::Created,
+            },
         })
     }
 

@@ -272,19 +272,14 @@ impl Store {
     /// Records the hash of the ownership token just written to the bucket (while the export
     /// waits for verification). `false`: nothing waits.
     pub async fn set_s3_verify_hash(&self, org_id: &OrgId, hash: &str) -> Result<bool, StoreError> {
-        let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.config_table)
-            .key("pk", s(PK))
-            .key("sk", s(org_id))
-            .update_expression("SET verify_hash = :h")
-            .condition_expression("pending_verification = :t")
-            .expression_attribute_values(":h", s(hash))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .send()
-            .await;
-        Ok(conditional(res)?.is_some())
+        self.update_if(
+            org_id,
+            "SET verify_hash = :h",
+            "pending_verification = :t",
+            &[],
+            vec![(":h", s(hash)), (":t", AttributeValue::Bool(true))],
+        )
+        .await
     }
 
     /// Marks the export verified if `hash` is the hash of the token last written. `false`: no
@@ -295,20 +290,18 @@ impl Store {
         hash: &str,
         now: &str,
     ) -> Result<bool, StoreError> {
-        let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.config_table)
-            .key("pk", s(PK))
-            .key("sk", s(org_id))
-            .update_expression("SET verified_at = :now REMOVE pending_verification, verify_hash")
-            .condition_expression("pending_verification = :t AND verify_hash = :h")
-            .expression_attribute_values(":h", s(hash))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", s(now))
-            .send()
-            .await;
-        Ok(conditional(res)?.is_some())
+        self.update_if(
+            org_id,
+            "SET verified_at = :now REMOVE pending_verification, verify_hash",
+            "pending_verification = :t AND verify_hash = :h",
+            &[],
+            vec![
+                (":h", s(hash)),
+                (":t", AttributeValue::Bool(true)),
+                (":now", s(now)),
+            ],
+        )
+        .await
     }
 
     /// The org's S3 export, if configured.
@@ -432,13 +425,14 @@ impl Store {
             .transpose()
     }
 
-    /// Runs `SET {set}` on the flush state if `owner` still holds the lease. `Ok(false)`: the
-    /// lease was lost (expired and taken over), and the caller must stop.
-    async fn update_leased(
+    /// Applies `expression` to the org's export item if `condition` holds. `Ok(false)`: it
+    /// did not (a lost lease, a guard, nothing to change).
+    async fn update_if(
         &self,
         org_id: &OrgId,
-        owner: &str,
         expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
         let mut req = self
@@ -448,12 +442,28 @@ impl Store {
             .key("pk", s(PK))
             .key("sk", s(org_id))
             .update_expression(expression)
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", s(owner));
+            .condition_expression(condition);
+        for (alias, name) in names {
+            req = req.expression_attribute_names(*alias, *name);
+        }
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
         Ok(conditional(req.send().await)?.is_some())
+    }
+
+    /// Runs `expression` on the flush state if `owner` still holds the lease. `Ok(false)`: the
+    /// lease was lost (expired and taken over), and the caller must stop.
+    async fn update_leased(
+        &self,
+        org_id: &OrgId,
+        owner: &str,
+        expression: &str,
+        mut values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StoreError> {
+        values.push((":owner", s(owner)));
+        self.update_if(org_id, expression, "lease_owner = :owner", &[], values)
+            .await
     }
 
     /// Persists the upper bound of the run about to start.
@@ -548,22 +558,19 @@ impl Store {
         reason: &str,
         now: &str,
     ) -> Result<bool, StoreError> {
-        let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.config_table)
-            .key("pk", s(PK))
-            .key("sk", s(org_id))
-            .update_expression("SET #enabled = :f, paused_reason = :r, updated_at = :now")
-            .condition_expression("#enabled = :t")
-            .expression_attribute_names("#enabled", "enabled")
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":r", s(reason))
-            .expression_attribute_values(":now", s(now))
-            .send()
-            .await;
-        Ok(conditional(res)?.is_some())
+        self.update_if(
+            org_id,
+            "SET #enabled = :f, paused_reason = :r, updated_at = :now",
+            "#enabled = :t",
+            &[("#enabled", "enabled")],
+            vec![
+                (":f", AttributeValue::Bool(false)),
+                (":t", AttributeValue::Bool(true)),
+                (":r", s(reason)),
+                (":now", s(now)),
+            ],
+        )
+        .await
     }
 
     /// Gives the lease back (a no-op if it was lost).

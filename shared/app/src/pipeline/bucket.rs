@@ -7,7 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::bucket_writer::{BucketWriter, FailureKind, Limits, Signing, WriteFailure};
+use super::bucket_writer::{BucketWriter, FailureKind, Limits, Signing, StoreHttp, WriteFailure};
 use super::role::{customer_credentials, s3_client, stack_credentials, RoleError};
 use super::ssrf::SsrfPolicy;
 use crate::clients::Clients;
@@ -42,32 +42,13 @@ impl TestResult {
     }
 }
 
-/// An S3 error's code (a 301 without a body counts as `PermanentRedirect`) and its full text.
-pub fn s3_error<E>(e: &aws_sdk_s3::error::SdkError<E>) -> (Option<String>, String)
-where
-    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-{
-    let code = e
-        .as_service_error()
-        .and_then(|se| se.code().map(str::to_string));
-    let code = code.or_else(|| {
-        // A 301 to another region carries no parsable body on some operations.
-        e.raw_response()
-            .filter(|r| r.status().as_u16() == 301)
-            .map(|_| "PermanentRedirect".to_string())
-    });
-    (
-        code,
-        format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)),
-    )
-}
-
 /// Opens customers' buckets. Built once per cold start; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Buckets {
     clients: Clients,
     access_role_arn: Option<String>,
     policy: SsrfPolicy,
+    http: StoreHttp,
     sealer: Sealer,
 }
 
@@ -84,6 +65,7 @@ impl Buckets {
             clients,
             access_role_arn,
             policy,
+            http: StoreHttp::new(policy),
             sealer,
         }
     }
@@ -226,7 +208,7 @@ impl Buckets {
                 return BucketWriter::objects(
                     target.clone(),
                     Signing::Stored(&secret),
-                    self.policy,
+                    &self.http,
                     limits,
                 );
             }
@@ -270,7 +252,7 @@ impl Buckets {
                 }
             }
         };
-        BucketWriter::objects(target.clone(), signing, self.policy, limits)
+        BucketWriter::objects(target.clone(), signing, &self.http, limits)
     }
 
     /// Runs the dry run against `target`. With bucket-policy access the file stays (the grant
@@ -288,7 +270,7 @@ impl Buckets {
                 return TestResult::failed(format!("endpointUrl is not allowed: {e}"));
             }
         }
-        let writer = match self.open(store, org_id, target, Limits::TEST).await {
+        let writer = match self.open(store, org_id, target, Limits::Test).await {
             Ok(w) => w,
             Err(e) => return TestResult::failed(e.message),
         };

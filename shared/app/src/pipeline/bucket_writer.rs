@@ -13,7 +13,7 @@
 //! can be recorded and aborted (S3 multipart uploads, GCS XML multipart uploads, Azure block
 //! lists).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -119,29 +119,83 @@ pub enum Signing<'a> {
 }
 
 /// Bounds on one store request: a stuck upload must not hold the org's lease.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Connection timeout.
-    pub connect: Duration,
-    /// Whole-request timeout.
-    pub request: Duration,
-    /// Retries of a failed request (throttling, 5xx, dropped connections).
-    pub retries: usize,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    /// Flushes and export jobs: 5 s to connect, 60 s a request, 3 retries.
+    Upload,
+    /// Connection tests: an answer within seconds (20 s a request, no retry).
+    Test,
 }
 
 impl Limits {
-    /// For flushes and export jobs.
-    pub const UPLOAD: Limits = Limits {
-        connect: Duration::from_secs(5),
-        request: Duration::from_secs(60),
-        retries: 3,
-    };
-    /// For connection tests: an answer within seconds.
-    pub const TEST: Limits = Limits {
-        connect: Duration::from_secs(5),
-        request: Duration::from_secs(20),
-        retries: 0,
-    };
+    fn connect(self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    fn request(self) -> Duration {
+        match self {
+            Limits::Upload => Duration::from_secs(60),
+            Limits::Test => Duration::from_secs(20),
+        }
+    }
+
+    fn retries(self) -> usize {
+        match self {
+            Limits::Upload => 3,
+            Limits::Test => 0,
+        }
+    }
+}
+
+/// The HTTP clients of the `object_store` path, one per [`Limits`], built on first use and
+/// then shared by every writer of the process, so that TLS roots and connection pools are set
+/// up once per cold start, not once per bucket opened.
+#[derive(Debug, Clone)]
+pub struct StoreHttp {
+    policy: SsrfPolicy,
+    clients: Arc<OnceLock<(reqwest::Client, reqwest::Client)>>,
+}
+
+impl StoreHttp {
+    /// Clients under `policy` (built when first needed).
+    pub fn new(policy: SsrfPolicy) -> Self {
+        StoreHttp {
+            policy,
+            clients: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn connector(&self, limits: Limits) -> Result<GuardedConnector, WriteFailure> {
+        let build = |l: Limits| {
+            super::http_client::guarded_builder(self.policy)
+                .timeout(l.request())
+                .connect_timeout(l.connect())
+                .build()
+                .map_err(|e| WriteFailure {
+                    kind: FailureKind::Other,
+                    code: None,
+                    message: format!("could not build an HTTP client: {e}"),
+                })
+        };
+        let clients = match self.clients.get() {
+            Some(c) => c,
+            None => {
+                let built = (build(Limits::Upload)?, build(Limits::Test)?);
+                // A concurrent first use may have won: either pair is as good.
+                self.clients.get_or_init(|| built)
+            }
+        };
+        let http = match limits {
+            Limits::Upload => clients.0.clone(),
+            Limits::Test => clients.1.clone(),
+        };
+        Ok(GuardedConnector {
+            client: GuardedService {
+                http,
+                policy: self.policy,
+            },
+        })
+    }
 }
 
 impl BucketWriter {
@@ -155,17 +209,17 @@ impl BucketWriter {
     }
 
     /// A writer on `target` through `object_store`, signing with `signing`, every request
-    /// under `policy`.
+    /// through `http`'s guarded client for `limits`.
     pub fn objects(
         target: BucketTarget,
         signing: Signing<'_>,
-        policy: SsrfPolicy,
+        http: &StoreHttp,
         limits: Limits,
     ) -> Result<Self, WriteFailure> {
-        let connector = GuardedConnector::new(policy, limits)?;
+        let connector = http.connector(limits)?;
         let retry = RetryConfig {
-            max_retries: limits.retries,
-            retry_timeout: limits.request * (limits.retries as u32 + 1),
+            max_retries: limits.retries(),
+            retry_timeout: limits.request() * (limits.retries() as u32 + 1),
             ..RetryConfig::default()
         };
         // The guard decides about plain http; the stores' own check would only repeat it.
@@ -179,7 +233,6 @@ impl BucketWriter {
                 first_line(&e.to_string())
             ),
         };
-        let mut scrub: Vec<String> = Vec::new();
         let store: Arc<dyn Objects> = match (target.store, &signing) {
             (StoreType::S3, _) => {
                 let mut b = object_store::aws::AmazonS3Builder::new()
@@ -197,7 +250,6 @@ impl BucketWriter {
                         access_key_id,
                         secret_access_key,
                     }) => {
-                        scrub.extend([access_key_id.clone(), secret_access_key.clone()]);
                         b = b
                             .with_access_key_id(access_key_id)
                             .with_secret_access_key(secret_access_key);
@@ -280,9 +332,14 @@ impl BucketWriter {
                 })
             }
         };
-        if let Signing::Stored(secret) = &signing {
-            scrub.extend(secret.secret_values().into_iter().map(str::to_string));
-        }
+        let scrub = match &signing {
+            Signing::Stored(secret) => secret
+                .secret_values()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            Signing::Aws { .. } => Vec::new(),
+        };
         Ok(BucketWriter {
             target,
             backend: Backend::Objects(store),
@@ -494,7 +551,7 @@ impl BucketWriter {
     where
         E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
     {
-        let (code, detail) = super::bucket::s3_error(e);
+        let (code, detail) = s3_error(e);
         let kind = match code.as_deref() {
             Some(c) => kind_of_code(c),
             None if matches!(e, aws_sdk_s3::error::SdkError::DispatchFailure(_))
@@ -541,6 +598,26 @@ impl BucketWriter {
             code,
         }
     }
+}
+
+/// An S3 error's code (a 301 without a body counts as `PermanentRedirect`) and its full text.
+fn s3_error<E>(e: &aws_sdk_s3::error::SdkError<E>) -> (Option<String>, String)
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+{
+    let code = e
+        .as_service_error()
+        .and_then(|se| se.code().map(str::to_string));
+    let code = code.or_else(|| {
+        // A 301 to another region carries no parsable body on some operations.
+        e.raw_response()
+            .filter(|r| r.status().as_u16() == 301)
+            .map(|_| "PermanentRedirect".to_string())
+    });
+    (
+        code,
+        format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)),
+    )
 }
 
 fn kind_mismatch(target: &BucketTarget, secret: &Secret) -> WriteFailure {
@@ -748,23 +825,6 @@ fn explain(
 #[derive(Debug, Clone)]
 struct GuardedConnector {
     client: GuardedService,
-}
-
-impl GuardedConnector {
-    fn new(policy: SsrfPolicy, limits: Limits) -> Result<Self, WriteFailure> {
-        let http = super::http_client::guarded_builder(policy)
-            .timeout(limits.request)
-            .connect_timeout(limits.connect)
-            .build()
-            .map_err(|e| WriteFailure {
-                kind: FailureKind::Other,
-                code: None,
-                message: format!("could not build an HTTP client: {e}"),
-            })?;
-        Ok(GuardedConnector {
-            client: GuardedService { http, policy },
-        })
-    }
 }
 
 impl HttpConnector for GuardedConnector {

@@ -326,7 +326,7 @@ impl ExportRunner {
         let (org_id, id) = (&job.org_id, &job.export_id);
         let bucket = self
             .buckets
-            .open(&self.store, org_id, &job.dest, Limits::UPLOAD)
+            .open(&self.store, org_id, &job.dest, Limits::Upload)
             .await
             .map_err(Ending::from)?;
         if let Some((key, upload_id)) = &job.upload {

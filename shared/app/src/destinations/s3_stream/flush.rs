@@ -317,7 +317,7 @@ impl Flusher {
         }
         let bucket = match self
             .buckets
-            .open(&self.store, org_id, &cfg.dest.target, Limits::UPLOAD)
+            .open(&self.store, org_id, &cfg.dest.target, Limits::Upload)
             .await
         {
             Ok(b) => b,
