@@ -95,7 +95,7 @@ fn sample() -> Vec<Value> {
         now,
     };
     let ctx = ShapeContext::new(TENANT);
-    let overrides = [
+    let overrides = vec![
         ClassOverride {
             pattern: "document.open*".into(),
             class_uid: 3001,
@@ -107,14 +107,15 @@ fn sample() -> Vec<Value> {
             activity_id: 1,
         },
     ];
+    let overridden = ShapeContext::new(TENANT).with_class_overrides(overrides);
     let mut out = Vec::new();
     for (i, action) in ACTIONS.iter().enumerate() {
         for n in 0..4 {
             let ev = parse_event(variant(action, i, n), "").unwrap();
             let valid = validate(ev, &ingest, "").unwrap();
-            out.push(ocsf::record(&valid.event, None, &ctx, &[]));
+            out.push(ocsf::record(&valid.event, None, &ctx));
             if n == 0 {
-                out.push(ocsf::record(&valid.event, None, &ctx, &overrides));
+                out.push(ocsf::record(&valid.event, None, &overridden));
             }
         }
     }
@@ -124,7 +125,7 @@ fn sample() -> Vec<Value> {
     )
     .unwrap();
     let sso = validate(sso, &ingest, "").unwrap();
-    out.push(ocsf::record(&sso.event, None, &ctx, &overrides));
+    out.push(ocsf::record(&sso.event, None, &overridden));
     out
 }
 

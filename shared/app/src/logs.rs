@@ -65,7 +65,7 @@ pub fn shaped(doc: Box<RawValue>, schema: Schema) -> Result<Box<RawValue>, Error
         .map_err(|e| Error::Internal(format!("stored event unreadable: {e}")))?;
     let value = match schema {
         Schema::Entry => entry::entry(&event),
-        _ => ocsf::record(&event, None, &ShapeContext::new(""), &[]),
+        _ => ocsf::record(&event, None, &ShapeContext::new("")),
     };
     serde_json::value::to_raw_value(&value).map_err(|e| Error::Internal(e.to_string()))
 }

@@ -112,7 +112,7 @@ pub fn encode(
         (Schema::Ocsf, FileFormat::Jsonl | FileFormat::JsonlGz) => {
             let mut out = Vec::new();
             for e in events {
-                let record = ocsf::record(&parse(e)?, Some(e.received_at), ctx, &[]);
+                let record = ocsf::record(&parse(e)?, Some(e.received_at), ctx);
                 serde_json::to_writer(&mut out, &record)
                     .map_err(|err| FileError::Encode(err.to_string()))?;
                 out.push(b'\n');

@@ -63,6 +63,9 @@ pub struct ShapeContext {
     pub vendor_name: String,
     /// Its version (OCSF `metadata.product.version`).
     pub product_version: String,
+    /// The org's OCSF class choices per action pattern, first match wins (empty: the
+    /// built-in rules alone).
+    pub class_overrides: Vec<ocsf::ClassOverride>,
 }
 
 impl ShapeContext {
@@ -73,7 +76,14 @@ impl ShapeContext {
             product_name: "AuditRelay".into(),
             vendor_name: "AuditRelay".into(),
             product_version: env!("CARGO_PKG_VERSION").into(),
+            class_overrides: Vec::new(),
         }
+    }
+
+    /// The same context with the org's OCSF class overrides.
+    pub fn with_class_overrides(mut self, overrides: Vec<ocsf::ClassOverride>) -> Self {
+        self.class_overrides = overrides;
+        self
     }
 
     /// The event's tenant id, or the context's when the event has none.
@@ -125,6 +135,7 @@ pub(crate) mod test_support {
             product_name: "AuditRelay".into(),
             vendor_name: "AuditRelay".into(),
             product_version: "1.2.3".into(),
+            class_overrides: Vec::new(),
         }
     }
 }

@@ -513,7 +513,8 @@ fn millis(t: time::OffsetDateTime) -> i64 {
 }
 
 /// The event as an OCSF record (see the module's documentation for the classes). `received_at`
-/// overrides the event's own; `overrides` are the org's class choices, first match wins.
+/// overrides the event's own; the context's `class_overrides` are the org's class choices,
+/// first match wins.
 ///
 /// - `time` is the event's `timestamp` in epoch milliseconds (`received_at` if the timestamp
 ///   does not parse, which a stored event's always does); `metadata.original_time` keeps the
@@ -534,9 +535,9 @@ pub fn record(
     event: &AuditEvent,
     received_at: Option<&str>,
     ctx: &ShapeContext,
-    overrides: &[ClassOverride],
 ) -> Value {
-    let Classification { class, activity_id } = classify_with(&event.action, overrides);
+    let Classification { class, activity_id } =
+        classify_with(&event.action, &ctx.class_overrides);
     let caption = class.activity_caption(activity_id).unwrap_or("Other");
     let activity_name = if activity_id == ACTIVITY_OTHER {
         // OCSF: with Other, activity_name carries the source's own name for the activity.
@@ -777,7 +778,7 @@ mod tests {
 
     #[test]
     fn documented_example_is_an_api_read() {
-        let r = record(&example(), None, &ctx(), &[]);
+        let r = record(&example(), None, &ctx());
         assert_eq!(r["class_uid"], 6003);
         assert_eq!(r["category_uid"], 6);
         assert_eq!(r["activity_id"], 2);
@@ -821,7 +822,7 @@ mod tests {
         ev.project = Some("billing".into());
         ev.request_id = Some("req_1".into());
         ev.duration_ms = Some(31);
-        let r = record(&ev, None, &ctx(), &[]);
+        let r = record(&ev, None, &ctx());
         assert_eq!(r["class_uid"], 3002);
         assert_eq!(r["category_uid"], 3);
         assert_eq!(r["type_uid"], 300201);
@@ -837,7 +838,7 @@ mod tests {
         assert_eq!(r["duration"], 31);
         assert_eq!(r["unmapped"], json!({"request_id": "req_1"}));
         ev.success = Some(true);
-        assert_eq!(record(&ev, None, &ctx(), &[])["status_id"], 1);
+        assert_eq!(record(&ev, None, &ctx())["status_id"], 1);
     }
 
     #[test]
@@ -850,7 +851,7 @@ mod tests {
             name: Some("Bob".into()),
         });
         ev.success = Some(false);
-        let r = record(&ev, None, &ctx(), &[]);
+        let r = record(&ev, None, &ctx());
         assert_eq!(r["class_uid"], 3001);
         assert_eq!(r["type_uid"], 300106);
         assert_eq!(r["user"], json!({"uid": "usr_target", "name": "Bob"}));
@@ -859,7 +860,7 @@ mod tests {
 
         ev.action = "password_change".into();
         ev.resource = None;
-        let r = record(&ev, None, &ctx(), &[]);
+        let r = record(&ev, None, &ctx());
         assert_eq!(r["type_uid"], 300103);
         assert_eq!(r["user"]["uid"], "usr_01ABCDEFG");
     }
@@ -873,7 +874,7 @@ mod tests {
         ev.actor.actor_type = Some(ActorType::ApiKey);
         ev.project = Some("prj".into());
         ev.metadata = json!({"app_id": "a1"}).as_object().cloned();
-        let r = record(&ev, Some("2026-05-22T10:30:05Z"), &ctx(), &[]);
+        let r = record(&ev, Some("2026-05-22T10:30:05Z"), &ctx());
         assert_eq!(r["activity_id"], 99);
         assert_eq!(r["activity_name"], "app_deployed");
         assert_eq!(r["type_name"], "API Activity: Other");
@@ -916,13 +917,13 @@ mod tests {
         ];
         assert!(overrides[0].check().unwrap_err().contains("4001"));
         assert!(overrides[1].check().unwrap_err().contains("activity_id 9"));
-        let r = record(&ev, None, &ctx(), &overrides);
+        let r = record(&ev, None, &ctx().with_class_overrides(overrides.clone()));
         assert_eq!(r["class_uid"], 3001);
         assert_eq!(r["type_uid"], 300199);
         assert_eq!(r["activity_name"], "document.opened");
         assert_eq!(r["user"]["uid"], "usr_01ABCDEFG");
         assert_eq!(r["unmapped"]["resource"]["uid"], "doc_01ABCDEF");
-        let none_match = record(&ev, None, &ctx(), &overrides[3..]);
+        let none_match = record(&ev, None, &ctx().with_class_overrides(overrides[3..].to_vec()));
         assert_eq!(none_match["class_uid"], 3002);
         assert_eq!(none_match["service"], json!({"uid": "ten_01ABCDEFG"}));
     }

@@ -145,7 +145,7 @@ pub fn log_record(doc: &str, schema: Schema) -> Result<(LogRecord, String), Reco
     let body = match schema {
         Schema::Ocsf => {
             let event: AuditEvent = serde_json::from_str(doc).map_err(|e| err(e.to_string()))?;
-            let record = ocsf::record(&event, None, &ShapeContext::new(tenant_id), &[]);
+            let record = ocsf::record(&event, None, &ShapeContext::new(tenant_id));
             for key in [
                 "class_uid",
                 "category_uid",

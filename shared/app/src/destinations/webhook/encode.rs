@@ -18,7 +18,7 @@ pub fn body(endpoint: &WebhookEndpoint, doc: &str) -> String {
         return doc.to_string();
     }
     match serde_json::from_str::<AuditEvent>(doc) {
-        Ok(event) => ocsf::record(&event, None, &ShapeContext::new(""), &[]).to_string(),
+        Ok(event) => ocsf::record(&event, None, &ShapeContext::new("")).to_string(),
         Err(e) => {
             tracing::error!(error = %e, "stored event unreadable; sent canonical");
             doc.to_string()
