@@ -5,6 +5,7 @@
 
 mod audit_queries;
 mod auth;
+mod class_overrides;
 mod console;
 mod credentials;
 mod export_jobs;

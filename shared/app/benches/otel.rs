@@ -8,7 +8,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prost::Message;
 use relay_app::destinations::otlp::encode::{encode, export_request};
-use relay_core::shapes::Schema;
+use relay_core::shapes::{Schema, ShapeContext};
 
 /// The documented example event with every optional field set (about 560 bytes of JSON).
 fn events(n: usize) -> Vec<String> {
@@ -40,20 +40,20 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("protobuf", n), &refs, |b, refs| {
             b.iter(|| {
-                export_request(refs, Schema::Canonical)
+                export_request(refs, Schema::Canonical, &ShapeContext::new(""))
                     .expect("records")
                     .encode_to_vec()
             })
         });
         g.bench_with_input(BenchmarkId::new("protobuf_gzip", n), &refs, |b, refs| {
-            b.iter(|| encode(refs, Schema::Canonical).expect("encode"))
+            b.iter(|| encode(refs, Schema::Canonical, &ShapeContext::new("")).expect("encode"))
         });
     }
     g.finish();
     // Sizes, for the README: bytes per record before and after compression.
     let docs = events(1000);
     let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
-    let body = encode(&refs, Schema::Canonical).expect("encode");
+    let body = encode(&refs, Schema::Canonical, &ShapeContext::new("")).expect("encode");
     let json: usize = docs.iter().map(String::len).sum();
     println!(
         "1000 records: canonical JSON {json} B, protobuf {} B, gzip {} B ({:.0} B per record on the wire)",

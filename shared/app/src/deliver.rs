@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::future::join_all;
 
+use crate::class_overrides::ShapeContexts;
 use crate::destinations::otlp::deliver::OtelDeliverer;
 use crate::destinations::webhook::deliver::WebhookDeliverer;
 use crate::pipeline::consumer::{change_visibility, DeliverySettings, Disposition, Received};
@@ -60,6 +61,7 @@ impl Deliverer {
         notifier: Notifier,
         settings: DeliverySettings,
     ) -> Self {
+        let shapes = ShapeContexts::new(store.clone());
         let otel = OtelDeliverer::new(
             store.clone(),
             sqs.clone(),
@@ -67,6 +69,7 @@ impl Deliverer {
             client.clone(),
             notifier.clone(),
             settings.clone(),
+            shapes.clone(),
         );
         let webhook = WebhookDeliverer::new(
             store,
@@ -75,6 +78,7 @@ impl Deliverer {
             client,
             notifier,
             settings.clone(),
+            shapes,
         );
         Deliverer {
             sqs,

@@ -14,6 +14,7 @@
 //! [`telemetry`].
 
 pub mod actions;
+pub mod class_overrides;
 pub mod clients;
 pub mod credentials;
 pub mod deliver;

@@ -41,6 +41,7 @@ pub async fn list(
     let page = store
         .query_events(org_id, &query.filter, query.limit, start)
         .await?;
+    let ctx = shape_context(store, org_id, query.schema).await?;
     let cursor = page
         .next
         .as_ref()
@@ -51,13 +52,32 @@ pub async fn list(
         logs: page
             .events
             .into_iter()
-            .map(|doc| shaped(doc, query.schema))
+            .map(|doc| shaped(doc, query.schema, &ctx))
             .collect::<Result<_, _>>()?,
     })
 }
 
-/// A stored event in `schema` (canonical: the stored JSON as it is).
-pub fn shaped(doc: Box<RawValue>, schema: Schema) -> Result<Box<RawValue>, Error> {
+/// The context OCSF answers are written in: the org's class overrides, read only when asked
+/// for OCSF (strongly consistent, so an answer right after a change shows it).
+async fn shape_context(
+    store: &Store,
+    org_id: &OrgId,
+    schema: Schema,
+) -> Result<ShapeContext, Error> {
+    let ctx = ShapeContext::new("");
+    if schema != Schema::Ocsf {
+        return Ok(ctx);
+    }
+    let stored = store.get_class_overrides(org_id).await?;
+    Ok(ctx.with_class_overrides(stored.overrides))
+}
+
+/// A stored event in `schema` (canonical: the stored JSON as it is; OCSF in `ctx`).
+pub fn shaped(
+    doc: Box<RawValue>,
+    schema: Schema,
+    ctx: &ShapeContext,
+) -> Result<Box<RawValue>, Error> {
     if schema == Schema::Canonical {
         return Ok(doc);
     }
@@ -65,7 +85,7 @@ pub fn shaped(doc: Box<RawValue>, schema: Schema) -> Result<Box<RawValue>, Error
         .map_err(|e| Error::Internal(format!("stored event unreadable: {e}")))?;
     let value = match schema {
         Schema::Entry => entry::entry(&event),
-        _ => ocsf::record(&event, None, &ShapeContext::new("")),
+        _ => ocsf::record(&event, None, ctx),
     };
     serde_json::value::to_raw_value(&value).map_err(|e| Error::Internal(e.to_string()))
 }
@@ -84,7 +104,7 @@ pub async fn get(
         .get_event(org_id, event_id)
         .await?
         .ok_or(Error::NotFound("event"))?;
-    shaped(doc, schema)
+    shaped(doc, schema, &shape_context(store, org_id, schema).await?)
 }
 
 /// The query of `GET /v1/audit/logs/{event_id}`: only `schema`.

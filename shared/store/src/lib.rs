@@ -2,6 +2,7 @@
 
 pub mod actions;
 mod bucket;
+pub mod class_overrides;
 pub mod credentials;
 pub mod error;
 pub mod events;

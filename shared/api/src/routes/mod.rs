@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod class_overrides;
 pub mod console;
 pub mod credentials;
 pub mod export_jobs;

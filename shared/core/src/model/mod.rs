@@ -2,6 +2,7 @@
 //! settings, destination health reports and typed ids.
 
 pub mod bucket;
+pub mod class_overrides;
 pub mod credentials;
 pub mod event;
 pub mod event_view;

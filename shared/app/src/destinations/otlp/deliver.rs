@@ -22,6 +22,7 @@ use futures::stream::{self, StreamExt};
 use time::OffsetDateTime;
 
 use super::send::{export, ExportVerdict};
+use crate::class_overrides::ShapeContexts;
 use crate::pipeline::consumer::{
     change_visibility, DeliverySettings, Disposition, Received, INTERNAL_RETRY,
 };
@@ -32,6 +33,7 @@ use relay_core::model::event::rfc3339_millis;
 use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::{OtelConfig, OtelStatus};
 use relay_core::retry::random_unit;
+use relay_core::shapes::{Schema, ShapeContext};
 use relay_store::markers::Claim;
 use relay_store::otlp::{ExportRecord, DELIVERED, EXHAUSTED, FAILED, REJECTED};
 use relay_store::Store;
@@ -56,6 +58,7 @@ pub struct OtelDeliverer {
     client: WebhookClient,
     pub(super) notifier: Notifier,
     pub(super) settings: DeliverySettings,
+    shapes: ShapeContexts,
 }
 
 /// How the events of a message stand after claiming.
@@ -68,7 +71,8 @@ struct Claims<'a> {
 }
 
 impl OtelDeliverer {
-    /// A deliverer for the OTLP messages of `queue_url`.
+    /// A deliverer for the OTLP messages of `queue_url`; OCSF records take the org's context
+    /// from `shapes`.
     pub fn new(
         store: Store,
         sqs: aws_sdk_sqs::Client,
@@ -76,6 +80,7 @@ impl OtelDeliverer {
         client: WebhookClient,
         notifier: Notifier,
         settings: DeliverySettings,
+        shapes: ShapeContexts,
     ) -> Self {
         OtelDeliverer {
             store,
@@ -84,6 +89,7 @@ impl OtelDeliverer {
             client,
             notifier,
             settings,
+            shapes,
         }
     }
 
@@ -143,6 +149,19 @@ impl OtelDeliverer {
             self.set_visibility(m, Duration::ZERO).await;
             return Disposition::Retry;
         }
+        // Read before the claims: a failure here leaves nothing claimed to undo.
+        let ctx = if config.schema == Schema::Ocsf {
+            match self.shapes.context(&config.org_id, "").await {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the class overrides failed; retrying later");
+                    self.set_visibility(m, INTERNAL_RETRY).await;
+                    return Disposition::Retry;
+                }
+            }
+        } else {
+            ShapeContext::new("")
+        };
         let started = Instant::now();
         let now = OffsetDateTime::now_utc();
         let now_unix = now.unix_timestamp();
@@ -163,7 +182,15 @@ impl OtelDeliverer {
                 break;
             }
             let docs: Vec<&str> = events.iter().map(|e| e.doc.as_str()).collect();
-            let outcome = export(&self.client, &url, &config.headers, config.schema, &docs).await;
+            let outcome = export(
+                &self.client,
+                &url,
+                &config.headers,
+                config.schema,
+                &ctx,
+                &docs,
+            )
+            .await;
             let at = rfc3339_millis(OffsetDateTime::now_utc());
             match outcome.verdict {
                 ExportVerdict::Accepted { partial } => {

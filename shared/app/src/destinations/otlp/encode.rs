@@ -83,8 +83,13 @@ fn unix_nanos(field: &str, text: &str) -> Result<u64, String> {
     u64::try_from(t.unix_timestamp_nanos()).map_err(|_| format!("{field}: before 1970"))
 }
 
-/// One event's record in `schema`, and its tenant (for the resource).
-pub fn log_record(doc: &str, schema: Schema) -> Result<(LogRecord, String), RecordError> {
+/// One event's record in `schema` (OCSF records in `ctx`, the org's context), and its tenant
+/// (for the resource).
+pub fn log_record(
+    doc: &str,
+    schema: Schema,
+    ctx: &ShapeContext,
+) -> Result<(LogRecord, String), RecordError> {
     let ev: EventView<'_> = serde_json::from_str(doc).map_err(|e| RecordError {
         event_id: String::new(),
         detail: e.to_string(),
@@ -145,7 +150,7 @@ pub fn log_record(doc: &str, schema: Schema) -> Result<(LogRecord, String), Reco
     let body = match schema {
         Schema::Ocsf => {
             let event: AuditEvent = serde_json::from_str(doc).map_err(|e| err(e.to_string()))?;
-            let record = ocsf::record(&event, None, &ShapeContext::new(tenant_id));
+            let record = ocsf::record(&event, None, ctx);
             for key in [
                 "class_uid",
                 "category_uid",
@@ -182,10 +187,11 @@ pub fn log_record(doc: &str, schema: Schema) -> Result<(LogRecord, String), Reco
 pub fn export_request(
     docs: &[&str],
     schema: Schema,
+    ctx: &ShapeContext,
 ) -> Result<ExportLogsServiceRequest, RecordError> {
     let mut groups: Vec<(String, Vec<LogRecord>)> = Vec::new();
     for doc in docs {
-        let (record, tenant) = log_record(doc, schema)?;
+        let (record, tenant) = log_record(doc, schema, ctx)?;
         match groups.iter_mut().find(|(t, _)| *t == tenant) {
             Some((_, records)) => records.push(record),
             None => groups.push((tenant, vec![record])),
@@ -229,8 +235,12 @@ pub struct EncodedBody {
 
 /// Encodes `docs` as an `ExportLogsServiceRequest` of `schema` records, gzipped when larger
 /// than [`GZIP_ABOVE`].
-pub fn encode(docs: &[&str], schema: Schema) -> Result<EncodedBody, RecordError> {
-    let raw = export_request(docs, schema)?.encode_to_vec();
+pub fn encode(
+    docs: &[&str],
+    schema: Schema,
+    ctx: &ShapeContext,
+) -> Result<EncodedBody, RecordError> {
+    let raw = export_request(docs, schema, ctx)?.encode_to_vec();
     let raw_len = raw.len();
     if raw_len <= GZIP_ABOVE {
         return Ok(EncodedBody {
@@ -354,7 +364,7 @@ mod tests {
 
     #[test]
     fn an_event_maps_to_one_record() {
-        let (r, tenant) = log_record(DOC, Schema::Canonical).unwrap();
+        let (r, tenant) = log_record(DOC, Schema::Canonical, &ShapeContext::new("")).unwrap();
         assert_eq!(tenant, "ten_01ABCDEFG");
         // 2026-05-22T10:30:00Z
         assert_eq!(r.time_unix_nano, 1_779_445_800_000_000_000);
@@ -397,7 +407,7 @@ mod tests {
     fn optional_fields_are_left_out_and_success_is_info() {
         let doc = SMALL.replace(r#""u1""#, r#""u\"1""#);
         let doc = doc.as_str();
-        let (r, _) = log_record(doc, Schema::Canonical).unwrap();
+        let (r, _) = log_record(doc, Schema::Canonical, &ShapeContext::new("")).unwrap();
         assert_eq!(r.severity_text, "INFO");
         assert_eq!(r.severity_number, SeverityNumber::Info as i32);
         assert_eq!(text(&r, "user.id"), "u\"1");
@@ -412,17 +422,18 @@ mod tests {
         ] {
             assert!(attr(&r, k).is_none(), "{k}");
         }
-        assert!(log_record("{}", Schema::Canonical).is_err());
+        assert!(log_record("{}", Schema::Canonical, &ShapeContext::new("")).is_err());
         assert!(log_record(
             &doc.replace("2026-05-22T10:30:00Z", "yesterday"),
-            Schema::Canonical
+            Schema::Canonical,
+            &ShapeContext::new("")
         )
         .is_err());
     }
 
     #[test]
     fn requests_round_trip_and_large_ones_are_gzipped() {
-        let small = encode(&[SMALL], Schema::Canonical).unwrap();
+        let small = encode(&[SMALL], Schema::Canonical, &ShapeContext::new("")).unwrap();
         assert!(!small.gzip);
         let req = ExportLogsServiceRequest::decode(small.bytes.as_slice()).unwrap();
         let rl = &req.resource_logs[0];
@@ -432,7 +443,7 @@ mod tests {
         assert_eq!(rl.scope_logs[0].log_records.len(), 1);
 
         let docs = vec![DOC; 50];
-        let big = encode(&docs, Schema::Canonical).unwrap();
+        let big = encode(&docs, Schema::Canonical, &ShapeContext::new("")).unwrap();
         assert!(big.gzip);
         assert!(
             big.bytes.len() * 4 < big.raw_len,

@@ -68,15 +68,16 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> ExportVerdict {
 }
 
 /// Sends `docs` (canonical event JSON) as one request of `schema` records to `export_url`
-/// with `headers`.
+/// with `headers`; `ctx` is the org's shape context (for OCSF records).
 pub async fn export(
     client: &WebhookClient,
     export_url: &str,
     headers: &OtelHeaders,
     schema: relay_core::shapes::Schema,
+    ctx: &relay_core::shapes::ShapeContext,
     docs: &[&str],
 ) -> ExportOutcome {
-    let body = match encode(docs, schema) {
+    let body = match encode(docs, schema, ctx) {
         Ok(b) => b,
         // A stored event the API wrote is always canonical; if one is not, retrying cannot
         // help, and the receiver never saw it.

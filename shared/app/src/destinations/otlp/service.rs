@@ -29,6 +29,7 @@ use relay_core::model::ids::new_id;
 use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::{OtelConfig, OtelConfigInput, OtelConfigView, OtelStatus};
 use relay_core::model::AuditEvent;
+use relay_core::shapes::{Schema, ShapeContext};
 use relay_store::otlp::ExportRecord;
 use relay_store::Store;
 
@@ -162,7 +163,11 @@ pub async fn test(
     let org = store.get_org(org_id).await?.ok_or_else(not_found)?;
     let event = test_event(&config_id, &org.tenant_id, now);
     let doc = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
-    let outcome = export(client, &url, &headers, schema, &[doc.as_str()]).await;
+    let mut ctx = ShapeContext::new(&org.tenant_id);
+    if schema == Schema::Ocsf {
+        ctx = ctx.with_class_overrides(store.get_class_overrides(org_id).await?.overrides);
+    }
+    let outcome = export(client, &url, &headers, schema, &ctx, &[doc.as_str()]).await;
     let (success, rejected) = match &outcome.verdict {
         ExportVerdict::Accepted { partial } => {
             let rejected = partial.as_ref().map_or(0, |p| p.rejected);

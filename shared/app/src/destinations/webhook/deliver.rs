@@ -20,6 +20,7 @@ use futures::future::join_all;
 use time::OffsetDateTime;
 
 use super::send::{send_event, Verdict};
+use crate::class_overrides::ShapeContexts;
 use crate::pipeline::consumer::{
     change_visibility, DeliverySettings, Disposition, Received, INTERNAL_RETRY,
 };
@@ -33,6 +34,7 @@ use relay_core::model::webhook::{
     Attempt, AttemptStatus, EndpointStatus, Trigger, WebhookEndpoint,
 };
 use relay_core::retry::random_unit;
+use relay_core::shapes::{Schema, ShapeContext};
 use relay_store::webhooks::Claim;
 use relay_store::Store;
 
@@ -49,10 +51,12 @@ pub struct WebhookDeliverer {
     client: WebhookClient,
     pub(super) notifier: Notifier,
     pub(super) settings: DeliverySettings,
+    shapes: ShapeContexts,
 }
 
 impl WebhookDeliverer {
-    /// A deliverer for the webhook messages of `queue_url`.
+    /// A deliverer for the webhook messages of `queue_url`; OCSF bodies take the org's
+    /// context from `shapes`.
     pub fn new(
         store: Store,
         sqs: aws_sdk_sqs::Client,
@@ -60,6 +64,7 @@ impl WebhookDeliverer {
         client: WebhookClient,
         notifier: Notifier,
         settings: DeliverySettings,
+        shapes: ShapeContexts,
     ) -> Self {
         WebhookDeliverer {
             store,
@@ -68,6 +73,7 @@ impl WebhookDeliverer {
             client,
             notifier,
             settings,
+            shapes,
         }
     }
 
@@ -146,6 +152,19 @@ impl WebhookDeliverer {
             return Disposition::Retry;
         }
 
+        // Read before the claim: a failure here leaves nothing claimed to undo.
+        let ctx = if endpoint.schema == Schema::Ocsf {
+            match self.shapes.context(&endpoint.org_id, "").await {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the class overrides failed; retrying later");
+                    self.set_visibility(m, INTERNAL_RETRY).await;
+                    return Disposition::Retry;
+                }
+            }
+        } else {
+            ShapeContext::new("")
+        };
         let marker = format!("{}#{}", msg.event_id, msg.generation);
         let lease_until = now_unix + i64::try_from(self.settings.lease.as_secs()).unwrap_or(60);
         match self
@@ -171,7 +190,7 @@ impl WebhookDeliverer {
             }
         }
 
-        let outcome = send_event(&self.client, endpoint, &msg.event_id, &msg.doc, now).await;
+        let outcome = send_event(&self.client, endpoint, &ctx, &msg.event_id, &msg.doc, now).await;
         let mut attempt = self.attempt(msg, attempt_no, trigger, now, AttemptStatus::Delivered);
         attempt.status_code = outcome.status_code;
         attempt.latency_ms = Some(outcome.latency_ms);

@@ -11,14 +11,15 @@ use relay_core::model::webhook::WebhookEndpoint;
 use relay_core::shapes::{ocsf, Schema, ShapeContext};
 use relay_core::signing::{sign, SignatureHeaders};
 
-/// The body for `endpoint`: the stored canonical JSON, or its OCSF record. A stored event
-/// that does not parse is sent as it is (it was valid when accepted; this only guards).
-pub fn body(endpoint: &WebhookEndpoint, doc: &str) -> String {
+/// The body for `endpoint`: the stored canonical JSON, or its OCSF record in `ctx` (the org's
+/// context, with its class overrides). A stored event that does not parse is sent as it is
+/// (it was valid when accepted; this only guards).
+pub fn body(endpoint: &WebhookEndpoint, doc: &str, ctx: &ShapeContext) -> String {
     if endpoint.schema != Schema::Ocsf {
         return doc.to_string();
     }
     match serde_json::from_str::<AuditEvent>(doc) {
-        Ok(event) => ocsf::record(&event, None, &ShapeContext::new("")).to_string(),
+        Ok(event) => ocsf::record(&event, None, ctx).to_string(),
         Err(e) => {
             tracing::error!(error = %e, "stored event unreadable; sent canonical");
             doc.to_string()
@@ -29,12 +30,13 @@ pub fn body(endpoint: &WebhookEndpoint, doc: &str) -> String {
 /// The signature headers and the body of message `event_id` carrying `doc`, sent at `now`.
 pub fn encode(
     endpoint: &WebhookEndpoint,
+    ctx: &ShapeContext,
     event_id: &str,
     doc: &str,
     now: OffsetDateTime,
 ) -> (SignatureHeaders, String) {
     let ts = now.unix_timestamp();
-    let body = body(endpoint, doc);
+    let body = body(endpoint, doc, ctx);
     let headers = sign(&endpoint.active_secrets(ts), event_id, ts, body.as_bytes());
     (headers, body)
 }

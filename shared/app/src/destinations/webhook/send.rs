@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use super::encode::encode;
 use crate::pipeline::http_client::WebhookClient;
 use relay_core::model::webhook::WebhookEndpoint;
+use relay_core::shapes::ShapeContext;
 
 /// Longest error text kept per attempt.
 const MAX_ERROR_CHARS: usize = 300;
@@ -45,15 +46,17 @@ fn clip(mut text: String) -> String {
     text
 }
 
-/// Signs `doc` as message `event_id` with the endpoint's active secrets and POSTs it once.
+/// Signs `doc` as message `event_id` with the endpoint's active secrets and POSTs it once;
+/// `ctx` is the org's shape context (used when the endpoint's schema is OCSF).
 pub async fn send_event(
     client: &WebhookClient,
     endpoint: &WebhookEndpoint,
+    ctx: &ShapeContext,
     event_id: &str,
     doc: &str,
     now: OffsetDateTime,
 ) -> AttemptOutcome {
-    let (headers, body) = encode(endpoint, event_id, doc, now);
+    let (headers, body) = encode(endpoint, ctx, event_id, doc, now);
     let sent = client.post(&endpoint.url, &headers, body).await;
     let latency_ms = u64::try_from(sent.latency.as_millis()).unwrap_or(u64::MAX);
     let resp = match sent.result {

@@ -23,7 +23,7 @@ use relay_core::model::webhook::{
 };
 use relay_core::model::AuditEvent;
 use relay_core::query::page_limit;
-use relay_core::shapes::Schema;
+use relay_core::shapes::{Schema, ShapeContext};
 use relay_core::signing::WebhookSecret;
 use relay_store::webhooks::EndpointChanges;
 use relay_store::Store;
@@ -247,7 +247,11 @@ pub async fn test(
     let org = store.get_org(org_id).await?.ok_or_else(not_found)?;
     let event = test_event(&endpoint, &org.tenant_id, now);
     let doc = serde_json::to_string(&event).map_err(|e| Error::Internal(e.to_string()))?;
-    let outcome = send_event(client, &endpoint, &event.event_id, &doc, now).await;
+    let mut ctx = ShapeContext::new(&org.tenant_id);
+    if endpoint.schema == Schema::Ocsf {
+        ctx = ctx.with_class_overrides(store.get_class_overrides(org_id).await?.overrides);
+    }
+    let outcome = send_event(client, &endpoint, &ctx, &event.event_id, &doc, now).await;
     let success = outcome.verdict == Verdict::Delivered;
     let attempt = Attempt {
         id: new_id("att"),
