@@ -23,6 +23,7 @@ pub mod fanout;
 pub mod files;
 pub mod health;
 pub mod ingest;
+pub mod integrity;
 pub mod local;
 pub mod logs;
 pub mod notifications;

@@ -46,6 +46,13 @@ pub struct Config {
     /// carries beside the Standard Webhooks headers (`AUDITRELAY_SIGNATURE_HEADER`, an HTTP
     /// header name; default `X-AuditRelay-Signature`).
     pub signature_header: SignatureHeaderName,
+    /// Asymmetric KMS key (ECC_NIST_P256, SIGN_VERIFY) that signs integrity digests and export
+    /// manifests (`AUDITRELAY_SIGNING_KEY_ID`, a key id, ARN or alias; unset: nothing is
+    /// signed and no digest is written).
+    pub signing_key_id: Option<String>,
+    /// Length of a digest period (`AUDITRELAY_DIGEST_PERIOD_SECS`, whole seconds, at least
+    /// 60; default an hour).
+    pub digest_period: Duration,
 }
 
 /// A configuration value that is present but unusable.
@@ -145,6 +152,15 @@ impl Config {
             )?
             .map(Duration::from_secs),
             signature_header: signature_header()?,
+            signing_key_id: optional("AUDITRELAY_SIGNING_KEY_ID"),
+            digest_period: Duration::from_secs(
+                parsed(
+                    "AUDITRELAY_DIGEST_PERIOD_SECS",
+                    "whole seconds, at least 60",
+                    |n: &u64| *n >= crate::integrity::MIN_PERIOD_SECS,
+                )?
+                .unwrap_or(crate::integrity::DEFAULT_PERIOD_SECS),
+            ),
         })
     }
 
@@ -164,6 +180,8 @@ impl Config {
             pause_after_exhausted: None,
             flush_settle: None,
             signature_header: SignatureHeaderName::default(),
+            signing_key_id: None,
+            digest_period: Duration::from_secs(crate::integrity::DEFAULT_PERIOD_SECS),
         }
     }
 }

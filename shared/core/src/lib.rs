@@ -14,6 +14,7 @@ pub mod config;
 pub mod cursor;
 pub mod decode;
 pub mod error;
+pub mod integrity;
 pub mod invocation;
 pub mod model;
 pub mod query;

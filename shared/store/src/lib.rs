@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod export_jobs;
+pub mod integrity;
 pub mod markers;
 pub mod notifications;
 pub mod orgs;

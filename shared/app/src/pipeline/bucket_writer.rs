@@ -359,12 +359,34 @@ impl BucketWriter {
         body: Vec<u8>,
         content_type: &'static str,
     ) -> Result<(), WriteFailure> {
+        self.put_with_metadata(key, body, content_type, &[]).await
+    }
+
+    /// Writes `key` with user metadata entries (`x-amz-meta-{name}` on S3, the same on
+    /// S3-compatible stores, `x-goog-meta-` on GCS, `x-ms-meta-` on Azure).
+    pub async fn put_with_metadata(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &'static str,
+        metadata: &[(&'static str, String)],
+    ) -> Result<(), WriteFailure> {
         match &self.backend {
             Backend::Aws(s3) => s3
                 .put_object()
                 .bucket(&self.target.bucket)
                 .key(key)
                 .content_type(content_type)
+                .set_metadata(if metadata.is_empty() {
+                    None
+                } else {
+                    Some(
+                        metadata
+                            .iter()
+                            .map(|(k, v)| ((*k).to_string(), v.clone()))
+                            .collect(),
+                    )
+                })
                 .body(ByteStream::from(body))
                 .send()
                 .await
@@ -373,6 +395,9 @@ impl BucketWriter {
             Backend::Objects(store) => {
                 let mut attributes = Attributes::new();
                 attributes.insert(Attribute::ContentType, content_type.into());
+                for (k, v) in metadata {
+                    attributes.insert(Attribute::Metadata((*k).into()), v.clone().into());
+                }
                 let opts = PutOptions {
                     attributes,
                     ..PutOptions::default()
