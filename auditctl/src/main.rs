@@ -1,6 +1,8 @@
 //! `auditctl`: the operator's CLI. It talks to the same tables and queues as the functions,
 //! configured by the same environment (`AWS_*`, `AUDITRELAY_*`).
 
+mod integrity;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -29,6 +31,9 @@ const DEFAULT_TOPIC: &str = "auditrelay-notifications";
 /// Alias of the local key that seals stored credentials when `AUDITRELAY_CREDENTIALS_KEY_ID`
 /// names none.
 const CREDENTIALS_KEY_ALIAS: &str = "alias/auditrelay-credentials";
+/// Alias of the local key that signs digests and manifests when `AUDITRELAY_SIGNING_KEY_ID`
+/// names none.
+const SIGNING_KEY_ALIAS: &str = "alias/auditrelay-signing";
 /// Concurrent receivers of the local deliver consumer (Lambda runs batches concurrently too).
 const LOCAL_DELIVER_WORKERS: usize = 4;
 
@@ -71,6 +76,17 @@ enum Command {
         #[arg(long)]
         org: Option<OrgId>,
     },
+    /// Write every integrity digest that is due (every org with an enabled continuous export,
+    /// or one), as the flush does after each run.
+    Digest {
+        /// Only this org.
+        #[arg(long)]
+        org: Option<OrgId>,
+    },
+    /// Verify a copy of a destination (or the bucket itself) against its signed digests,
+    /// offline: hashes, signatures, the chain, missing and added files, event counts. Exits
+    /// non-zero on any finding.
+    Verify(integrity::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -136,6 +152,19 @@ fn outcome_json(org: &str, outcome: FlushOutcome) -> serde_json::Value {
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The key that signs digests and manifests: the configured one, or a local one behind
+/// [`SIGNING_KEY_ALIAS`], created on first use.
+async fn local_signing_key(config: &Config, clients: &clients::Clients) -> Result<String> {
+    match &config.signing_key_id {
+        Some(k) => Ok(k.clone()),
+        None => Ok(relay_app::integrity::signer::ensure_signing_key(
+            &clients.kms,
+            SIGNING_KEY_ALIAS,
+        )
+        .await?),
+    }
+}
 
 fn print(v: serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -229,6 +258,7 @@ async fn serve(
     config.export_queue_url = Some(export_url.clone());
     config.notify_topic_arn = Some(topic_arn);
     config.credentials_key_id = Some(local_credentials_key(&config, &clients).await?);
+    config.signing_key_id = Some(local_signing_key(&config, &clients).await?);
     let wiring = Wiring::new(config, clients);
 
     let streams = aws_sdk_dynamodbstreams::Client::new(&wiring.clients.sdk);
@@ -305,6 +335,7 @@ async fn run(cli: Cli) -> Result<()> {
                     .await?;
             let topic = queues::ensure_topic(&clients.sns, &topic_name(&config)).await?;
             let credentials_key = local_credentials_key(&config, &clients).await?;
+            let signing_key = local_signing_key(&config, &clients).await?;
             let flush = queues::ensure_queue_with_dlq(
                 &clients.sqs,
                 &flush_queue_name(&config),
@@ -322,6 +353,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "created": created,
                 "deliveries_queue_url": q.queue_url,
                 "credentials_key_id": credentials_key,
+                "signing_key_id": signing_key,
                 "dead_letter_queue_url": q.dlq_url,
                 "notify_topic_arn": topic,
                 "flush_queue_url": flush.queue_url,
@@ -404,6 +436,23 @@ async fn run(cli: Cli) -> Result<()> {
                 .map(|(org, o)| outcome_json(&org, o))
                 .collect();
             print(json!(report));
+        }
+        Command::Digest { org } => {
+            let mut config = config;
+            config.signing_key_id = Some(local_signing_key(&config, &clients).await?);
+            let wiring = Wiring::new(config, clients);
+            print(integrity::digest(&store, &wiring.digest_writer(), org).await?);
+        }
+        Command::Verify(args) => {
+            let report = integrity::verify(&clients.sdk, &args).await?;
+            if args.json {
+                print(serde_json::to_value(&report)?);
+            } else {
+                print!("{}", report.text());
+            }
+            if !report.findings.is_empty() {
+                return Err(format!("{} findings", report.findings.len()).into());
+            }
         }
         Command::Serve {
             addr,

@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::export_jobs::routes())
         .merge(routes::notifications::routes())
         .merge(routes::class_overrides::routes())
+        .merge(routes::integrity::routes())
         .merge(routes::health::routes())
         .fallback(|| async { ApiError::from(Error::NotFound("route")) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -8,6 +8,8 @@ use crate::deliver::Deliverer;
 use crate::destinations::export_job::run::ExportRunner;
 use crate::destinations::s3_stream::flush::{FlushSettings, Flusher};
 use crate::fanout::Fanout;
+use crate::integrity::digests::DigestWriter;
+use crate::integrity::signer::Signer;
 use crate::pipeline::bucket::Buckets;
 use crate::pipeline::consumer::DeliverySettings;
 use crate::pipeline::http_client::{ClientBuildError, WebhookClient};
@@ -115,6 +117,25 @@ impl Wiring {
     /// The export-job runner.
     pub fn export_runner(&self) -> ExportRunner {
         ExportRunner::from_config(&self.config, &self.clients)
+    }
+
+    /// The signer of digests and manifests (off when no signing key is configured).
+    pub fn signer(&self) -> Signer {
+        Signer::new(
+            self.clients.kms.clone(),
+            self.config.signing_key_id.clone(),
+            self.store(),
+        )
+    }
+
+    /// The writer of the continuous export's integrity digests.
+    pub fn digest_writer(&self) -> DigestWriter {
+        DigestWriter::new(
+            self.store(),
+            self.buckets(),
+            self.signer(),
+            self.config.digest_period,
+        )
     }
 
     /// Notifications to the operators' topic (only logged when none is configured).

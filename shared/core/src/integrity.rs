@@ -108,9 +108,7 @@ pub fn signing_string(end_time: &str, key: &str, sha256_hex: &str, previous: &st
 /// Whole seconds, UTC, `Z`: how period bounds are written.
 pub fn period_time(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
+    t.to_offset(UtcOffset::UTC).format(&fmt).unwrap_or_default()
 }
 
 /// Parses a period bound (any RFC 3339 time).
@@ -189,7 +187,10 @@ mod tests {
         let t = datetime!(2026-05-22 10:31:07.5 UTC);
         assert_eq!(period_start(t, 3600), datetime!(2026-05-22 10:00 UTC));
         assert_eq!(period_start(t, 60), datetime!(2026-05-22 10:31 UTC));
-        assert_eq!(period_time(datetime!(2026-05-22 11:00 UTC)), "2026-05-22T11:00:00Z");
+        assert_eq!(
+            period_time(datetime!(2026-05-22 11:00 UTC)),
+            "2026-05-22T11:00:00Z"
+        );
     }
 
     #[test]
@@ -203,7 +204,9 @@ mod tests {
             digest_key("", "ten_1", end),
             "ten_1/_digest/2026-05-23/20260523T000000Z.json"
         );
-        assert!(is_digest_key("audit-logs/ten_1/_digest/2026-05-23/20260523T000000Z.json"));
+        assert!(is_digest_key(
+            "audit-logs/ten_1/_digest/2026-05-23/20260523T000000Z.json"
+        ));
         assert!(!is_digest_key("audit-logs/ten_1/2026-05-23/x.jsonl"));
     }
 

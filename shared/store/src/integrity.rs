@@ -262,4 +262,39 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// How many of the org's events were accepted at or after `from` and before `to`
+    /// (sortable times): a count over the acceptance-order index, no event leaves DynamoDB.
+    pub async fn count_received(
+        &self,
+        org_id: &OrgId,
+        from: &str,
+        to: &str,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.events_table)
+                .index_name(super::schema::GSI_BY_RECEIVED)
+                .key_condition_expression("pk = :pk AND #r BETWEEN :lo AND :hi")
+                .expression_attribute_names("#r", "rcv_sk")
+                .expression_attribute_values(":pk", s(org_id))
+                .expression_attribute_values(":lo", s(from))
+                // Every rcv_sk of the period sorts below `to`; "#" sorts below any digit.
+                .expression_attribute_values(":hi", s(format!("{to}#")))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            total += u64::try_from(out.count()).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod console;
 pub mod credentials;
 pub mod export_jobs;
 pub mod health;
+pub mod integrity;
 pub mod logs;
 pub mod notifications;
 pub mod otlp;

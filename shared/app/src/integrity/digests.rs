@@ -20,9 +20,9 @@ use super::signer::{SignError, Signer};
 use crate::pipeline::bucket::Buckets;
 use crate::pipeline::bucket_writer::{Limits, WriteFailure};
 use relay_core::integrity::{
-    digest_key, hex, parse_period_time, period_start, period_time, relative_key,
-    signing_string, Digest, WatermarkRange, FORMAT_VERSION, SIGNATURE_ALGORITHM,
-    SIGNATURE_METADATA, SIGNATURE_SUFFIX,
+    digest_key, hex, parse_period_time, period_start, period_time, relative_key, signing_string,
+    Digest, WatermarkRange, FORMAT_VERSION, SIGNATURE_ALGORITHM, SIGNATURE_METADATA,
+    SIGNATURE_SUFFIX,
 };
 use relay_core::model::event::sortable_time;
 use relay_core::model::ids::{new_id, OrgId};

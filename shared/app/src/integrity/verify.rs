@@ -62,7 +62,9 @@ impl KeySet {
             if line == "-----BEGIN PUBLIC KEY-----" {
                 body = Some(String::new());
             } else if line == "-----END PUBLIC KEY-----" {
-                let b = body.take().ok_or_else(|| KeyError("END without BEGIN".into()))?;
+                let b = body
+                    .take()
+                    .ok_or_else(|| KeyError("END without BEGIN".into()))?;
                 let der = base64::engine::general_purpose::STANDARD
                     .decode(b)
                     .map_err(|e| KeyError(format!("bad base64: {e}")))?;
@@ -151,8 +153,81 @@ pub struct Report {
     pub first_period_start: Option<String>,
     /// End of the last period checked.
     pub last_period_end: Option<String>,
+    /// Each digest's period and event count, oldest first.
+    pub periods: Vec<PeriodEvents>,
     /// Everything wrong, in the order found.
     pub findings: Vec<Finding>,
+}
+
+/// One digest's period and the events it lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeriodEvents {
+    /// Start (inclusive).
+    pub start: String,
+    /// End (exclusive).
+    pub end: String,
+    /// Events of its files.
+    pub events: u64,
+}
+
+impl Report {
+    /// Compares the digests' event counts with the trail's accepted-event counts per period
+    /// (`(start, end, events)` from `GET /v1/audit/integrity/counts`): a period where the
+    /// trail accepted more events than the digests list lost some between the API and the
+    /// bucket.
+    pub fn compare_counts(&mut self, accepted: &[(String, String, u64)]) {
+        for p in &self.periods {
+            let Some((_, _, n)) = accepted
+                .iter()
+                .find(|(s, e, _)| same_time(s, &p.start) && same_time(e, &p.end))
+            else {
+                continue;
+            };
+            if *n != p.events {
+                self.findings.push(Finding {
+                    kind: "events_missing",
+                    key: String::new(),
+                    period: Some(format!("{}/{}", p.start, p.end)),
+                    message: format!(
+                        "the trail accepted {n} events in this period, the digests list {}",
+                        p.events
+                    ),
+                });
+            }
+        }
+    }
+
+    /// One line per finding (`kind period key: message`), or a line saying all is well.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for f in &self.findings {
+            out.push_str(&format!(
+                "{} {} {}: {}\n",
+                f.kind,
+                f.period.as_deref().unwrap_or("-"),
+                if f.key.is_empty() { "-" } else { &f.key },
+                f.message
+            ));
+        }
+        out.push_str(&format!(
+            "{} digests, {} files, {} events checked ({} to {}); {} files not yet digested; {} findings\n",
+            self.digests,
+            self.files,
+            self.events,
+            self.first_period_start.as_deref().unwrap_or("-"),
+            self.last_period_end.as_deref().unwrap_or("-"),
+            self.undigested_files,
+            self.findings.len()
+        ));
+        out
+    }
+}
+
+fn same_time(a: &str, b: &str) -> bool {
+    match (time_of(a), time_of(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 /// Which periods to check: digests whose period ends after `from` and at or before `to`
@@ -216,7 +291,9 @@ pub fn count_events(name: &str, bytes: &[u8]) -> Result<u64, String> {
         return Ok((lines + trailing) as u64);
     }
     if inner.ends_with(".csv") {
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(data);
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(data);
         let mut n = 0u64;
         let mut record = csv::ByteRecord::new();
         while rdr
@@ -359,6 +436,11 @@ pub fn verify_dir(root: &Path, keys: &KeySet, range: &Range) -> std::io::Result<
             period: period.clone(),
             message,
         };
+        report.periods.push(PeriodEvents {
+            start: d.digest.digest_start_time.clone(),
+            end: d.digest.digest_end_time.clone(),
+            events: d.digest.files.iter().map(|f| f.events).sum(),
+        });
         // The signature.
         match &d.signature {
             None => report.findings.push(finding(
@@ -421,18 +503,13 @@ pub fn verify_dir(root: &Path, keys: &KeySet, range: &Range) -> std::io::Result<
             (Some(p), None) => report.findings.push(finding(
                 "chain_broken",
                 &d.key,
-                format!(
-                    "digest starts a new chain although {} precedes it",
-                    p.key
-                ),
+                format!("digest starts a new chain although {} precedes it", p.key),
             )),
-            (None, Some(prev_key)) if range.from.is_none() => {
-                report.findings.push(finding(
-                    "chain_gap",
-                    &d.key,
-                    format!("previous digest {prev_key} is missing (deleted?)"),
-                ))
-            }
+            (None, Some(prev_key)) if range.from.is_none() => report.findings.push(finding(
+                "chain_gap",
+                &d.key,
+                format!("previous digest {prev_key} is missing (deleted?)"),
+            )),
             (None, _) => {}
         }
         // The files.
@@ -477,9 +554,7 @@ pub fn verify_dir(root: &Path, keys: &KeySet, range: &Range) -> std::io::Result<
                     &f.key,
                     format!("holds {n} events, the digest says {}", f.events),
                 )),
-                Err(e) => report
-                    .findings
-                    .push(finding("event_count", &f.key, e)),
+                Err(e) => report.findings.push(finding("event_count", &f.key, e)),
             }
         }
     }
@@ -531,7 +606,10 @@ mod tests {
 
     #[test]
     fn tails_and_batch_times() {
-        assert_eq!(tail("a/b/ten/2026-05-22/x.jsonl", 3), "ten/2026-05-22/x.jsonl");
+        assert_eq!(
+            tail("a/b/ten/2026-05-22/x.jsonl", 3),
+            "ten/2026-05-22/x.jsonl"
+        );
         assert_eq!(tail("x.jsonl", 3), "x.jsonl");
         assert_eq!(
             batch_time("ten/2026-05-22/20260522T103100123Z-abcdef.jsonl").as_deref(),
@@ -554,7 +632,10 @@ mod tests {
         );
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, b"{}\n{}\n{}\n").unwrap();
-        assert_eq!(count_events("a.jsonl.gz", &gz.finish().unwrap()).unwrap(), 3);
+        assert_eq!(
+            count_events("a.jsonl.gz", &gz.finish().unwrap()).unwrap(),
+            3
+        );
         assert!(count_events("a.txt", b"").is_err());
     }
 
@@ -564,9 +645,8 @@ mod tests {
         use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let mut spki = P256_SPKI_PREFIX.to_vec();
         spki.extend_from_slice(pair.public_key().as_ref());
         let sig = hex(pair.sign(&rng, b"message").unwrap().as_ref());
