@@ -12,6 +12,7 @@ mod export_jobs;
 mod fixtures;
 mod health;
 mod ingest;
+mod integrity;
 mod notifications;
 mod object_stores;
 mod otel;

@@ -125,6 +125,16 @@ pub async fn credentials_key(sdk: &aws_config::SdkConfig) -> String {
     .expect("credentials key")
 }
 
+/// The KMS key that signs digests and manifests in tests (one per moto server).
+pub async fn signing_key(sdk: &aws_config::SdkConfig) -> String {
+    relay_app::integrity::signer::ensure_signing_key(
+        &aws_sdk_kms::Client::new(sdk),
+        "alias/auditrelay-test-signing",
+    )
+    .await
+    .expect("signing key")
+}
+
 /// Customers' buckets as the tests reach them: moto's credentials, private endpoints allowed.
 pub fn buckets(
     config: &Config,

@@ -21,12 +21,13 @@ use crate::pipeline::bucket::Buckets;
 use crate::pipeline::bucket_writer::{Limits, WriteFailure};
 use relay_core::integrity::{
     digest_key, hex, parse_period_time, period_start, period_time, relative_key, signing_string,
-    Digest, WatermarkRange, FORMAT_VERSION, SIGNATURE_ALGORITHM, SIGNATURE_METADATA,
+    Digest, DigestFile, WatermarkRange, FORMAT_VERSION, SIGNATURE_ALGORITHM, SIGNATURE_METADATA,
     SIGNATURE_SUFFIX,
 };
 use relay_core::model::event::sortable_time;
 use relay_core::model::ids::{new_id, OrgId};
 use relay_store::error::StoreError;
+use relay_store::events::Received;
 use relay_store::integrity::ChainHead;
 use relay_store::s3_stream::FlushState;
 use relay_store::Store;
@@ -37,6 +38,37 @@ pub const MAX_DIGESTS_PER_RUN: usize = 24;
 /// How long a writer may hold the org's lease: far more than [`MAX_DIGESTS_PER_RUN`] digests
 /// take.
 const LEASE_SECS: i64 = 300;
+
+/// The record of an object the flush wrote from `batch` (events in acceptance order): what
+/// the digest of its period lists for it.
+pub fn file_record(key: &str, body: &[u8], batch: &[Received]) -> DigestFile {
+    let split = |r: Option<&Received>| -> (String, String) {
+        let rcv = r.map(|r| r.rcv_sk.as_str()).unwrap_or_default();
+        let (at, id) = rcv.split_once('#').unwrap_or((rcv, ""));
+        (at.to_string(), id.to_string())
+    };
+    let (oldest, first_id) = split(batch.first());
+    let (newest, last_id) = split(batch.last());
+    DigestFile {
+        key: key.to_string(),
+        sha256: hex(&Sha256::digest(body)),
+        bytes: body.len() as u64,
+        events: batch.len() as u64,
+        first_event_id: first_id,
+        last_event_id: last_id,
+        oldest_received_at: oldest,
+        newest_received_at: newest,
+    }
+}
+
+/// The end of the period of `period_secs` in which the event at `rcv_sk` was accepted
+/// (`None` when the position does not start with a time).
+pub fn period_end_of(rcv_sk: &str, period_secs: u64) -> Option<String> {
+    let at = rcv_sk.split('#').next()?;
+    let t = parse_period_time(at)?;
+    let step = time::Duration::seconds(i64::try_from(period_secs.max(1)).ok()?);
+    Some(period_time(period_start(t, period_secs) + step))
+}
 
 /// Why digests could not be written.
 #[derive(Debug, thiserror::Error)]
