@@ -74,7 +74,8 @@ template-check: tools
 ## Benchmarks: the CPU part of an S3 batch, webhook signing, OTLP request encoding and export-job
 ## encoding (criterion); then, against moto, the deliver function (batches of 10 concurrently), an
 ## end-to-end flush into S3 and into each emulated store (S3-compatible, GCS, Azure), and an
-## end-to-end CSV export job of BENCH_EVENTS events, with peak memory.
+## end-to-end CSV export job of BENCH_EVENTS events, with peak memory; and offline verification of
+## 1,000 files (a million events) against their signed digests.
 BENCH_EVENTS ?= 20000
 bench: tools
 	cargo bench -p relay-core --bench signing
@@ -85,6 +86,8 @@ bench: tools
 	for store in s3compat gcs azure; do scripts/with-moto.sh target/release/examples/flush_bench $(BENCH_EVENTS) jsonl $$store; done
 	cargo build --release -p auditrelay-tests --example export_bench
 	scripts/with-moto.sh target/release/examples/export_bench $(BENCH_EVENTS) csv
+	cargo build --release -p auditrelay-tests --example verify_bench
+	target/release/examples/verify_bench 1000
 
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
 ## sam runs one `cargo lambda build --bin X` per function, one after another; building all of

@@ -115,7 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let t = Instant::now();
     let outcome = flusher
-        .flush_org(&org.org_id, Instant::now() + Duration::from_secs(900))
+        .flush_org(&org.org_id, Instant::now() + Duration::from_secs(3600))
         .await?;
     let secs = t.elapsed().as_secs_f64();
     let FlushOutcome::Ran(run) = outcome else {
