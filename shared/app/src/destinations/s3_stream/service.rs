@@ -229,9 +229,10 @@ pub async fn setup(
     let (bucket, prefix) = stored
         .map(|c| {
             let prefix = match c.dest.layout {
-                // The three custom sources' locations, `ext/{source}/`, all under `ext`.
-                Layout::SecurityLake(_) if c.dest.target.prefix.is_empty() => "ext".into(),
-                Layout::SecurityLake(_) => format!("{}/ext", c.dest.target.prefix),
+                // The custom sources' locations, `ext/{source}/` (the connection test
+                // writes under each one's `.verify/`).
+                Layout::SecurityLake(_) if c.dest.target.prefix.is_empty() => "ext/*".into(),
+                Layout::SecurityLake(_) => format!("{}/ext/*", c.dest.target.prefix),
                 Layout::Standard => c.dest.target.prefix,
             };
             (c.dest.target.bucket, prefix)
