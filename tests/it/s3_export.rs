@@ -1414,7 +1414,7 @@ async fn security_lake_layout_writes_one_class_per_source_and_event_day() {
             assert!(t["metadata"].as_str().unwrap().starts_with("struct<"), "{t}");
             assert!(t["actor"].as_str().unwrap().starts_with("struct<user: struct<"), "{t}");
             assert_eq!(t["time"], "int64");
-            assert_eq!(t["time_dt"], "timestamp[ms, tz=UTC]");
+            assert_eq!(t["time_dt"], "timestamp[ms, tz=+00:00]");
             assert_eq!(t["unmapped"], "map<string, string>");
             assert_eq!(o["actor_uid"], "usr_1");
             assert_eq!(o["product"], "AuditRelay");

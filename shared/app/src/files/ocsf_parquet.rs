@@ -121,7 +121,7 @@ pub fn schema(class: Class) -> SchemaRef {
         long("time"),
         Field::new(
             "time_dt",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
             true,
         ),
         int("status_id"),
@@ -238,6 +238,7 @@ pub fn encode(class: Class, records: &[Value]) -> Result<Vec<u8>, OcsfParquetErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::RecordBatchReader;
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use relay_core::model::event::AuditEvent;
@@ -404,7 +405,7 @@ mod tests {
         assert_eq!(ty("time"), DataType::Int64);
         assert_eq!(
             ty("time_dt"),
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+            DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()))
         );
     }
 
