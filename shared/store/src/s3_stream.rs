@@ -16,8 +16,8 @@ use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::bucket::{target_from_item, target_values, TARGET_ATTRS};
 use crate::error::StoreError;
 use relay_core::model::file_format::FileFormat;
-use relay_core::model::ids::OrgId;
 use relay_core::model::file_format::FileLayout;
+use relay_core::model::ids::OrgId;
 use relay_core::model::s3_stream::{
     Layout, S3Destination, S3ExportConfig, SecurityLake, SECURITY_LAKE_CLASSES,
 };

@@ -144,23 +144,20 @@ pub fn file_shape_in(
     format_field: &str,
 ) -> Result<(Schema, FileFormat), Error> {
     if layout == FileLayout::SecurityLake {
-        let schema = match schema {
-            None | Some("ocsf") => Schema::Ocsf,
-            Some(_) => {
-                return Err(Error::invalid(
+        let schema =
+            match schema {
+                None | Some("ocsf") => Schema::Ocsf,
+                Some(_) => return Err(Error::invalid(
                     schema_field,
                     "must be ocsf with layout security_lake (Security Lake stores OCSF records)",
-                ))
-            }
-        };
+                )),
+            };
         let format = match format {
             None | Some("parquet") => FileFormat::Parquet,
-            Some(_) => {
-                return Err(Error::invalid(
-                    format_field,
-                    "must be parquet with layout security_lake (Security Lake reads Parquet objects)",
-                ))
-            }
+            Some(_) => return Err(Error::invalid(
+                format_field,
+                "must be parquet with layout security_lake (Security Lake reads Parquet objects)",
+            )),
         };
         return Ok((schema, format));
     }
@@ -265,7 +262,10 @@ mod tests {
             )),
             "format"
         );
-        assert_eq!(FileLayout::parse("security_lake"), Some(FileLayout::SecurityLake));
+        assert_eq!(
+            FileLayout::parse("security_lake"),
+            Some(FileLayout::SecurityLake)
+        );
         assert_eq!(FileLayout::default().as_str(), "standard");
         assert_eq!(FileLayout::parse("lake"), None);
     }

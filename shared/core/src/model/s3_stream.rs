@@ -54,7 +54,13 @@ impl SecurityLake {
 
     /// The object key of the records of one class and one UTC day (`YYYYMMDD`) of a batch,
     /// under `prefix` when one is set.
-    pub fn object_key(&self, prefix: &str, class: Class, event_day: &str, batch_id: &str) -> String {
+    pub fn object_key(
+        &self,
+        prefix: &str,
+        class: Class,
+        event_day: &str,
+        batch_id: &str,
+    ) -> String {
         let key = format!(
             "ext/{}/region={}/accountId={}/eventDay={event_day}/{batch_id}.parquet",
             self.source(class),
@@ -608,15 +614,16 @@ mod tests {
         assert_eq!(plain.validate_over(Some(&d)).unwrap().layout, d.layout);
         let mut back = plain.clone();
         back.layout = Some("standard".into());
-        assert_eq!(back.validate_over(Some(&d)).unwrap().layout, Layout::Standard);
+        assert_eq!(
+            back.validate_over(Some(&d)).unwrap().layout,
+            Layout::Standard
+        );
     }
 
     #[test]
     fn security_lake_layout_names_the_bad_field() {
         use serde_json::json;
-        let sources = |a: &str, b: &str, c: &str| {
-            json!({"accountId": "123456789012", "sources": {"ACCOUNT_CHANGE": a, "AUTHENTICATION": b, "API_ACTIVITY": c}})
-        };
+        let sources = |a: &str, b: &str, c: &str| json!({"accountId": "123456789012", "sources": {"ACCOUNT_CHANGE": a, "AUTHENTICATION": b, "API_ACTIVITY": c}});
         for (extra, field) in [
             (json!({"schema": "columnar"}), "schema"),
             (json!({"format": "jsonl"}), "format"),

@@ -531,13 +531,8 @@ fn millis(t: time::OffsetDateTime) -> i64 {
 ///   member, else the actor (a change to one's own account, such as `password_change`).
 /// - `unmapped` holds the rest: `metadata`, `project`, `request_id`, and the resource where
 ///   the class has no place for it.
-pub fn record(
-    event: &AuditEvent,
-    received_at: Option<&str>,
-    ctx: &ShapeContext,
-) -> Value {
-    let Classification { class, activity_id } =
-        classify_with(&event.action, &ctx.class_overrides);
+pub fn record(event: &AuditEvent, received_at: Option<&str>, ctx: &ShapeContext) -> Value {
+    let Classification { class, activity_id } = classify_with(&event.action, &ctx.class_overrides);
     let caption = class.activity_caption(activity_id).unwrap_or("Other");
     let activity_name = if activity_id == ACTIVITY_OTHER {
         // OCSF: with Other, activity_name carries the source's own name for the activity.
@@ -923,7 +918,11 @@ mod tests {
         assert_eq!(r["activity_name"], "document.opened");
         assert_eq!(r["user"]["uid"], "usr_01ABCDEFG");
         assert_eq!(r["unmapped"]["resource"]["uid"], "doc_01ABCDEF");
-        let none_match = record(&ev, None, &ctx().with_class_overrides(overrides[3..].to_vec()));
+        let none_match = record(
+            &ev,
+            None,
+            &ctx().with_class_overrides(overrides[3..].to_vec()),
+        );
         assert_eq!(none_match["class_uid"], 3002);
         assert_eq!(none_match["service"], json!({"uid": "ten_01ABCDEFG"}));
     }

@@ -93,12 +93,7 @@ pub fn event_day(record: &Value) -> String {
     let millis = record.get("time").and_then(Value::as_i64).unwrap_or(0);
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day()
-    )
+    format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
 /// The Security Lake objects of a batch: its events as OCSF records, grouped by class and
