@@ -503,7 +503,7 @@ describe("admin console", () => {
     await page.goto(`${base}/console/?view=exports`);
     const form = page.getByRole("form", { name: "S3 destination" });
     await form.getByLabel("Bucket").fill("no-such-bucket-e2e");
-    await form.getByLabel("Region").fill("us-east-1");
+    await form.getByLabel("Region", { exact: true }).fill("us-east-1");
     await form.getByLabel("Role ARN").fill("arn:aws:iam::123456789012:role/AuditRelayExport");
     await form.getByRole("button", { name: "Test connection" }).click();
     await form.getByText(/Connection failed/).waitFor();
@@ -549,7 +549,7 @@ describe("admin console", () => {
     await form.getByLabel("Destination type").selectOption("s3");
     await form.getByLabel("Access", { exact: true }).selectOption("role");
     await form.getByLabel("Bucket").fill("acme-audit-e2e");
-    await form.getByLabel("Region").fill("us-east-1");
+    await form.getByLabel("Region", { exact: true }).fill("us-east-1");
     await form.getByLabel("Role ARN").fill("arn:aws:iam::123456789012:role/AuditRelayExport");
     await form.getByRole("button", { name: "Save" }).click();
     await page.getByText("Continuous export saved").waitFor();
@@ -633,7 +633,7 @@ describe("admin console", () => {
     await form.getByLabel("Access", { exact: true }).selectOption("bucket_policy");
     assert.equal(await form.getByLabel("Role ARN").isHidden(), true);
     await form.getByLabel("Bucket").fill(bucket);
-    await form.getByLabel("Region").fill("us-east-1");
+    await form.getByLabel("Region", { exact: true }).fill("us-east-1");
     await form.getByRole("button", { name: "Save" }).click();
     const step = page.getByRole("region", { name: "Prove you own the bucket" });
     await step.waitFor();

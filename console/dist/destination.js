@@ -5,6 +5,12 @@
 import { api, ApiError, exportPath } from "./api.js";
 import { CREDENTIAL_LABELS, loadCredentials } from "./credentials.js";
 import { badge, copyButton, field, h, notice, pretty, replace, time, toast } from "./dom.js";
+/** Security Lake's event classes of the three OCSF classes AuditRelay writes (docs/security-lake.md). */
+const LAKE_CLASSES = [
+    ["ACCOUNT_CHANGE", "Account Change source", "auditrelay_acct"],
+    ["AUTHENTICATION", "Authentication source", "auditrelay_auth"],
+    ["API_ACTIVITY", "API Activity source", "auditrelay_api"],
+];
 const CHOICES = [
     ["s3", "Amazon S3"],
     ["s3_compatible", "S3-compatible (MinIO, R2, Ceph…)"],
@@ -41,7 +47,7 @@ const FORMATS_OF = {
 const FORMAT_HINT = {
     canonical: "Canonical events are nested: JSONL only (CSV and Parquet need the columnar schema).",
     columnar: "Columnar rows fit every format; Parquet has typed columns.",
-    ocsf: "OCSF records are nested: JSONL only (CSV and Parquet need the columnar schema).",
+    ocsf: "OCSF records are nested: JSONL only here (OCSF Parquet is the Amazon Security Lake layout's).",
 };
 /** The schema a stored config has (older configs answer without one: their format's default). */
 function schemaOf(cfg) {
@@ -78,7 +84,7 @@ function stateLine(cfg) {
         pendingVerification: ["waiting for verification", "warn"],
     };
     const [text, kind] = label[cfg.status] ?? [cfg.status, "neutral"];
-    return h("p", { class: "muted" }, badge(text, kind), cfg.pausedReason ? ` ${cfg.pausedReason}` : "", " · files: ", h("span", { class: "saved-shape", text: `${schemaOf(cfg)} schema, ${cfg.format}` }), " · last export: ", time(cfg.lastExportedAt), " · last test: ", cfg.lastTestedAt ? h("span", {}, time(cfg.lastTestedAt), cfg.lastTestOk ? " (ok)" : " (failed)") : "never");
+    return h("p", { class: "muted" }, badge(text, kind), cfg.pausedReason ? ` ${cfg.pausedReason}` : "", " · files: ", h("span", { class: "saved-shape", text: cfg.layout === "security_lake" ? `Security Lake (${schemaOf(cfg)} schema, ${cfg.format})` : `${schemaOf(cfg)} schema, ${cfg.format}` }), " · last export: ", time(cfg.lastExportedAt), " · last test: ", cfg.lastTestedAt ? h("span", {}, time(cfg.lastTestedAt), cfg.lastTestOk ? " (ok)" : " (failed)") : "never");
 }
 /** Renders the card; `refreshHealth` runs after a change (the health panel follows). */
 export async function renderDestination(section, orgId, refreshHealth = () => { }) {
@@ -132,8 +138,36 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
     };
     schema.control.addEventListener("change", fitFormats);
     fitFormats();
+    const layoutField = field("Layout", h("select", { name: "layout" }, h("option", { value: "standard", text: "Standard ({prefix}/{tenant_id}/{date}/)" }), h("option", { value: "security_lake", text: "Amazon Security Lake (OCSF Parquet)" })), "Security Lake: one custom source per OCSF class, OCSF records in Parquet (see docs/security-lake.md).");
+    layoutField.control.value = cfg?.layout ?? "standard";
+    const lake = cfg?.securityLake ?? null;
+    const lakeAccount = field("Security Lake account id", h("input", { name: "securityLake.accountId", value: lake?.accountId ?? "", autocomplete: "off", placeholder: "111122223333", inputmode: "numeric" }), "The accountId partition: 12 digits.");
+    const lakeRegion = field("Security Lake region", h("input", { name: "securityLake.region", value: lake?.region ?? "", autocomplete: "off", placeholder: "the bucket's region" }), "Optional: the region partition, by default the bucket's.");
+    const lakeSources = LAKE_CLASSES.map(([cls, label, example]) => {
+        const f = field(label, h("input", { name: `securityLake.sources.${cls}`, value: lake?.sources?.[cls] ?? "", autocomplete: "off", placeholder: example }), `The custom source registered with --event-classes ${cls} (1-20 letters, digits, _ - . :).`);
+        return [cls, f];
+    });
     const enabled = h("input", { type: "checkbox", id: "s3-enabled", name: "enabled", checked: cfg ? cfg.enabled : true });
-    const fields = { type: choice, access, endpointUrl, bucket, region, roleArn, accountName, credentialsPath: credential, prefix, schema, format };
+    const fields = {
+        type: choice,
+        access,
+        endpointUrl,
+        bucket,
+        region,
+        roleArn,
+        accountName,
+        credentialsPath: credential,
+        prefix,
+        schema,
+        format,
+        layout: layoutField,
+        securityLake: lakeAccount,
+        "securityLake.accountId": lakeAccount,
+        "securityLake.region": lakeRegion,
+        ...Object.fromEntries(lakeSources.map(([cls, f]) => [`securityLake.sources.${cls}`, f])),
+    };
+    /** Whether the form writes to Security Lake (Amazon S3 only). */
+    const isLake = () => choice.control.value === "s3" && layoutField.control.value === "security_lake";
     const fillCredentials = () => {
         const types = CREDENTIAL_TYPES[choice.control.value];
         const usable = creds.filter((c) => types.includes(c.type));
@@ -156,10 +190,29 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
         endpointUrl.wrap.querySelector(".hint").textContent =
             c === "s3_compatible" ? "Required: your store's S3 endpoint." : "Optional: an emulator or a private endpoint.";
         region.control.placeholder = c === "s3_compatible" ? "us-east-1 (or auto)" : "eu-west-1";
+        const lakeOn = isLake();
+        show(layoutField.wrap, c === "s3");
+        for (const f of [lakeAccount, lakeRegion, ...lakeSources.map(([, f]) => f)])
+            show(f.wrap, lakeOn);
+        // Security Lake takes OCSF in Parquet only, and its bucket has no prefix of ours.
+        show(schema.wrap, !lakeOn);
+        show(format.wrap, !lakeOn);
+        prefix.wrap.querySelector(".hint").textContent = lakeOn
+            ? "Optional, usually empty: objects go to ext/{source}/region={region}/accountId={account}/eventDay={YYYYMMDD}/."
+            : "Objects are written under {prefix}/{tenant_id}/{YYYY-MM-DD}/.";
         fillCredentials();
     };
-    choice.control.addEventListener("change", layout);
+    const switchLayout = () => {
+        const p = prefix.control;
+        if (isLake() && p.value.trim() === "audit-logs")
+            p.value = "";
+        if (!isLake() && !p.value.trim())
+            p.value = "audit-logs";
+        layout();
+    };
+    choice.control.addEventListener("change", switchLayout);
     access.control.addEventListener("change", layout);
+    layoutField.control.addEventListener("change", switchLayout);
     layout();
     const body = () => {
         const c = choice.control.value;
@@ -191,6 +244,19 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
         }
         if (c === "azure_blob" && v(accountName))
             b.accountName = v(accountName);
+        if (c === "s3")
+            b.layout = layoutField.control.value;
+        if (isLake()) {
+            delete b.schema;
+            delete b.format;
+            const sl = {
+                accountId: v(lakeAccount),
+                sources: Object.fromEntries(lakeSources.map(([cls, f]) => [cls, v(f)])),
+            };
+            if (v(lakeRegion))
+                sl.region = v(lakeRegion);
+            b.securityLake = sl;
+        }
         return b;
     };
     /** The required fields the form is missing, by API field name. */
@@ -203,13 +269,22 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
             need.push("credentialsPath");
         if (c === "s3_compatible")
             need.push("endpointUrl");
-        return need.filter((k) => !b[k]);
+        const gaps = need.filter((k) => !b[k]);
+        if (isLake()) {
+            const sl = b.securityLake;
+            if (!sl.accountId)
+                gaps.push("securityLake.accountId");
+            for (const [cls] of LAKE_CLASSES)
+                if (!sl.sources[cls])
+                    gaps.push(`securityLake.sources.${cls}`);
+        }
+        return gaps;
     };
     const result = h("div", { class: "test-result" });
     const saveBtn = h("button", { type: "submit", class: "primary", text: "Save" });
     const testBtn = h("button", { type: "button", class: "secondary", text: "Test connection" });
     const delBtn = cfg ? h("button", { type: "button", class: "danger", text: "Delete" }) : null;
-    const form = h("form", { class: "grid-form", novalidate: true, "aria-label": "S3 destination" }, choice.wrap, access.wrap, endpointUrl.wrap, bucket.wrap, region.wrap, accountName.wrap, roleArn.wrap, credential.wrap, prefix.wrap, schema.wrap, format.wrap, h("div", { class: "span" }, pathStyleWrap), h("div", { class: "check" }, enabled, h("label", { for: "s3-enabled", text: "Enabled" })), h("div", { class: "buttons span" }, saveBtn, testBtn, delBtn), h("div", { class: "span" }, result));
+    const form = h("form", { class: "grid-form", novalidate: true, "aria-label": "S3 destination" }, choice.wrap, access.wrap, endpointUrl.wrap, bucket.wrap, region.wrap, accountName.wrap, roleArn.wrap, credential.wrap, layoutField.wrap, lakeAccount.wrap, lakeRegion.wrap, ...lakeSources.map(([, f]) => f.wrap), prefix.wrap, schema.wrap, format.wrap, h("div", { class: "span" }, pathStyleWrap), h("div", { class: "check" }, enabled, h("label", { for: "s3-enabled", text: "Enabled" })), h("div", { class: "buttons span" }, saveBtn, testBtn, delBtn), h("div", { class: "span" }, result));
     const showError = (err) => {
         const msg = err instanceof Error ? err.message : String(err);
         const f = err instanceof ApiError ? err.field : undefined;

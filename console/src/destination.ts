@@ -22,6 +22,8 @@ interface Config {
   prefix: string;
   format: string;
   schema?: string;
+  layout?: Layout;
+  securityLake?: SecurityLake | null;
   externalId: string;
   lastTestedAt: string | null;
   lastTestOk: boolean | null;
@@ -29,6 +31,22 @@ interface Config {
   lastExportedAt: string | null;
   pausedReason: string | null;
 }
+
+/** How batches are laid out: the standard paths, or Amazon Security Lake custom sources. */
+type Layout = "standard" | "security_lake";
+
+interface SecurityLake {
+  accountId: string;
+  region: string;
+  sources: Record<string, string>;
+}
+
+/** Security Lake's event classes of the three OCSF classes AuditRelay writes (docs/security-lake.md). */
+const LAKE_CLASSES: [string, string, string][] = [
+  ["ACCOUNT_CHANGE", "Account Change source", "auditrelay_acct"],
+  ["AUTHENTICATION", "Authentication source", "auditrelay_auth"],
+  ["API_ACTIVITY", "API Activity source", "auditrelay_api"],
+];
 
 interface Setup {
   externalId: string;
@@ -103,7 +121,7 @@ const FORMATS_OF: Record<Schema, string[]> = {
 const FORMAT_HINT: Record<Schema, string> = {
   canonical: "Canonical events are nested: JSONL only (CSV and Parquet need the columnar schema).",
   columnar: "Columnar rows fit every format; Parquet has typed columns.",
-  ocsf: "OCSF records are nested: JSONL only (CSV and Parquet need the columnar schema).",
+  ocsf: "OCSF records are nested: JSONL only here (OCSF Parquet is the Amazon Security Lake layout's).",
 };
 
 /** The schema a stored config has (older configs answer without one: their format's default). */
@@ -144,7 +162,7 @@ function stateLine(cfg: Config | null): HTMLElement {
     badge(text, kind),
     cfg.pausedReason ? ` ${cfg.pausedReason}` : "",
     " · files: ",
-    h("span", { class: "saved-shape", text: `${schemaOf(cfg)} schema, ${cfg.format}` }),
+    h("span", { class: "saved-shape", text: cfg.layout === "security_lake" ? `Security Lake (${schemaOf(cfg)} schema, ${cfg.format})` : `${schemaOf(cfg)} schema, ${cfg.format}` }),
     " · last export: ",
     time(cfg.lastExportedAt),
     " · last test: ",
@@ -211,8 +229,40 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
   };
   schema.control.addEventListener("change", fitFormats);
   fitFormats();
+  const layoutField = field(
+    "Layout",
+    h("select", { name: "layout" }, h("option", { value: "standard", text: "Standard ({prefix}/{tenant_id}/{date}/)" }), h("option", { value: "security_lake", text: "Amazon Security Lake (OCSF Parquet)" })),
+    "Security Lake: one custom source per OCSF class, OCSF records in Parquet (see docs/security-lake.md).",
+  );
+  layoutField.control.value = cfg?.layout ?? "standard";
+  const lake = cfg?.securityLake ?? null;
+  const lakeAccount = field("Security Lake account id", h("input", { name: "securityLake.accountId", value: lake?.accountId ?? "", autocomplete: "off", placeholder: "111122223333", inputmode: "numeric" }), "The accountId partition: 12 digits.");
+  const lakeRegion = field("Security Lake region", h("input", { name: "securityLake.region", value: lake?.region ?? "", autocomplete: "off", placeholder: "the bucket's region" }), "Optional: the region partition, by default the bucket's.");
+  const lakeSources = LAKE_CLASSES.map(([cls, label, example]) => {
+    const f = field(label, h("input", { name: `securityLake.sources.${cls}`, value: lake?.sources?.[cls] ?? "", autocomplete: "off", placeholder: example }), `The custom source registered with --event-classes ${cls} (1-20 letters, digits, _ - . :).`);
+    return [cls, f] as [string, Field];
+  });
   const enabled = h("input", { type: "checkbox", id: "s3-enabled", name: "enabled", checked: cfg ? cfg.enabled : true });
-  const fields: Record<string, Field> = { type: choice, access, endpointUrl, bucket, region, roleArn, accountName, credentialsPath: credential, prefix, schema, format };
+  const fields: Record<string, Field> = {
+    type: choice,
+    access,
+    endpointUrl,
+    bucket,
+    region,
+    roleArn,
+    accountName,
+    credentialsPath: credential,
+    prefix,
+    schema,
+    format,
+    layout: layoutField,
+    securityLake: lakeAccount,
+    "securityLake.accountId": lakeAccount,
+    "securityLake.region": lakeRegion,
+    ...Object.fromEntries(lakeSources.map(([cls, f]) => [`securityLake.sources.${cls}`, f])),
+  };
+  /** Whether the form writes to Security Lake (Amazon S3 only). */
+  const isLake = () => choice.control.value === "s3" && layoutField.control.value === "security_lake";
 
   const fillCredentials = () => {
     const types = CREDENTIAL_TYPES[choice.control.value as Choice];
@@ -241,10 +291,26 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
     endpointUrl.wrap.querySelector(".hint")!.textContent =
       c === "s3_compatible" ? "Required: your store's S3 endpoint." : "Optional: an emulator or a private endpoint.";
     (region.control as HTMLInputElement).placeholder = c === "s3_compatible" ? "us-east-1 (or auto)" : "eu-west-1";
+    const lakeOn = isLake();
+    show(layoutField.wrap, c === "s3");
+    for (const f of [lakeAccount, lakeRegion, ...lakeSources.map(([, f]) => f)]) show(f.wrap, lakeOn);
+    // Security Lake takes OCSF in Parquet only, and its bucket has no prefix of ours.
+    show(schema.wrap, !lakeOn);
+    show(format.wrap, !lakeOn);
+    prefix.wrap.querySelector(".hint")!.textContent = lakeOn
+      ? "Optional, usually empty: objects go to ext/{source}/region={region}/accountId={account}/eventDay={YYYYMMDD}/."
+      : "Objects are written under {prefix}/{tenant_id}/{YYYY-MM-DD}/.";
     fillCredentials();
   };
-  choice.control.addEventListener("change", layout);
+  const switchLayout = () => {
+    const p = prefix.control as HTMLInputElement;
+    if (isLake() && p.value.trim() === "audit-logs") p.value = "";
+    if (!isLake() && !p.value.trim()) p.value = "audit-logs";
+    layout();
+  };
+  choice.control.addEventListener("change", switchLayout);
   access.control.addEventListener("change", layout);
+  layoutField.control.addEventListener("change", switchLayout);
   layout();
 
   const body = (): Record<string, unknown> => {
@@ -271,6 +337,17 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
       b.forcePathStyle = pathStyle.checked;
     }
     if (c === "azure_blob" && v(accountName)) b.accountName = v(accountName);
+    if (c === "s3") b.layout = layoutField.control.value;
+    if (isLake()) {
+      delete b.schema;
+      delete b.format;
+      const sl: Record<string, unknown> = {
+        accountId: v(lakeAccount),
+        sources: Object.fromEntries(lakeSources.map(([cls, f]) => [cls, v(f)])),
+      };
+      if (v(lakeRegion)) sl.region = v(lakeRegion);
+      b.securityLake = sl;
+    }
     return b;
   };
   /** The required fields the form is missing, by API field name. */
@@ -280,7 +357,13 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
     if (c === "s3") need.push("region", ...(b.access ? [] : ["roleArn"]));
     else need.push("credentialsPath");
     if (c === "s3_compatible") need.push("endpointUrl");
-    return need.filter((k) => !b[k]);
+    const gaps = need.filter((k) => !b[k]);
+    if (isLake()) {
+      const sl = b.securityLake as { accountId: string; sources: Record<string, string> };
+      if (!sl.accountId) gaps.push("securityLake.accountId");
+      for (const [cls] of LAKE_CLASSES) if (!sl.sources[cls]) gaps.push(`securityLake.sources.${cls}`);
+    }
+    return gaps;
   };
 
   const result = h("div", { class: "test-result" });
@@ -298,6 +381,10 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
     accountName.wrap,
     roleArn.wrap,
     credential.wrap,
+    layoutField.wrap,
+    lakeAccount.wrap,
+    lakeRegion.wrap,
+    ...lakeSources.map(([, f]) => f.wrap),
     prefix.wrap,
     schema.wrap,
     format.wrap,

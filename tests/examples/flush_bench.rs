@@ -75,6 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         target,
         format,
         schema: format.default_schema(),
+        layout: Default::default(),
     };
     let wm = sortable_time(start - time::Duration::seconds(1));
     store

@@ -1251,3 +1251,324 @@ async fn shape_and_format_combinations_are_checked() {
         assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
     }
 }
+
+const LAKE_ACCOUNT: &str = "123456789012";
+
+fn lake_config() -> Value {
+    json!({
+        "layout": "security_lake",
+        "securityLake": {"accountId": LAKE_ACCOUNT, "sources": {
+            "ACCOUNT_CHANGE": "ar_acct", "AUTHENTICATION": "ar_auth", "API_ACTIVITY": "ar_api"}}
+    })
+}
+
+/// Events of the three OCSF classes on two UTC days, in acceptance order; their ids.
+async fn ingest_three_classes(env: &TestEnv, tag: &str, n: usize) -> BTreeSet<String> {
+    let actions = ["user_login", "user.password_reset", "document.opened"];
+    let days = ["2026-05-22T23:59:59Z", "2026-05-23T00:00:00Z"];
+    let mut ids = BTreeSet::new();
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let id = format!("evt_{tag}_{i:05}");
+            ids.insert(id.clone());
+            json!({"event_id": id, "timestamp": days[(i / 3) % 2], "action": actions[i % 3],
+                "actor": {"user_id": "usr_1", "email": "jane@example.com", "ip_address": "203.0.113.42"},
+                "resource": {"type": "document", "id": format!("doc_{i}")},
+                "request_id": "req_1", "metadata": {"app_id": "app_42"}})
+        })
+        .collect();
+    for chunk in events.chunks(500) {
+        env.ingest_retrying(&env.a.writer, &json!({ "events": chunk }))
+            .await;
+    }
+    ids
+}
+
+/// Every object of the bucket read with pyarrow: key → `{rows, classes, ids, days, types}`.
+async fn lake_objects(bucket: &str) -> BTreeMap<String, Value> {
+    let s3 = customer_s3().await;
+    let dir = std::env::temp_dir().join(format!("lake-{}", ulid::Ulid::new()));
+    let list = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("list");
+    let keys: Vec<String> = list
+        .contents()
+        .iter()
+        .map(|o| o.key().unwrap().to_string())
+        .collect();
+    for key in &keys {
+        let bytes = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let path = dir.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let script = r#"
+import json, sys, datetime
+import pyarrow.parquet as pq
+d, keys = sys.argv[1], json.loads(sys.argv[2])
+out = {}
+for k in keys:
+    t = pq.read_table(f"{d}/{k}")
+    rows = t.to_pylist()
+    out[k] = {
+        "rows": t.num_rows,
+        "classes": sorted(set(r["class_uid"] for r in rows)),
+        "ids": [r["metadata"]["uid"] for r in rows],
+        "days": sorted(set(datetime.datetime.fromtimestamp(r["time"] / 1000, datetime.timezone.utc).strftime("%Y%m%d") for r in rows)),
+        "time_dt_ok": all(r["time_dt"].timestamp() * 1000 == r["time"] for r in rows),
+        "types": {f.name: str(f.type) for f in t.schema},
+        "unmapped": dict(rows[0]["unmapped"]),
+        "actor_uid": rows[0]["actor"]["user"]["uid"],
+        "product": rows[0]["metadata"]["product"]["name"],
+    }
+print(json.dumps(out))
+"#;
+    let output = std::process::Command::new(support::python())
+        .args([
+            "-c",
+            script,
+            dir.to_str().unwrap(),
+            &serde_json::to_string(&keys).unwrap(),
+        ])
+        .output()
+        .expect("python with pyarrow");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Asserts each of `expected` is in exactly one object, and nothing else is.
+fn assert_lake_exactly_once(objs: &BTreeMap<String, Value>, expected: &BTreeSet<String>) {
+    let ids: Vec<String> = objs
+        .values()
+        .flat_map(|o| o["ids"].as_array().unwrap().iter())
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), unique.len(), "an event was written twice");
+    assert_eq!(&unique, expected, "exported set differs from accepted set");
+}
+
+/// The Security Lake layout: every batch as one nested-Parquet object per OCSF class and
+/// UTC event day, at the documented keys, each holding one class only.
+#[tokio::test]
+async fn security_lake_layout_writes_one_class_per_source_and_event_day() {
+    let env = TestEnv::new().await;
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    let cfg = configure(&env, &bucket, lake_config()).await;
+    assert_eq!(cfg["layout"], "security_lake", "{cfg}");
+    assert_eq!(
+        (cfg["schema"].as_str(), cfg["format"].as_str()),
+        (Some("ocsf"), Some("parquet"))
+    );
+    assert_eq!(cfg["prefix"], "");
+    assert_eq!(
+        cfg["securityLake"],
+        json!({"accountId": LAKE_ACCOUNT, "region": "us-east-1", "sources": {
+            "ACCOUNT_CHANGE": "ar_acct", "AUTHENTICATION": "ar_auth", "API_ACTIVITY": "ar_api"}})
+    );
+    let expected = ingest_three_classes(&env, "lake", 60).await;
+    let f = flusher(&env, fast(300), None).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let run = ran(&f.flush_org(&env.a.org.org_id, far()).await.unwrap()).clone();
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    assert_eq!(run.event_count, 60);
+
+    let objs = lake_objects(&bucket).await;
+    assert_eq!(
+        run.object_keys.iter().cloned().collect::<BTreeSet<_>>(),
+        objs.keys().cloned().collect()
+    );
+    assert_eq!(objs.len(), 6, "3 classes x 2 days: {:?}", objs.keys());
+    let batch = run.object_keys[0].rsplit('/').next().unwrap().to_string();
+    for (source, class) in [("ar_acct", 3001), ("ar_auth", 3002), ("ar_api", 6003)] {
+        for day in ["20260522", "20260523"] {
+            let key = format!(
+                "ext/{source}/region=us-east-1/accountId={LAKE_ACCOUNT}/eventDay={day}/{batch}"
+            );
+            let o = objs
+                .get(&key)
+                .unwrap_or_else(|| panic!("{key} in {objs:?}"));
+            assert_eq!(o["classes"], json!([class]), "one class per file: {key}");
+            assert_eq!(o["days"], json!([day]), "{key}");
+            assert_eq!(o["rows"], 10);
+            assert_eq!(o["time_dt_ok"], true);
+            let t = &o["types"];
+            assert!(
+                t["metadata"].as_str().unwrap().starts_with("struct<"),
+                "{t}"
+            );
+            assert!(
+                t["actor"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("struct<user: struct<"),
+                "{t}"
+            );
+            assert_eq!(t["time"], "int64");
+            assert_eq!(t["time_dt"], "timestamp[ms, tz=+00:00]");
+            assert!(
+                t["unmapped"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("map<string, string"),
+                "{t}"
+            );
+            assert_eq!(o["actor_uid"], "usr_1");
+            assert_eq!(o["product"], "AuditRelay");
+            assert_eq!(o["unmapped"]["request_id"], "req_1");
+            assert_eq!(o["unmapped"]["metadata"], r#"{"app_id":"app_42"}"#);
+            if class == 6003 {
+                assert!(t["resources"].as_str().unwrap().starts_with("list<"), "{t}");
+            }
+        }
+    }
+    assert_lake_exactly_once(&objs, &expected);
+    // Nothing new: idle, nothing rewritten.
+    assert_eq!(
+        f.flush_org(&env.a.org.org_id, far()).await.unwrap(),
+        FlushOutcome::Idle
+    );
+    // Kept across an update that names neither layout nor securityLake.
+    let again = configure(&env, &bucket, json!({})).await;
+    assert_eq!(again["layout"], "security_lake");
+    assert_eq!(again["securityLake"], cfg["securityLake"]);
+    let back = configure(&env, &bucket, json!({"layout": "standard"})).await;
+    assert_eq!(
+        (
+            back["layout"].as_str(),
+            back["schema"].as_str(),
+            back["securityLake"].is_null()
+        ),
+        (Some("standard"), Some("canonical"), true)
+    );
+}
+
+/// A run killed between the objects of a batch leaves the batch unchecked: the next run
+/// writes all of its objects again under the same keys, and no event twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn security_lake_batches_killed_half_way_are_rewritten_whole() {
+    let env = TestEnv::new().await;
+    let bucket = bucket_name();
+    create_bucket(&bucket).await;
+    configure(&env, &bucket, lake_config()).await;
+    // Batches of 12: 3 classes x 2 days, six objects each.
+    let expected = ingest_three_classes(&env, "lakekill", 120).await;
+    let settings = FlushSettings {
+        batch_events: 12,
+        upload_concurrency: 1,
+        lease: Duration::from_secs(6),
+        ..fast(500)
+    };
+    let f = flusher(&env, settings, None).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let org = env.a.org.org_id.clone();
+    let task = {
+        let f = f.clone();
+        let org = org.clone();
+        tokio::spawn(async move { f.flush_org(&org, far()).await })
+    };
+    let s3 = customer_s3().await;
+    let count = || async {
+        s3.list_objects_v2()
+            .bucket(&bucket)
+            .send()
+            .await
+            .map(|l| l.contents().len())
+            .unwrap_or(0)
+    };
+    // Kill it inside a batch: some but not all of a batch's six objects written.
+    loop {
+        let n = count().await;
+        if n >= 2 && n % 6 != 0 {
+            task.abort();
+            break;
+        }
+        assert!(n < 60, "the run finished before it could be killed");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let before = lake_objects(&bucket).await;
+    assert!(before.len() < 60, "killed half-way ({})", before.len());
+    let resumed = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match f.flush_org(&org, far()).await.unwrap() {
+            FlushOutcome::Skipped => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(ran(&resumed).status, "succeeded");
+    let after = lake_objects(&bucket).await;
+    assert_eq!(
+        after.len(),
+        60,
+        "10 batches x 6 objects, rewritten, never duplicated"
+    );
+    for (k, o) in &before {
+        assert_eq!(after.get(k), Some(o), "same key, same content: {k}");
+    }
+    assert_lake_exactly_once(&after, &expected);
+}
+
+#[tokio::test]
+async fn security_lake_configs_are_checked() {
+    let env = TestEnv::new().await;
+    let uri = format!("/orgs/{}/audit-export/config", env.a.org.org_id);
+    let sources = json!({"ACCOUNT_CHANGE": "a", "AUTHENTICATION": "b", "API_ACTIVITY": "c"});
+    for (extra, field) in [
+        (
+            json!({"layout": "security_lake", "securityLake": {"accountId": LAKE_ACCOUNT, "sources": sources}, "format": "jsonl"}),
+            "format",
+        ),
+        (
+            json!({"layout": "security_lake", "securityLake": {"accountId": LAKE_ACCOUNT, "sources": sources}, "schema": "columnar"}),
+            "schema",
+        ),
+        (json!({"layout": "security_lake"}), "securityLake"),
+        (
+            json!({"securityLake": {"accountId": LAKE_ACCOUNT, "sources": {"ACCOUNT_CHANGE": "a", "AUTHENTICATION": "b"}}}),
+            "securityLake.sources.API_ACTIVITY",
+        ),
+        (
+            json!({"securityLake": {"accountId": "12345678901x", "sources": sources}}),
+            "securityLake.accountId",
+        ),
+        (
+            json!({"securityLake": {"accountId": LAKE_ACCOUNT, "sources": {"ACCOUNT_CHANGE": "a", "AUTHENTICATION": "a", "API_ACTIVITY": "c"}}}),
+            "securityLake.sources.AUTHENTICATION",
+        ),
+        (
+            json!({"layout": "standard", "securityLake": {"accountId": LAKE_ACCOUNT, "sources": sources}}),
+            "securityLake",
+        ),
+        (json!({"layout": "delta"}), "layout"),
+        (json!({"schema": "ocsf", "format": "parquet"}), "format"),
+    ] {
+        let mut body = json!({"bucket": "acme-audit", "region": "us-east-1", "roleArn": ROLE});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = env
+            .call(Method::POST, &uri, Some(&env.a.admin), Some(&body))
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
+    }
+}

@@ -16,8 +16,11 @@ use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::bucket::{target_from_item, target_values, TARGET_ATTRS};
 use crate::error::StoreError;
 use relay_core::model::file_format::FileFormat;
+use relay_core::model::file_format::FileLayout;
 use relay_core::model::ids::OrgId;
-use relay_core::model::s3_stream::{S3Destination, S3ExportConfig};
+use relay_core::model::s3_stream::{
+    Layout, S3Destination, S3ExportConfig, SecurityLake, SECURITY_LAKE_CLASSES,
+};
 use relay_core::shapes::Schema;
 
 const PK: &str = "EXPORT#S3";
@@ -53,6 +56,62 @@ pub struct FlushState {
     pub plan_upper: Option<String>,
 }
 
+/// `layout` and `security_lake` (a map: `account_id`, `region`, `sources` by Security Lake
+/// event class) of a destination; `None`: the attribute is removed.
+fn layout_values(layout: &Layout) -> (AttributeValue, Option<AttributeValue>) {
+    let kind = s(layout.kind().as_str());
+    let lake = layout.security_lake().map(|sl| {
+        let sources = SECURITY_LAKE_CLASSES
+            .iter()
+            .zip(&sl.sources)
+            .map(|((name, _), source)| (name.to_string(), s(source)))
+            .collect();
+        AttributeValue::M(
+            [
+                ("account_id".to_string(), s(&sl.account_id)),
+                ("region".to_string(), s(&sl.region)),
+                ("sources".to_string(), AttributeValue::M(sources)),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    });
+    (kind, lake)
+}
+
+/// Reads the layout back; items saved before layouts existed are standard.
+fn layout_from_item(item: &Item) -> Result<Layout, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("security_lake: {what}"));
+    let kind = match opt_s(item, "layout") {
+        None => FileLayout::Standard,
+        Some(l) => FileLayout::parse(&l).ok_or_else(|| corrupt("unknown layout"))?,
+    };
+    if kind == FileLayout::Standard {
+        return Ok(Layout::Standard);
+    }
+    let Some(AttributeValue::M(m)) = item.get("security_lake") else {
+        return Err(corrupt("missing"));
+    };
+    let text = |m: &Item, k: &str| -> Result<String, StoreError> {
+        m.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| corrupt(k))
+    };
+    let Some(AttributeValue::M(src)) = m.get("sources") else {
+        return Err(corrupt("sources"));
+    };
+    let mut sources: [String; 3] = Default::default();
+    for (i, (name, _)) in SECURITY_LAKE_CLASSES.iter().enumerate() {
+        sources[i] = text(src, name)?;
+    }
+    Ok(Layout::SecurityLake(SecurityLake {
+        account_id: text(m, "account_id")?,
+        region: text(m, "region")?,
+        sources,
+    }))
+}
+
 fn config_from_item(item: &Item) -> Result<S3ExportConfig, StoreError> {
     let format = FileFormat::parse(get_s(item, "format")?)
         .ok_or_else(|| StoreError::Corrupt("unknown export format".into()))?;
@@ -68,6 +127,7 @@ fn config_from_item(item: &Item) -> Result<S3ExportConfig, StoreError> {
             target: target_from_item(item)?,
             format,
             schema,
+            layout: layout_from_item(item)?,
         },
         enabled: opt_bool(item, "enabled").unwrap_or(false),
         paused_reason: opt_s(item, "paused_reason"),
@@ -190,6 +250,8 @@ impl Store {
             "created_at",
             "watermark",
             "consecutive_failures",
+            "layout",
+            "security_lake",
         ];
         names.extend(TARGET_ATTRS);
         let mut set = vec![
@@ -204,6 +266,16 @@ impl Store {
         ];
         let mut remove: Vec<String> = Vec::new();
         let mut values: Vec<(String, AttributeValue)> = Vec::new();
+        let (layout, lake) = layout_values(&dest.layout);
+        set.push("#layout = :lay".into());
+        values.push((":lay".into(), layout));
+        match lake {
+            Some(v) => {
+                set.push("#security_lake = :sl".into());
+                values.push((":sl".into(), v));
+            }
+            None => remove.push("#security_lake".into()),
+        }
         for (i, (name, value)) in target_values(&dest.target).into_iter().enumerate() {
             match value {
                 Some(v) => {
@@ -681,5 +753,36 @@ impl Store {
             out.push(run_from_item(&it.map_err(StoreError::from_sdk)?)?);
         }
         Ok((out, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_round_trip_and_old_items_are_standard() {
+        let lake = Layout::SecurityLake(SecurityLake {
+            account_id: "123456789012".into(),
+            region: "eu-west-1".into(),
+            sources: ["ar_acct".into(), "ar_auth".into(), "ar_api".into()],
+        });
+        let (kind, value) = layout_values(&lake);
+        let item: Item = [
+            ("layout".to_string(), kind),
+            ("security_lake".to_string(), value.unwrap()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(layout_from_item(&item).unwrap(), lake);
+        let (kind, value) = layout_values(&Layout::Standard);
+        assert!(value.is_none());
+        let item: Item = [("layout".to_string(), kind)].into_iter().collect();
+        assert_eq!(layout_from_item(&item).unwrap(), Layout::Standard);
+        assert_eq!(layout_from_item(&Item::new()).unwrap(), Layout::Standard);
+        let broken: Item = [("layout".to_string(), s("security_lake"))]
+            .into_iter()
+            .collect();
+        assert!(layout_from_item(&broken).is_err());
     }
 }

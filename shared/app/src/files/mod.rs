@@ -6,6 +6,7 @@
 //! optionally gzip-compressed. Which shape goes with which format is
 //! `relay_core::model::file_format`'s one table.
 
+pub mod ocsf_parquet;
 pub mod parquet;
 
 use std::borrow::Cow;

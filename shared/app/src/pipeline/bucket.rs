@@ -33,7 +33,7 @@ pub struct TestResult {
 }
 
 impl TestResult {
-    fn failed(error: String) -> Self {
+    pub(crate) fn failed(error: String) -> Self {
         TestResult {
             success: false,
             error: Some(error),

@@ -1,16 +1,222 @@
 //! The continuous export (the AuditExport API's `AuditExportConfig`): five-minute batches in
 //! the customer's bucket on any supported store; its input, validation and the masked view
-//! returned by the API.
+//! returned by the API. Batches are laid out in the standard way or, for Amazon Security
+//! Lake, as one custom source per OCSF class ([`Layout`]).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::bucket::{
-    mask_role_arn, Access, BucketTarget, FieldNames, StoreType, TargetInput,
+    mask_role_arn, validate_region, Access, BucketTarget, FieldNames, StoreType, TargetInput,
 };
-use crate::model::file_format::{file_shape, FileFormat};
+use crate::model::file_format::{file_shape_in, FileFormat, FileLayout};
 use crate::model::ids::OrgId;
+use crate::shapes::ocsf::Class;
 use crate::shapes::Schema;
+
+/// The OCSF classes the service emits, by the names Security Lake gives them
+/// (`--event-classes` of `create-custom-log-source`), in the order [`SecurityLake::sources`]
+/// holds their sources.
+pub const SECURITY_LAKE_CLASSES: [(&str, Class); 3] = [
+    ("ACCOUNT_CHANGE", Class::AccountChange),
+    ("AUTHENTICATION", Class::Authentication),
+    ("API_ACTIVITY", Class::ApiActivity),
+];
+
+/// Longest custom source name: Security Lake names the source's provider role
+/// `AmazonSecurityLake-Provider-{source}-{region}` and requires names of at most 20
+/// characters so that the role's name stays within IAM's 64.
+pub const MAX_SOURCE_NAME: usize = 20;
+
+/// Where an Amazon Security Lake export writes: one custom source per OCSF class, under
+/// `ext/{source}/region={region}/accountId={account_id}/eventDay={YYYYMMDD}/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityLake {
+    /// The AWS account the data belongs to (the `accountId` partition).
+    pub account_id: String,
+    /// The AWS region of the data (the `region` partition).
+    pub region: String,
+    /// The custom source of each class, in [`SECURITY_LAKE_CLASSES`] order.
+    pub sources: [String; 3],
+}
+
+impl SecurityLake {
+    /// The custom source that receives `class`.
+    pub fn source(&self, class: Class) -> &str {
+        let i = SECURITY_LAKE_CLASSES
+            .iter()
+            .position(|(_, c)| *c == class)
+            .unwrap_or(0);
+        &self.sources[i]
+    }
+
+    /// The object key of the records of one class and one UTC day (`YYYYMMDD`) of a batch,
+    /// under `prefix` when one is set.
+    pub fn object_key(
+        &self,
+        prefix: &str,
+        class: Class,
+        event_day: &str,
+        batch_id: &str,
+    ) -> String {
+        let key = format!(
+            "ext/{}/region={}/accountId={}/eventDay={event_day}/{batch_id}.parquet",
+            self.source(class),
+            self.region,
+            self.account_id
+        );
+        if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}/{key}")
+        }
+    }
+
+    /// The source locations, `{prefix/}ext/{source}`, in [`SECURITY_LAKE_CLASSES`] order.
+    pub fn locations(&self, prefix: &str) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|s| {
+                if prefix.is_empty() {
+                    format!("ext/{s}")
+                } else {
+                    format!("{prefix}/ext/{s}")
+                }
+            })
+            .collect()
+    }
+}
+
+/// How batches are laid out in the bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `{prefix}/{tenant_id}/{YYYY-MM-DD}/{batch_id}.{ext}`: one file per batch.
+    #[default]
+    Standard,
+    /// Amazon Security Lake custom sources: one Parquet file per (class, event day) of a
+    /// batch.
+    SecurityLake(SecurityLake),
+}
+
+impl Layout {
+    /// Which layout, without its settings.
+    pub fn kind(&self) -> FileLayout {
+        match self {
+            Layout::Standard => FileLayout::Standard,
+            Layout::SecurityLake(_) => FileLayout::SecurityLake,
+        }
+    }
+
+    /// The Security Lake settings, in that layout.
+    pub fn security_lake(&self) -> Option<&SecurityLake> {
+        match self {
+            Layout::SecurityLake(sl) => Some(sl),
+            Layout::Standard => None,
+        }
+    }
+}
+
+/// `securityLake` as given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecurityLakeInput {
+    /// The AWS account id (12 digits).
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// The AWS region (default: the bucket's).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Custom source name per Security Lake event class.
+    #[serde(default)]
+    pub sources: Option<BTreeMap<String, String>>,
+}
+
+/// A custom source name as Security Lake takes it: 1 to [`MAX_SOURCE_NAME`] letters, digits,
+/// `_`, `-`, `.` or `:` (the API's pattern `[\w\-\_\:\.]*`).
+pub fn validate_source_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_SOURCE_NAME {
+        return Err(format!(
+            "must be 1-{MAX_SOURCE_NAME} characters (Security Lake names the provider role AmazonSecurityLake-Provider-{{source}}-{{region}} and keeps it within 64)"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c))
+    {
+        return Err("may contain only letters, digits, '_', '-', '.' and ':'".into());
+    }
+    Ok(())
+}
+
+impl SecurityLakeInput {
+    /// Validates the fields given, each missing one taken from `stored` (then the region from
+    /// `bucket_region`); errors name `securityLake.*`.
+    fn validate(
+        &self,
+        stored: Option<&SecurityLake>,
+        bucket_region: &str,
+    ) -> Result<SecurityLake, Error> {
+        let account_id = self
+            .account_id
+            .clone()
+            .or_else(|| stored.map(|s| s.account_id.clone()))
+            .ok_or_else(|| Error::invalid("securityLake.accountId", "is required"))?;
+        if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::invalid(
+                "securityLake.accountId",
+                "must be an AWS account id: 12 digits",
+            ));
+        }
+        let region = self
+            .region
+            .clone()
+            .or_else(|| stored.map(|s| s.region.clone()))
+            .unwrap_or_else(|| bucket_region.to_string());
+        validate_region(&region).map_err(|e| match e {
+            Error::Invalid { message, .. } => Error::invalid("securityLake.region", message),
+            other => other,
+        })?;
+        let given = self.sources.clone().unwrap_or_default();
+        if let Some(unknown) = given
+            .keys()
+            .find(|k| !SECURITY_LAKE_CLASSES.iter().any(|(n, _)| n == k))
+        {
+            return Err(Error::invalid(
+                format!("securityLake.sources.{unknown}"),
+                "is not an event class this service writes: ACCOUNT_CHANGE, AUTHENTICATION or API_ACTIVITY",
+            ));
+        }
+        let mut sources: [String; 3] = Default::default();
+        for (i, (name, _)) in SECURITY_LAKE_CLASSES.iter().enumerate() {
+            let field = format!("securityLake.sources.{name}");
+            let source = given
+                .get(*name)
+                .cloned()
+                .or_else(|| stored.map(|s| s.sources[i].clone()))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        &field,
+                        "is required: every class the service writes needs its custom source, so that no event is left without one",
+                    )
+                })?;
+            validate_source_name(&source).map_err(|m| Error::invalid(&field, m))?;
+            if sources[..i].contains(&source) {
+                return Err(Error::invalid(
+                    &field,
+                    "names the source of another class: Security Lake takes one OCSF class per source",
+                ));
+            }
+            sources[i] = source;
+        }
+        Ok(SecurityLake {
+            account_id,
+            region,
+            sources,
+        })
+    }
+}
 
 /// Body of `POST .../audit-export/config` and `.../test-connection` (the AuditExport API,
 /// camelCase, plus the fields of the other stores).
@@ -57,6 +263,14 @@ pub struct S3ConfigInput {
     /// for CSV and Parquet) or `ocsf`.
     #[serde(default)]
     pub schema: Option<String>,
+    /// `standard` (default) or `security_lake` (implied by `securityLake`); kept across
+    /// updates unless given.
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// The Security Lake account, region and sources (layout `security_lake`); each field
+    /// kept across updates unless given.
+    #[serde(default)]
+    pub security_lake: Option<SecurityLakeInput>,
 }
 
 /// A validated destination: where batches go, their format and the events' shape.
@@ -68,6 +282,8 @@ pub struct S3Destination {
     pub format: FileFormat,
     /// The events' shape.
     pub schema: Schema,
+    /// How batches are laid out.
+    pub layout: Layout,
 }
 
 /// A stored S3 export configuration with its delivery state.
@@ -158,6 +374,36 @@ pub struct S3ConfigView {
     pub external_id: String,
     /// Why the destination was paused automatically, if it was.
     pub paused_reason: Option<String>,
+    /// `standard` or `security_lake`.
+    pub layout: &'static str,
+    /// The Security Lake settings (layout `security_lake`), else null.
+    pub security_lake: Option<SecurityLakeView>,
+}
+
+/// `securityLake` in the API view.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityLakeView {
+    /// AWS account id.
+    pub account_id: String,
+    /// AWS region.
+    pub region: String,
+    /// Custom source name per Security Lake event class.
+    pub sources: BTreeMap<&'static str, String>,
+}
+
+impl From<&SecurityLake> for SecurityLakeView {
+    fn from(sl: &SecurityLake) -> Self {
+        SecurityLakeView {
+            account_id: sl.account_id.clone(),
+            region: sl.region.clone(),
+            sources: SECURITY_LAKE_CLASSES
+                .iter()
+                .zip(&sl.sources)
+                .map(|((name, _), s)| (*name, s.clone()))
+                .collect(),
+        }
+    }
 }
 
 impl S3ExportConfig {
@@ -202,6 +448,8 @@ impl S3ExportConfig {
             schema: self.dest.schema.as_str(),
             external_id: external_id.to_string(),
             paused_reason: self.paused_reason.clone(),
+            layout: self.dest.layout.kind().as_str(),
+            security_lake: self.dest.layout.security_lake().map(SecurityLakeView::from),
         }
     }
 }
@@ -209,7 +457,20 @@ impl S3ExportConfig {
 impl S3ConfigInput {
     /// Validates every field, naming the first bad one.
     pub fn validate(&self) -> Result<S3Destination, Error> {
-        let target = TargetInput {
+        self.validate_over(None)
+    }
+
+    /// Validates every field, naming the first bad one; `layout` and the `securityLake`
+    /// fields that are not given are kept from `stored`, the org's current destination.
+    pub fn validate_over(&self, stored: Option<&S3Destination>) -> Result<S3Destination, Error> {
+        let stored_lake = stored.and_then(|d| d.layout.security_lake());
+        let kind = match self.layout.as_deref() {
+            Some(l) => FileLayout::parse(l)
+                .ok_or_else(|| Error::invalid("layout", "must be standard or security_lake"))?,
+            None if self.security_lake.is_some() => FileLayout::SecurityLake,
+            None => stored.map(|d| d.layout.kind()).unwrap_or_default(),
+        };
+        let mut target = TargetInput {
             kind: self.kind.clone(),
             bucket: self.bucket.clone(),
             region: self.region.clone(),
@@ -222,7 +483,37 @@ impl S3ConfigInput {
             account_name: self.account_name.clone(),
         }
         .validate(FieldNames::CONFIG)?;
-        let (schema, format) = file_shape(
+        let layout = match kind {
+            FileLayout::Standard if self.security_lake.is_some() => {
+                return Err(Error::invalid(
+                    "securityLake",
+                    "is only for layout security_lake",
+                ))
+            }
+            FileLayout::Standard => Layout::Standard,
+            FileLayout::SecurityLake => {
+                if target.store != StoreType::S3 {
+                    return Err(Error::invalid(
+                        "type",
+                        "must be s3 with layout security_lake (Security Lake's bucket is in Amazon S3)",
+                    ));
+                }
+                // A Security Lake bucket holds `ext/{source}/...` at its root.
+                if self.prefix.is_none() {
+                    target.prefix = String::new();
+                }
+                let input = self.security_lake.clone().unwrap_or_default();
+                if self.security_lake.is_none() && stored_lake.is_none() {
+                    return Err(Error::invalid(
+                        "securityLake",
+                        "is required with layout security_lake: accountId and sources (ACCOUNT_CHANGE, AUTHENTICATION, API_ACTIVITY)",
+                    ));
+                }
+                Layout::SecurityLake(input.validate(stored_lake, &target.region)?)
+            }
+        };
+        let (schema, format) = file_shape_in(
+            kind,
             self.schema.as_deref(),
             self.format.as_deref(),
             "schema",
@@ -232,6 +523,7 @@ impl S3ConfigInput {
             target,
             format,
             schema,
+            layout,
         })
     }
 }
@@ -258,5 +550,132 @@ mod tests {
         let mut bad = input.clone();
         bad.format = Some("xml".into());
         assert!(matches!(bad.validate(), Err(Error::Invalid { field, .. }) if field == "format"));
+        assert_eq!(d.layout, Layout::Standard);
+    }
+
+    fn lake_input(extra: serde_json::Value) -> S3ConfigInput {
+        let mut body = serde_json::json!({
+            "bucket": "aws-security-data-lake-us-east-1-abc", "region": "us-east-1",
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "layout": "security_lake",
+            "securityLake": {"accountId": "123456789012", "sources": {
+                "ACCOUNT_CHANGE": "ar_account_change", "AUTHENTICATION": "ar_authentication",
+                "API_ACTIVITY": "ar_api_activity"}}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn bad_field(r: Result<S3Destination, Error>) -> String {
+        match r {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn security_lake_layout_defaults_and_keys() {
+        use serde_json::json;
+        let d = lake_input(json!({})).validate().unwrap();
+        assert_eq!((d.schema, d.format), (Schema::Ocsf, FileFormat::Parquet));
+        assert_eq!(d.target.prefix, "", "no prefix unless one is given");
+        let sl = d.layout.security_lake().unwrap();
+        assert_eq!(sl.region, "us-east-1", "the bucket's region");
+        assert_eq!(
+            sl.object_key("", Class::Authentication, "20260522", "b1"),
+            "ext/ar_authentication/region=us-east-1/accountId=123456789012/eventDay=20260522/b1.parquet"
+        );
+        assert_eq!(
+            sl.object_key("lake", Class::ApiActivity, "20260522", "b1"),
+            "lake/ext/ar_api_activity/region=us-east-1/accountId=123456789012/eventDay=20260522/b1.parquet"
+        );
+        // Implied by securityLake; kept across an update that gives neither.
+        let implied = lake_input(json!({"layout": null})).validate().unwrap();
+        assert_eq!(implied.layout, d.layout);
+        let again: S3ConfigInput = serde_json::from_value(json!({
+            "bucket": "aws-security-data-lake-us-east-1-abc", "region": "us-east-1",
+            "roleArn": "arn:aws:iam::123456789012:role/r",
+            "securityLake": {"region": "eu-west-1"}
+        }))
+        .unwrap();
+        let kept = again.validate_over(Some(&d)).unwrap();
+        let k = kept.layout.security_lake().unwrap();
+        assert_eq!((k.region.as_str(), &k.sources), ("eu-west-1", &sl.sources));
+        let plain: S3ConfigInput = serde_json::from_value(json!({
+            "bucket": "b-1", "region": "us-east-1", "roleArn": "arn:aws:iam::123456789012:role/r"
+        }))
+        .unwrap();
+        assert_eq!(plain.validate_over(Some(&d)).unwrap().layout, d.layout);
+        let mut back = plain.clone();
+        back.layout = Some("standard".into());
+        assert_eq!(
+            back.validate_over(Some(&d)).unwrap().layout,
+            Layout::Standard
+        );
+    }
+
+    #[test]
+    fn security_lake_layout_names_the_bad_field() {
+        use serde_json::json;
+        let sources = |a: &str, b: &str, c: &str| json!({"accountId": "123456789012", "sources": {"ACCOUNT_CHANGE": a, "AUTHENTICATION": b, "API_ACTIVITY": c}});
+        for (extra, field) in [
+            (json!({"schema": "columnar"}), "schema"),
+            (json!({"format": "jsonl"}), "format"),
+            (json!({"layout": "lake"}), "layout"),
+            (json!({"layout": "standard"}), "securityLake"),
+            (json!({"securityLake": null}), "securityLake"),
+            (
+                json!({"securityLake": {"accountId": "12345", "sources": {}}}),
+                "securityLake.accountId",
+            ),
+            (
+                json!({"securityLake": {"sources": {"ACCOUNT_CHANGE": "a", "AUTHENTICATION": "b", "API_ACTIVITY": "c"}}}),
+                "securityLake.accountId",
+            ),
+            (
+                json!({"securityLake": {"accountId": "123456789012", "sources": {"ACCOUNT_CHANGE": "a", "AUTHENTICATION": "b"}}}),
+                "securityLake.sources.API_ACTIVITY",
+            ),
+            (
+                json!({"securityLake": {"accountId": "123456789012", "region": "mars", "sources": {"ACCOUNT_CHANGE": "a", "AUTHENTICATION": "b", "API_ACTIVITY": "c"}}}),
+                "securityLake.region",
+            ),
+            (
+                json!({"securityLake": {"accountId": "123456789012", "sources": {"ACCOUNT_CHANGE": "a", "AUTHENTICATION": "b", "API_ACTIVITY": "c", "FILE_ACTIVITY": "d"}}}),
+                "securityLake.sources.FILE_ACTIVITY",
+            ),
+            (
+                json!({"securityLake": sources("a", "has space", "c")}),
+                "securityLake.sources.AUTHENTICATION",
+            ),
+            (
+                json!({"securityLake": sources("a", "b", "auditrelay_api_activity")}),
+                "securityLake.sources.API_ACTIVITY",
+            ),
+            (
+                json!({"securityLake": sources("a", "a", "c")}),
+                "securityLake.sources.AUTHENTICATION",
+            ),
+            (
+                json!({"type": "gcs", "roleArn": null, "region": null, "credentialsPath": "g", "bucket": "my_logs"}),
+                "type",
+            ),
+        ] {
+            assert_eq!(
+                bad_field(lake_input(extra.clone()).validate()),
+                field,
+                "{extra}"
+            );
+        }
+        assert!(validate_source_name("auditrelay_auth").is_ok());
+        assert!(validate_source_name("a.b-c:d_1").is_ok());
+        assert!(validate_source_name(&"x".repeat(21)).is_err());
+        assert!(validate_source_name("").is_err());
     }
 }

@@ -9,19 +9,23 @@
 //!   enough once its put and index propagation are certainly done, so the set of events in a
 //!   plan never changes; a killed run is resumed with the same `upper`.
 //! - **Deterministic objects**: batches are cut from the watermark in acceptance order, and a
-//!   batch's key derives from its first event, so re-writing a batch after a crash or a failed
-//!   upload overwrites the same object with the same bytes instead of adding a duplicate.
-//! - **Watermark after the write**: the watermark moves past a batch only once it and every
-//!   batch before it are stored (uploads run concurrently, checkpoints in order); a failed run
-//!   does not move it (the audit-export documentation: "failed uploads are retried with the
-//!   next batch").
+//!   batch's keys derive from its first event, so re-writing a batch after a crash or a failed
+//!   upload overwrites the same objects with the same bytes instead of adding duplicates. In
+//!   the standard layout a batch is one object; in the Security Lake layout it is one object
+//!   per (OCSF class, event day) it holds, and which objects those are depends only on the
+//!   batch's events, so a rewrite produces the same set of keys.
+//! - **Watermark after the write**: the watermark moves past a batch only once *every* object
+//!   of it, and every batch before it, are stored (uploads run concurrently, checkpoints in
+//!   order); a batch whose second of three objects fails is not checkpointed, and the next run
+//!   writes all three again under the same keys. A failed run does not move the watermark
+//!   (the audit-export documentation: "failed uploads are retried with the next batch").
 
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use time::OffsetDateTime;
 
-use super::encode::{batch_id, encode, object_key};
+use super::encode::batch_objects;
 use super::send::put_batch;
 use crate::clients::Clients;
 use crate::pipeline::bucket::Buckets;
@@ -118,9 +122,11 @@ pub struct Flusher {
     pub(super) settings: FlushSettings,
 }
 
-type Upload = std::pin::Pin<
-    Box<dyn std::future::Future<Output = (String, u64, u64, String, Result<(), String>)> + Send>,
->;
+/// A batch's uploads when done: its keys, events, bytes, last `rcv_sk`, and the first
+/// failure (which names the object).
+type UploadDone = (Vec<String>, u64, u64, String, Result<(), String>);
+
+type Upload = std::pin::Pin<Box<dyn std::future::Future<Output = UploadDone> + Send>>;
 
 impl Flusher {
     /// A flusher over `store`, writing through `buckets`.
@@ -349,23 +355,15 @@ impl Flusher {
             }
             let take = pending.len().min(batch_events);
             let batch: Vec<Received> = pending.drain(..take).collect();
-            let first_rcv = batch[0].rcv_sk.clone();
             let last_rcv = batch[batch.len() - 1].rcv_sk.clone();
-            let body = match encode(&batch, &cfg.dest, &org.tenant_id) {
+            let objects = match batch_objects(&batch, &cfg.dest, org_id, &org.tenant_id) {
                 Ok(b) => b,
                 Err(e) => {
                     ending = Some(Ending::Failed(format!("encoding a batch failed: {e}")));
                     break;
                 }
             };
-            let size = body.len() as u64;
-            let key = object_key(
-                &cfg.dest.target.prefix,
-                &org.tenant_id,
-                &first_rcv,
-                &batch_id(org_id, &first_rcv),
-                cfg.dest.format,
-            );
+            let size: u64 = objects.iter().map(|o| o.body.len() as u64).sum();
             // Bound memory: wait for earlier uploads before holding more bytes.
             while !uploads.is_empty()
                 && (uploads.len() >= self.settings.upload_concurrency.max(1)
@@ -387,8 +385,18 @@ impl Flusher {
             let format = cfg.dest.format;
             let count = batch.len() as u64;
             uploads.push_back(Box::pin(async move {
-                let res = put_batch(&bucket, format, &key, body).await;
-                (key, count, size, last_rcv, res)
+                // One after the other: a batch is checkpointed only when all its objects are
+                // stored, and stops at the first failure (the retry rewrites them all).
+                let mut keys = Vec::with_capacity(objects.len());
+                let mut res = Ok(());
+                for o in objects {
+                    if let Err(e) = put_batch(&bucket, format, &o.key, o.body).await {
+                        res = Err(format!("writing {}: {e}", o.key));
+                        break;
+                    }
+                    keys.push(o.key);
+                }
+                (keys, count, size, last_rcv, res)
             }));
         }
         // Let uploads already started finish (checkpointing in order) even when stopping.
@@ -419,11 +427,11 @@ impl Flusher {
         &self,
         org_id: &OrgId,
         run_id: &str,
-        (key, count, size, last_rcv, res): (String, u64, u64, String, Result<(), String>),
+        (keys, count, size, last_rcv, res): UploadDone,
         progress: &mut Progress,
     ) -> Result<Option<Ending>, StoreError> {
         if let Err(e) = res {
-            return Ok(Some(Ending::Failed(format!("writing {key}: {e}"))));
+            return Ok(Some(Ending::Failed(e)));
         }
         if !self
             .store
@@ -434,7 +442,7 @@ impl Flusher {
         }
         progress.events += count;
         progress.bytes += size;
-        progress.keys.push(key);
+        progress.keys.extend(keys);
         Ok(None)
     }
 }

@@ -14,7 +14,7 @@ use relay_core::model::bucket::{FieldNames, DEFAULT_PREFIX};
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::ids::{random_token, OrgId};
 use relay_core::model::s3_stream::{
-    needs_verification, S3ConfigInput, S3ConfigView, S3Destination,
+    needs_verification, Layout, S3ConfigInput, S3ConfigView, S3Destination,
 };
 use relay_core::query::page_limit;
 use relay_store::s3_stream::{ExportRun, Verification};
@@ -48,11 +48,11 @@ pub async fn upsert(
     now: OffsetDateTime,
 ) -> Result<S3ConfigView, Error> {
     let input = parse_input(body)?;
-    let mut dest = input.validate()?;
+    let stored = store.get_s3_config(org_id).await?;
+    let mut dest = input.validate_over(stored.as_ref().map(|c| &c.dest))?;
     buckets
         .prepare(store, org_id, &mut dest.target, FieldNames::CONFIG)
         .await?;
-    let stored = store.get_s3_config(org_id).await?;
     let verification = if !needs_verification(&dest) {
         Verification::NotNeeded
     } else if stored.is_some_and(|c| c.dest.target == dest.target) {
@@ -147,7 +147,7 @@ pub async fn test(
             .map(|c| c.dest.clone())
             .ok_or(Error::NotFound("audit-export config"))?,
         Some(value) => {
-            let mut dest = parse_input(value)?.validate()?;
+            let mut dest = parse_input(value)?.validate_over(stored.as_ref().map(|c| &c.dest))?;
             buckets
                 .prepare(store, org_id, &mut dest.target, FieldNames::CONFIG)
                 .await?;
@@ -160,9 +160,31 @@ pub async fn test(
         }
         _ => None,
     };
-    let result = buckets
-        .test_connection(store, org_id, &dest.target, token.as_deref(), now)
-        .await;
+    let result = match dest.layout.security_lake() {
+        None => {
+            buckets
+                .test_connection(store, org_id, &dest.target, token.as_deref(), now)
+                .await
+        }
+        // Each class's source is its own location (and, in Security Lake, its own grant):
+        // the test writes under every one of them.
+        Some(lake) => {
+            let mut result = None;
+            for location in lake.locations(&dest.target.prefix) {
+                let mut target = dest.target.clone();
+                target.prefix = location;
+                let r = buckets
+                    .test_connection(store, org_id, &target, token.as_deref(), now)
+                    .await;
+                let failed = !r.success;
+                result = Some(r);
+                if failed {
+                    break;
+                }
+            }
+            result.unwrap_or_else(|| TestResult::failed("no Security Lake source to test".into()))
+        }
+    };
     if let (Some(token), true) = (&token, result.success) {
         store.set_s3_verify_hash(org_id, &token_hash(token)).await?;
     }
@@ -205,7 +227,16 @@ pub async fn setup(
     let external_id = store.external_id(org_id).await?;
     let stored = store.get_s3_config(org_id).await?;
     let (bucket, prefix) = stored
-        .map(|c| (c.dest.target.bucket, c.dest.target.prefix))
+        .map(|c| {
+            let prefix = match c.dest.layout {
+                // The custom sources' locations, `ext/{source}/` (the connection test
+                // writes under each one's `.verify/`).
+                Layout::SecurityLake(_) if c.dest.target.prefix.is_empty() => "ext/*".into(),
+                Layout::SecurityLake(_) => format!("{}/ext/*", c.dest.target.prefix),
+                Layout::Standard => c.dest.target.prefix,
+            };
+            (c.dest.target.bucket, prefix)
+        })
         .unwrap_or_else(|| ("YOUR-BUCKET".into(), DEFAULT_PREFIX.into()));
     let principal_arn =
         access_role_arn.unwrap_or("arn:aws:iam::ACCOUNT:role/auditrelay-customer-access");
