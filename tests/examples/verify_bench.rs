@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use relay_app::integrity::verify::{verify_dir, KeySet, Range};
 use relay_core::integrity::{
-    digest_key, hex, period_time, relative_key, signing_string, Digest, DigestFile,
-    WatermarkRange, FORMAT_VERSION, SIGNATURE_ALGORITHM,
+    digest_key, hex, period_time, relative_key, signing_string, Digest, DigestFile, WatermarkRange,
+    FORMAT_VERSION, SIGNATURE_ALGORITHM,
 };
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
@@ -65,7 +65,12 @@ fn main() {
                 at.minute(),
                 at.second()
             );
-            let day = format!("{:04}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day());
+            let day = format!(
+                "{:04}-{:02}-{:02}",
+                at.year(),
+                u8::from(at.month()),
+                at.day()
+            );
             let key = format!("audit-logs/{TENANT}/{day}/{stamp}-{n:016x}.jsonl");
             let mut body = Vec::with_capacity(EVENTS_PER_FILE * 420);
             for i in 0..EVENTS_PER_FILE {

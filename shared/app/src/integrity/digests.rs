@@ -26,6 +26,7 @@ use relay_core::integrity::{
 };
 use relay_core::model::event::sortable_time;
 use relay_core::model::ids::{new_id, OrgId};
+use relay_core::model::s3_stream::Layout;
 use relay_store::error::StoreError;
 use relay_store::events::Received;
 use relay_store::integrity::ChainHead;
@@ -162,6 +163,11 @@ impl DigestWriter {
         now: OffsetDateTime,
     ) -> Result<DigestOutcome, DigestError> {
         let mut outcome = DigestOutcome::default();
+        // A Security Lake writes into the customer's lake, where objects outside the custom
+        // sources' folders have no place: digests are for the standard layout.
+        if !matches!(state.config.dest.layout, Layout::Standard) {
+            return Ok(outcome);
+        }
         let Some(org) = self.store.get_org(org_id).await? else {
             return Ok(outcome);
         };

@@ -73,19 +73,14 @@ fn stored(batch: &[Received]) -> Vec<StoredEvent<'_>> {
         .collect()
 }
 
-/// Encodes a batch of stored events as `dest`'s file, for the org whose tenant is
-/// `tenant_id` (the standard layout's one object).
+/// Encodes a batch of stored events as `dest`'s file in the org's context `ctx` (its tenant
+/// and OCSF class overrides): the standard layout's one object.
 pub fn encode(
     batch: &[Received],
     dest: &S3Destination,
-    tenant_id: &str,
+    ctx: &ShapeContext,
 ) -> Result<Vec<u8>, FileError> {
-    files::encode(
-        &stored(batch),
-        dest.schema,
-        dest.format,
-        &ShapeContext::new(tenant_id),
-    )
+    files::encode(&stored(batch), dest.schema, dest.format, ctx)
 }
 
 /// The UTC day (`YYYYMMDD`) of an OCSF record's `time` (epoch milliseconds).
@@ -137,8 +132,9 @@ pub fn batch_objects(
     batch: &[Received],
     dest: &S3Destination,
     org_id: &str,
-    tenant_id: &str,
+    ctx: &ShapeContext,
 ) -> Result<Vec<BatchObject>, FileError> {
+    let tenant_id = ctx.tenant_id.as_str();
     let Some(first) = batch.first() else {
         return Ok(Vec::new());
     };
@@ -152,15 +148,11 @@ pub fn batch_objects(
                 &id,
                 dest.format,
             ),
-            body: encode(batch, dest, tenant_id)?,
+            body: encode(batch, dest, ctx)?,
         }]),
-        Layout::SecurityLake(lake) => security_lake_objects(
-            &stored(batch),
-            lake,
-            &dest.target.prefix,
-            &id,
-            &ShapeContext::new(tenant_id),
-        ),
+        Layout::SecurityLake(lake) => {
+            security_lake_objects(&stored(batch), lake, &dest.target.prefix, &id, ctx)
+        }
     }
 }
 

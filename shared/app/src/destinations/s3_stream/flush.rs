@@ -27,13 +27,18 @@ use time::OffsetDateTime;
 
 use super::encode::batch_objects;
 use super::send::put_batch;
+use crate::class_overrides::ShapeContexts;
 use crate::clients::Clients;
+use crate::integrity::digests::{file_record, period_end_of, DigestWriter};
+use crate::integrity::signer::Signer;
 use crate::pipeline::bucket::Buckets;
 use crate::pipeline::bucket_writer::Limits;
 use crate::pipeline::pause::Notifier;
 use relay_core::model::event::{rfc3339_millis, sortable_time};
 use relay_core::model::ids::new_id;
 use relay_core::model::ids::OrgId;
+use relay_core::model::s3_stream::Layout;
+use relay_core::shapes::{Schema, ShapeContext};
 use relay_store::error::StoreError;
 use relay_store::events::Received;
 use relay_store::s3_stream::{ExportRun, FlushState};
@@ -58,6 +63,9 @@ pub struct FlushSettings {
     pub pause_after_failures: u32,
     /// ...provided the failures have lasted at least this long.
     pub pause_after: Duration,
+    /// The integrity digests' period (`AUDITRELAY_DIGEST_PERIOD_SECS`): no batch spans two
+    /// periods, so every object belongs to exactly one digest.
+    pub digest_period: Duration,
 }
 
 impl Default for FlushSettings {
@@ -71,6 +79,7 @@ impl Default for FlushSettings {
             org_concurrency: 4,
             pause_after_failures: 12,
             pause_after: Duration::from_secs(3600),
+            digest_period: Duration::from_secs(relay_core::integrity::DEFAULT_PERIOD_SECS),
         }
     }
 }
@@ -82,6 +91,7 @@ impl FlushSettings {
         if let Some(settle) = config.flush_settle {
             s.settle = settle;
         }
+        s.digest_period = config.digest_period;
         s
     }
 }
@@ -120,7 +130,13 @@ pub struct Flusher {
     buckets: Buckets,
     pub(super) notifier: Notifier,
     pub(super) settings: FlushSettings,
+    shapes: ShapeContexts,
+    digests: Option<DigestWriter>,
 }
+
+/// Days a written object's digest record is kept: its digest is written minutes after its
+/// period ends, so this only bounds how long a paused export can wait.
+const DIGEST_FILE_DAYS: i64 = 30;
 
 /// A batch's uploads when done: its keys, events, bytes, last `rcv_sk`, and the first
 /// failure (which names the object).
@@ -137,11 +153,22 @@ impl Flusher {
         settings: FlushSettings,
     ) -> Self {
         Flusher {
+            shapes: ShapeContexts::new(store.clone()),
             store,
             buckets,
             notifier,
             settings,
+            digests: None,
         }
+    }
+
+    /// The same flusher, recording what each object holds and writing the integrity digests
+    /// that are due after each org's run.
+    pub fn with_digests(mut self, digests: DigestWriter) -> Self {
+        if digests.enabled() {
+            self.digests = Some(digests);
+        }
+        self
     }
 
     /// A flusher as configured for this deployment (tables, access role, notification topic).
@@ -150,12 +177,22 @@ impl Flusher {
         clients: &Clients,
         settings: FlushSettings,
     ) -> Self {
+        let store = Store::new(clients.ddb.clone(), config);
+        let buckets = Buckets::from_config(config, clients);
+        let signer = Signer::new(
+            clients.kms.clone(),
+            config.signing_key_id.clone(),
+            store.clone(),
+        );
+        let digests =
+            DigestWriter::new(store.clone(), buckets.clone(), signer, config.digest_period);
         Flusher::new(
-            Store::new(clients.ddb.clone(), config),
-            Buckets::from_config(config, clients),
+            store,
+            buckets,
             Notifier::new(clients.sns.clone(), config.notify_topic_arn.clone()),
             settings,
         )
+        .with_digests(digests)
     }
 
     /// The settings.
@@ -189,12 +226,24 @@ impl Flusher {
         Ok(out)
     }
 
-    /// Flushes one org: everything old enough, or as much as fits before `deadline`.
+    /// Flushes one org: everything old enough, or as much as fits before `deadline`; then
+    /// writes the integrity digests that became due (a failure there is logged and retried by
+    /// the next run: the flush itself is done).
     pub async fn flush_org(
         &self,
         org_id: &OrgId,
         deadline: Instant,
     ) -> Result<FlushOutcome, StoreError> {
+        let outcome = self.run_org(org_id, deadline).await?;
+        if let (Some(digests), false) = (&self.digests, outcome == FlushOutcome::Skipped) {
+            if let Err(e) = digests.write_due(org_id, OffsetDateTime::now_utc()).await {
+                tracing::warn!(org_id = %org_id, error = %e, "writing integrity digests failed");
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn run_org(&self, org_id: &OrgId, deadline: Instant) -> Result<FlushOutcome, StoreError> {
         let run_id = new_id("run");
         let now = OffsetDateTime::now_utc();
         let now_s = now.unix_timestamp();
@@ -303,6 +352,12 @@ impl Flusher {
             return Ok(Some(Ending::Failed("the org no longer exists".into())));
         };
         let cfg = &state.config;
+        // The org's OCSF class overrides, read once per plan and only for OCSF files.
+        let ctx = if cfg.dest.schema == Schema::Ocsf {
+            self.shapes.context(org_id, &org.tenant_id).await?
+        } else {
+            ShapeContext::new(&org.tenant_id)
+        };
         let (first, first_key) = self
             .store
             .received_page(org_id, &state.watermark, &upper, None)
@@ -353,10 +408,18 @@ impl Flusher {
                 ending = Some(Ending::Partial);
                 break;
             }
-            let take = pending.len().min(batch_events);
+            // A batch never spans two digest periods: each object is listed by one digest.
+            let period_secs = self.settings.digest_period.as_secs();
+            let period_of = |r: &Received| period_end_of(&r.rcv_sk, period_secs);
+            let first_period = period_of(&pending[0]);
+            let take = pending
+                .iter()
+                .take(batch_events)
+                .position(|r| period_of(r) != first_period)
+                .unwrap_or_else(|| pending.len().min(batch_events));
             let batch: Vec<Received> = pending.drain(..take).collect();
             let last_rcv = batch[batch.len() - 1].rcv_sk.clone();
-            let objects = match batch_objects(&batch, &cfg.dest, org_id, &org.tenant_id) {
+            let objects = match batch_objects(&batch, &cfg.dest, org_id, &ctx) {
                 Ok(b) => b,
                 Err(e) => {
                     ending = Some(Ending::Failed(format!("encoding a batch failed: {e}")));
@@ -384,6 +447,19 @@ impl Flusher {
             let bucket = bucket.clone();
             let format = cfg.dest.format;
             let count = batch.len() as u64;
+            // What the period's digest lists for the batch's object (the standard layout's
+            // one object; the Security Lake layout writes into another account's lake, where
+            // digests have no place).
+            let record = match (&self.digests, &cfg.dest.layout, objects.as_slice()) {
+                (Some(_), Layout::Standard, [only]) => first_period
+                    .clone()
+                    .map(|end| (end, file_record(&only.key, &only.body, &batch))),
+                _ => None,
+            };
+            let position = batch[0].rcv_sk.clone();
+            let store = self.store.clone();
+            let org = org_id.clone();
+            let expires = now.unix_timestamp() + DIGEST_FILE_DAYS * 86_400;
             uploads.push_back(Box::pin(async move {
                 // One after the other: a batch is checkpointed only when all its objects are
                 // stored, and stops at the first failure (the retry rewrites them all).
@@ -395,6 +471,15 @@ impl Flusher {
                         break;
                     }
                     keys.push(o.key);
+                }
+                // Recorded before the checkpoint: a digest never misses a stored object.
+                if let (Ok(()), Some((end, file))) = (&res, &record) {
+                    if let Err(e) = store
+                        .put_digest_file(&org, end, &position, file, expires)
+                        .await
+                    {
+                        res = Err(format!("recording {} for its digest: {e}", file.key));
+                    }
                 }
                 (keys, count, size, last_rcv, res)
             }));
