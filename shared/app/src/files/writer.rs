@@ -247,3 +247,259 @@ fn row_object(cells: &[Cell]) -> Value {
     }
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::{encode, unneutralize};
+    use bytes::Bytes;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    use std::io::Read;
+
+    const FORMULA: &str = "=HYPERLINK(\"http://x\")";
+
+    fn docs(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "event_id": format!("evt_{i:08}"),
+                    "timestamp": "2026-05-22T10:30:00Z",
+                    "action": "document.opened",
+                    "actor": {"user_id": format!("usr_{}", i % 7), "email": "jane@example.com",
+                        "ip_address": "203.0.113.42", "user_agent": "Mozilla/5.0 (X11, \"q\")\nnext"},
+                    "resource": {"type": "document", "id": format!("doc_{i}"),
+                        "name": if i % 3 == 0 { FORMULA } else { "Contract_v2.docx" }},
+                    "tenant_id": "ten_01ABCDEFG",
+                    "success": i % 2 == 0,
+                    "duration_ms": i,
+                    "metadata": {"app_id": format!("app_{i}"), "note": "a,b"},
+                    "received_at": "2026-05-22T10:30:01.250Z"
+                })
+                .to_string()
+            })
+            .collect()
+    }
+
+    fn stored(docs: &[String]) -> Vec<StoredEvent<'_>> {
+        docs.iter()
+            .map(|d| StoredEvent {
+                doc: d,
+                received_at: "",
+            })
+            .collect()
+    }
+
+    fn ctx() -> ShapeContext {
+        ShapeContext::new("ten_01ABCDEFG")
+    }
+
+    const ALLOWED: [(Schema, FileFormat); 9] = [
+        (Schema::Canonical, FileFormat::Jsonl),
+        (Schema::Canonical, FileFormat::JsonlGz),
+        (Schema::Columnar, FileFormat::Jsonl),
+        (Schema::Columnar, FileFormat::JsonlGz),
+        (Schema::Columnar, FileFormat::Csv),
+        (Schema::Columnar, FileFormat::CsvGz),
+        (Schema::Columnar, FileFormat::Parquet),
+        (Schema::Ocsf, FileFormat::Jsonl),
+        (Schema::Ocsf, FileFormat::JsonlGz),
+    ];
+
+    /// Writes the events as a caller streaming into an upload buffer would: taking the ready
+    /// bytes after every event. Returns the file and the most bytes one take returned.
+    fn streamed(events: &[StoredEvent<'_>], schema: Schema, format: FileFormat) -> (Vec<u8>, usize) {
+        let mut w = FileWriter::new(schema, format, ctx()).unwrap();
+        let mut out = Vec::new();
+        let mut largest = 0;
+        for e in events {
+            w.push(e).unwrap();
+            let mut chunk = Vec::new();
+            w.take(&mut chunk);
+            largest = largest.max(chunk.len());
+            out.extend(chunk);
+        }
+        out.extend(w.finish().unwrap());
+        (out, largest)
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut plain = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut plain)
+            .unwrap();
+        plain
+    }
+
+    /// The event ids a file holds, read back with its format's reader.
+    fn ids_of(bytes: &[u8], schema: Schema, format: FileFormat) -> Vec<String> {
+        let plain = if format.gzipped() {
+            gunzip(bytes)
+        } else {
+            bytes.to_vec()
+        };
+        match format {
+            FileFormat::Jsonl | FileFormat::JsonlGz => String::from_utf8(plain)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: Value = serde_json::from_str(l).unwrap();
+                    let id = match schema {
+                        Schema::Canonical => &v["event_id"],
+                        Schema::Columnar => &v["EVENT_ID"],
+                        _ => &v["metadata"]["uid"],
+                    };
+                    id.as_str().unwrap().to_string()
+                })
+                .collect(),
+            FileFormat::Csv | FileFormat::CsvGz => {
+                let mut r = csv::Reader::from_reader(&plain[..]);
+                assert_eq!(r.headers().unwrap(), columnar::csv_header());
+                r.records().map(|rec| rec.unwrap()[1].to_string()).collect()
+            }
+            FileFormat::Parquet => {
+                let reader = SerializedFileReader::new(Bytes::from(plain)).unwrap();
+                reader
+                    .get_row_iter(None)
+                    .unwrap()
+                    .map(|row| row.unwrap().get_string(1).unwrap().clone())
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn every_allowed_pair_round_trips_and_streams_the_same_bytes_as_encode() {
+        let docs = docs(50);
+        let events = stored(&docs);
+        let want: Vec<String> = (0..50).map(|i| format!("evt_{i:08}")).collect();
+        for (schema, format) in ALLOWED {
+            let (bytes, _) = streamed(&events, schema, format);
+            assert_eq!(
+                bytes,
+                encode(&events, schema, format, &ctx()).unwrap(),
+                "{schema:?}/{format:?}"
+            );
+            assert_eq!(ids_of(&bytes, schema, format), want, "{schema:?}/{format:?}");
+            if format.gzipped() {
+                assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_jsonl_is_the_stored_json_verbatim() {
+        let docs = docs(3);
+        let (bytes, _) = streamed(&stored(&docs), Schema::Canonical, FileFormat::Jsonl);
+        assert_eq!(bytes, format!("{}\n", docs.join("\n")).into_bytes());
+        let (gz, _) = streamed(&stored(&docs), Schema::Canonical, FileFormat::JsonlGz);
+        assert_eq!(gunzip(&gz), bytes);
+    }
+
+    #[test]
+    fn csv_is_the_columnar_shape_with_formulas_neutralised() {
+        let docs = docs(4);
+        let (bytes, _) = streamed(&stored(&docs), Schema::Columnar, FileFormat::Csv);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with(&format!("{}\r\n", columnar::csv_header().join(","))));
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(&rows[0][col("RESOURCE_NAME")], format!("'{FORMULA}"));
+        assert_eq!(unneutralize(&rows[0][col("RESOURCE_NAME")]), FORMULA);
+        assert_eq!(&rows[1][col("RESOURCE_NAME")], "Contract_v2.docx");
+        assert_eq!(&rows[0][col("USER_AGENT")], "Mozilla/5.0 (X11, \"q\")\nnext");
+        assert_eq!(&rows[0][col("EVENT_TIME")], "2026-05-22 10:30:00.000000");
+        assert_eq!(&rows[0][col("RECEIVED_AT")], "2026-05-22 10:30:01.250000");
+        assert_eq!(&rows[0][col("SUCCESS")], "true");
+        assert_eq!(&rows[1][col("DURATION_MS")], "1");
+        assert_eq!(&rows[2][col("APP_ID")], "app_2");
+        let meta: Value = serde_json::from_str(&rows[0][col("METADATA")]).unwrap();
+        assert_eq!(meta["note"], "a,b");
+    }
+
+    #[test]
+    fn parquet_is_written_a_row_group_at_a_time() {
+        let docs = docs(25_000);
+        let events = stored(&docs);
+        let mut w = FileWriter::new(Schema::Columnar, FileFormat::Parquet, ctx()).unwrap();
+        let mut out = Vec::new();
+        let mut takes = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            w.push(e).unwrap();
+            let before = out.len();
+            w.take(&mut out);
+            if out.len() > before {
+                takes.push(i + 1);
+            }
+        }
+        // Bytes leave the writer when a group of 10,000 is full, and only then.
+        assert_eq!(takes, vec![10_000, 20_000]);
+        out.extend(w.finish().unwrap());
+        assert_eq!(
+            out,
+            encode(&events, Schema::Columnar, FileFormat::Parquet, &ctx()).unwrap()
+        );
+        let reader = SerializedFileReader::new(Bytes::from(out)).unwrap();
+        let meta = reader.metadata();
+        assert_eq!(meta.file_metadata().num_rows(), 25_000);
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, vec![10_000, 10_000, 5_000]);
+        let names: Vec<&str> = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(names, columnar::csv_header());
+        let row = reader.get_row_iter(None).unwrap().nth(24_999).unwrap().unwrap();
+        assert_eq!(row.get_string(1).unwrap(), "evt_00024999");
+        assert_eq!(row.get_long(2).unwrap(), 2026);
+    }
+
+    #[test]
+    fn gzip_bytes_leave_the_writer_before_the_file_ends() {
+        let docs = docs(5_000);
+        let events = stored(&docs);
+        for (schema, format) in [
+            (Schema::Canonical, FileFormat::JsonlGz),
+            (Schema::Columnar, FileFormat::CsvGz),
+        ] {
+            let mut w = FileWriter::new(schema, format, ctx()).unwrap();
+            let mut early = Vec::new();
+            for e in &events {
+                w.push(e).unwrap();
+                w.take(&mut early);
+            }
+            assert!(!early.is_empty(), "{format:?}: nothing was streamed");
+            let mut all = early.clone();
+            all.extend(w.finish().unwrap());
+            assert_eq!(all, encode(&events, schema, format, &ctx()).unwrap());
+            assert_eq!(ids_of(&all, schema, format).len(), 5_000);
+        }
+    }
+
+    #[test]
+    fn pairs_outside_the_table_and_bad_events_are_errors() {
+        for (schema, format) in [
+            (Schema::Canonical, FileFormat::Csv),
+            (Schema::Canonical, FileFormat::Parquet),
+            (Schema::Ocsf, FileFormat::CsvGz),
+            (Schema::Entry, FileFormat::Jsonl),
+        ] {
+            assert!(matches!(
+                FileWriter::new(schema, format, ctx()),
+                Err(FileError::Combination { .. })
+            ));
+        }
+        let mut w = FileWriter::new(Schema::Columnar, FileFormat::Csv, ctx()).unwrap();
+        let bad = StoredEvent {
+            doc: "{}",
+            received_at: "",
+        };
+        assert!(matches!(w.push(&bad), Err(FileError::Event(_))));
+    }
+}
