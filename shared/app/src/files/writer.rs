@@ -119,9 +119,9 @@ impl FileWriter {
                     builder,
                 }
             }
-            (Schema::Columnar, FileFormat::Parquet) => Body::Parquet(Box::new(
-                ParquetWriter::new(COLUMNS).map_err(encode_err)?,
-            )),
+            (Schema::Columnar, FileFormat::Parquet) => {
+                Body::Parquet(Box::new(ParquetWriter::new(COLUMNS).map_err(encode_err)?))
+            }
             _ => {
                 return Err(FileError::Combination {
                     schema: schema.as_str(),
@@ -308,7 +308,11 @@ mod tests {
 
     /// Writes the events as a caller streaming into an upload buffer would: taking the ready
     /// bytes after every event. Returns the file and the most bytes one take returned.
-    fn streamed(events: &[StoredEvent<'_>], schema: Schema, format: FileFormat) -> (Vec<u8>, usize) {
+    fn streamed(
+        events: &[StoredEvent<'_>],
+        schema: Schema,
+        format: FileFormat,
+    ) -> (Vec<u8>, usize) {
         let mut w = FileWriter::new(schema, format, ctx()).unwrap();
         let mut out = Vec::new();
         let mut largest = 0;
@@ -380,7 +384,11 @@ mod tests {
                 encode(&events, schema, format, &ctx()).unwrap(),
                 "{schema:?}/{format:?}"
             );
-            assert_eq!(ids_of(&bytes, schema, format), want, "{schema:?}/{format:?}");
+            assert_eq!(
+                ids_of(&bytes, schema, format),
+                want,
+                "{schema:?}/{format:?}"
+            );
             if format.gzipped() {
                 assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
             }
@@ -410,7 +418,10 @@ mod tests {
         assert_eq!(&rows[0][col("RESOURCE_NAME")], format!("'{FORMULA}"));
         assert_eq!(unneutralize(&rows[0][col("RESOURCE_NAME")]), FORMULA);
         assert_eq!(&rows[1][col("RESOURCE_NAME")], "Contract_v2.docx");
-        assert_eq!(&rows[0][col("USER_AGENT")], "Mozilla/5.0 (X11, \"q\")\nnext");
+        assert_eq!(
+            &rows[0][col("USER_AGENT")],
+            "Mozilla/5.0 (X11, \"q\")\nnext"
+        );
         assert_eq!(&rows[0][col("EVENT_TIME")], "2026-05-22 10:30:00.000000");
         assert_eq!(&rows[0][col("RECEIVED_AT")], "2026-05-22 10:30:01.250000");
         assert_eq!(&rows[0][col("SUCCESS")], "true");
@@ -455,7 +466,12 @@ mod tests {
             .map(|c| c.name())
             .collect();
         assert_eq!(names, columnar::csv_header());
-        let row = reader.get_row_iter(None).unwrap().nth(24_999).unwrap().unwrap();
+        let row = reader
+            .get_row_iter(None)
+            .unwrap()
+            .nth(24_999)
+            .unwrap()
+            .unwrap();
         assert_eq!(row.get_string(1).unwrap(), "evt_00024999");
         assert_eq!(row.get_long(2).unwrap(), 2026);
     }

@@ -471,10 +471,7 @@ mod tests {
             json!({"action": ["document.opened", "user.login"], "success": false, "identity_id": "sa:x"}),
         ))
         .unwrap();
-        assert_eq!(
-            (v.schema, v.format),
-            (Schema::Columnar, FileFormat::Csv)
-        );
+        assert_eq!((v.schema, v.format), (Schema::Columnar, FileFormat::Csv));
         assert_eq!(v.filter.actions, vec!["document.opened", "user.login"]);
         assert_eq!(v.filter.success, Some(false));
         assert!(v.filter.from.is_some() && v.filter.to.is_some());
@@ -488,8 +485,16 @@ mod tests {
         for (schema, format, want) in [
             (None, "jsonl", (Schema::Canonical, FileFormat::Jsonl)),
             (None, "parquet", (Schema::Columnar, FileFormat::Parquet)),
-            (Some("ocsf"), "jsonl.gz", (Schema::Ocsf, FileFormat::JsonlGz)),
-            (Some("columnar"), "csv.gz", (Schema::Columnar, FileFormat::CsvGz)),
+            (
+                Some("ocsf"),
+                "jsonl.gz",
+                (Schema::Ocsf, FileFormat::JsonlGz),
+            ),
+            (
+                Some("columnar"),
+                "csv.gz",
+                (Schema::Columnar, FileFormat::CsvGz),
+            ),
         ] {
             let mut body = with("format", json!(format));
             if let Some(s) = schema {
@@ -606,7 +611,10 @@ mod tests {
         assert_eq!(job.manifest_key(), "audit-logs/exports/exp_1/manifest.json");
         let v = serde_json::to_value(job.view()).unwrap();
         assert_eq!(v["filters"], json!({"success": true, "action": "a,b"}));
-        assert_eq!((&v["schema"], &v["format"]), (&json!("columnar"), &json!("csv.gz")));
+        assert_eq!(
+            (&v["schema"], &v["format"]),
+            (&json!("columnar"), &json!("csv.gz"))
+        );
         assert!(v.get("error").is_none(), "error only when failed");
         assert!(
             !v.to_string().contains("123456789012"),
