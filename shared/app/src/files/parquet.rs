@@ -116,12 +116,7 @@ impl ParquetWriter {
     /// Moves the bytes written so far (whole row groups, and the footer once finished) to
     /// the end of `out`.
     pub fn take(&mut self, out: &mut Vec<u8>) {
-        let written = self.writer.inner_mut();
-        if out.is_empty() {
-            std::mem::swap(out, written);
-        } else {
-            out.append(written);
-        }
+        out.append(self.writer.inner_mut());
     }
 
     /// Writes the last row group and the footer; returns the bytes not yet taken.

@@ -67,7 +67,7 @@ enum Body {
     /// The columnar shape as CSV: a header row, then one row per event.
     Csv {
         sink: Sink,
-        builder: csv::WriterBuilder,
+        builder: Box<csv::WriterBuilder>,
     },
     /// The columnar shape as Parquet.
     Parquet(Box<ParquetWriter>),
@@ -116,7 +116,7 @@ impl FileWriter {
                     .buffer_capacity(4096);
                 Body::Csv {
                     sink: Sink::new(format.gzipped()),
-                    builder,
+                    builder: Box::new(builder),
                 }
             }
             (Schema::Columnar, FileFormat::Parquet) => {
@@ -191,14 +191,11 @@ impl FileWriter {
 
     /// Moves the file's bytes that are ready to the end of `out` (an upload buffer).
     pub fn take(&mut self, out: &mut Vec<u8>) {
-        let ready = match &mut self.body {
-            Body::Lines(sink) | Body::Csv { sink, .. } => sink.output(),
-            Body::Parquet(p) => return p.take(out),
-        };
-        if out.is_empty() {
-            std::mem::swap(out, ready);
-        } else {
-            out.append(ready);
+        match &mut self.body {
+            // Appending keeps each buffer's own allocation where it is (swapping would hand
+            // the upload's large empty buffer to the writer).
+            Body::Lines(sink) | Body::Csv { sink, .. } => out.append(sink.output()),
+            Body::Parquet(p) => p.take(out),
         }
     }
 
@@ -307,24 +304,16 @@ mod tests {
     ];
 
     /// Writes the events as a caller streaming into an upload buffer would: taking the ready
-    /// bytes after every event. Returns the file and the most bytes one take returned.
-    fn streamed(
-        events: &[StoredEvent<'_>],
-        schema: Schema,
-        format: FileFormat,
-    ) -> (Vec<u8>, usize) {
+    /// bytes after every event.
+    fn streamed(events: &[StoredEvent<'_>], schema: Schema, format: FileFormat) -> Vec<u8> {
         let mut w = FileWriter::new(schema, format, ctx()).unwrap();
         let mut out = Vec::new();
-        let mut largest = 0;
         for e in events {
             w.push(e).unwrap();
-            let mut chunk = Vec::new();
-            w.take(&mut chunk);
-            largest = largest.max(chunk.len());
-            out.extend(chunk);
+            w.take(&mut out);
         }
         out.extend(w.finish().unwrap());
-        (out, largest)
+        out
     }
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
@@ -378,7 +367,7 @@ mod tests {
         let events = stored(&docs);
         let want: Vec<String> = (0..50).map(|i| format!("evt_{i:08}")).collect();
         for (schema, format) in ALLOWED {
-            let (bytes, _) = streamed(&events, schema, format);
+            let bytes = streamed(&events, schema, format);
             assert_eq!(
                 bytes,
                 encode(&events, schema, format, &ctx()).unwrap(),
@@ -398,16 +387,16 @@ mod tests {
     #[test]
     fn canonical_jsonl_is_the_stored_json_verbatim() {
         let docs = docs(3);
-        let (bytes, _) = streamed(&stored(&docs), Schema::Canonical, FileFormat::Jsonl);
+        let bytes = streamed(&stored(&docs), Schema::Canonical, FileFormat::Jsonl);
         assert_eq!(bytes, format!("{}\n", docs.join("\n")).into_bytes());
-        let (gz, _) = streamed(&stored(&docs), Schema::Canonical, FileFormat::JsonlGz);
+        let gz = streamed(&stored(&docs), Schema::Canonical, FileFormat::JsonlGz);
         assert_eq!(gunzip(&gz), bytes);
     }
 
     #[test]
     fn csv_is_the_columnar_shape_with_formulas_neutralised() {
         let docs = docs(4);
-        let (bytes, _) = streamed(&stored(&docs), Schema::Columnar, FileFormat::Csv);
+        let bytes = streamed(&stored(&docs), Schema::Columnar, FileFormat::Csv);
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.starts_with(&format!("{}\r\n", columnar::csv_header().join(","))));
         let mut r = csv::Reader::from_reader(text.as_bytes());
