@@ -1,5 +1,5 @@
 //! Running an export job: read the range in event-time order, write files of at most
-//! 100,000 events (`part-0001.jsonl`…, the extension the format's) in the job's shape and
+//! 100,000 events (`part-0001.jsonl`…, with the format's extension) in the job's shape and
 //! format ([`crate::files::FileWriter`], streamed into the upload buffer) into the destination
 //! through the customer's role, then the manifest.
 //!
