@@ -569,6 +569,32 @@ describe("admin console", () => {
     await page.context().close();
   });
 
+  test("export jobs: the form offers the file table's pairs and queues a job in the chosen schema and format", async () => {
+    const page = await ownerPage();
+    await page.goto(`${base}/console/?view=exports`);
+    const form = page.getByRole("form", { name: "Export job" });
+    const schema = form.getByLabel("Schema");
+    const format = form.getByLabel("Format");
+    await schema.waitFor();
+    const offered = () => format.evaluate((s) => Array.from(s.options).filter((o) => !o.disabled).map((o) => o.value));
+    await schema.selectOption("ocsf");
+    assert.deepEqual(await offered(), ["jsonl", "jsonl.gz"]);
+    await schema.selectOption("columnar");
+    assert.deepEqual((await offered()).sort(), ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"]);
+    await format.selectOption("parquet");
+    await form.getByRole("button", { name: "Start export" }).click();
+    const queued = (await form.getByText(/^Export exp_\w+ queued\.$/).textContent()).trim();
+    const id = queued.split(" ")[1];
+    const job = await page.evaluate(async ([i]) => {
+      const r = await fetch(`../v1/audit/exports/${i}`, { headers: { authorization: `Bearer ${sessionStorage.getItem("auditrelay.apiKey")}` } });
+      return r.json();
+    }, [id]);
+    assert.equal(job.schema, "columnar");
+    assert.equal(job.format, "parquet");
+    await page.locator("section[aria-labelledby='jobs-title'] li", { hasText: "columnar parquet" }).first().waitFor();
+    await page.context().close();
+  });
+
   test("stored credentials: created write-only, used by an S3-compatible destination, refused deletion while in use", async () => {
     const page = await ownerPage();
     await page.goto(`${base}/console/?view=exports`);

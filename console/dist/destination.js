@@ -49,6 +49,32 @@ const FORMAT_HINT = {
     columnar: "Columnar rows fit every format; Parquet has typed columns.",
     ocsf: "OCSF records are nested: JSONL only here (OCSF Parquet is the Amazon Security Lake layout's).",
 };
+/**
+ * The schema and format choices of a file output (the continuous export, export jobs): the
+ * format offers only what the chosen schema allows, with the reason under it, and keeps its
+ * value when still allowed.
+ */
+export function shapeFields(initialSchema, initialFormat) {
+    const schema = field("Schema", h("select", { name: "schema" }, ...SCHEMAS.map(([v, l]) => h("option", { value: v, text: l }))), "The events' shape in the files (see the shapes documentation).");
+    schema.control.value = initialSchema;
+    const format = field("Format", h("select", { name: "format" }, ...FORMATS.map(([v, l]) => h("option", { value: v, text: l }))), FORMAT_HINT[initialSchema]);
+    format.control.value = initialFormat;
+    const fitFormats = () => {
+        const s = schema.control.value;
+        const allowed = FORMATS_OF[s];
+        for (const opt of Array.from(format.control.options)) {
+            const ok = allowed.includes(opt.value);
+            opt.disabled = !ok;
+            opt.hidden = !ok;
+        }
+        if (!allowed.includes(format.control.value))
+            format.control.value = allowed[0];
+        format.wrap.querySelector(".hint").textContent = FORMAT_HINT[s];
+    };
+    schema.control.addEventListener("change", fitFormats);
+    fitFormats();
+    return { schema, format };
+}
 /** The schema a stored config has (older configs answer without one: their format's default). */
 function schemaOf(cfg) {
     const s = cfg?.schema;
@@ -119,25 +145,7 @@ export async function renderDestination(section, orgId, refreshHealth = () => { 
     const pathStyle = h("input", { type: "checkbox", id: "s3-path-style", name: "forcePathStyle", checked: cfg && choiceOf(cfg) === "s3_compatible" ? cfg.forcePathStyle : true });
     const pathStyleWrap = h("div", { class: "check" }, pathStyle, h("label", { for: "s3-path-style", text: "Path-style requests" }), h("span", { class: "hint", text: "{endpoint}/{name}/{key}: most self-hosted stores need it." }));
     const prefix = field("Prefix", h("input", { name: "prefix", value: cfg?.prefix ?? "audit-logs", autocomplete: "off" }), "Objects are written under {prefix}/{tenant_id}/{YYYY-MM-DD}/.");
-    const schema = field("Schema", h("select", { name: "schema" }, ...SCHEMAS.map(([v, l]) => h("option", { value: v, text: l }))), "The events' shape in the files (see the shapes documentation).");
-    schema.control.value = schemaOf(cfg);
-    const format = field("Format", h("select", { name: "format" }, ...FORMATS.map(([v, l]) => h("option", { value: v, text: l }))), FORMAT_HINT[schemaOf(cfg)]);
-    format.control.value = cfg?.format ?? "jsonl";
-    /** Offers only the formats the chosen schema allows; keeps the format when still allowed. */
-    const fitFormats = () => {
-        const s = schema.control.value;
-        const allowed = FORMATS_OF[s];
-        for (const opt of Array.from(format.control.options)) {
-            const ok = allowed.includes(opt.value);
-            opt.disabled = !ok;
-            opt.hidden = !ok;
-        }
-        if (!allowed.includes(format.control.value))
-            format.control.value = allowed[0];
-        format.wrap.querySelector(".hint").textContent = FORMAT_HINT[s];
-    };
-    schema.control.addEventListener("change", fitFormats);
-    fitFormats();
+    const { schema, format } = shapeFields(schemaOf(cfg), cfg?.format ?? "jsonl");
     const layoutField = field("Layout", h("select", { name: "layout" }, h("option", { value: "standard", text: "Standard ({prefix}/{tenant_id}/{date}/)" }), h("option", { value: "security_lake", text: "Amazon Security Lake (OCSF Parquet)" })), "Security Lake: one custom source per OCSF class, OCSF records in Parquet (see docs/security-lake.md).");
     layoutField.control.value = cfg?.layout ?? "standard";
     const lake = cfg?.securityLake ?? null;

@@ -94,7 +94,7 @@ const CREDENTIAL_TYPES: Record<Choice, CredentialType[]> = {
 const TITLE = "Continuous export";
 
 /** The events' shapes a file can carry (docs/shapes.md). */
-type Schema = "canonical" | "columnar" | "ocsf";
+export type Schema = "canonical" | "columnar" | "ocsf";
 
 const SCHEMAS: [Schema, string][] = [
   ["canonical", "Canonical (the API's event)"],
@@ -123,6 +123,32 @@ const FORMAT_HINT: Record<Schema, string> = {
   columnar: "Columnar rows fit every format; Parquet has typed columns.",
   ocsf: "OCSF records are nested: JSONL only here (OCSF Parquet is the Amazon Security Lake layout's).",
 };
+
+/**
+ * The schema and format choices of a file output (the continuous export, export jobs): the
+ * format offers only what the chosen schema allows, with the reason under it, and keeps its
+ * value when still allowed.
+ */
+export function shapeFields(initialSchema: Schema, initialFormat: string): { schema: Field; format: Field } {
+  const schema = field("Schema", h("select", { name: "schema" }, ...SCHEMAS.map(([v, l]) => h("option", { value: v, text: l }))), "The events' shape in the files (see the shapes documentation).");
+  schema.control.value = initialSchema;
+  const format = field("Format", h("select", { name: "format" }, ...FORMATS.map(([v, l]) => h("option", { value: v, text: l }))), FORMAT_HINT[initialSchema]);
+  format.control.value = initialFormat;
+  const fitFormats = () => {
+    const s = schema.control.value as Schema;
+    const allowed = FORMATS_OF[s];
+    for (const opt of Array.from((format.control as HTMLSelectElement).options)) {
+      const ok = allowed.includes(opt.value);
+      opt.disabled = !ok;
+      opt.hidden = !ok;
+    }
+    if (!allowed.includes(format.control.value)) format.control.value = allowed[0];
+    format.wrap.querySelector(".hint")!.textContent = FORMAT_HINT[s];
+  };
+  schema.control.addEventListener("change", fitFormats);
+  fitFormats();
+  return { schema, format };
+}
 
 /** The schema a stored config has (older configs answer without one: their format's default). */
 function schemaOf(cfg: Config | null): Schema {
@@ -211,24 +237,7 @@ export async function renderDestination(section: HTMLElement, orgId: string, ref
   const pathStyle = h("input", { type: "checkbox", id: "s3-path-style", name: "forcePathStyle", checked: cfg && choiceOf(cfg) === "s3_compatible" ? cfg.forcePathStyle : true });
   const pathStyleWrap = h("div", { class: "check" }, pathStyle, h("label", { for: "s3-path-style", text: "Path-style requests" }), h("span", { class: "hint", text: "{endpoint}/{name}/{key}: most self-hosted stores need it." }));
   const prefix = field("Prefix", h("input", { name: "prefix", value: cfg?.prefix ?? "audit-logs", autocomplete: "off" }), "Objects are written under {prefix}/{tenant_id}/{YYYY-MM-DD}/.");
-  const schema = field("Schema", h("select", { name: "schema" }, ...SCHEMAS.map(([v, l]) => h("option", { value: v, text: l }))), "The events' shape in the files (see the shapes documentation).");
-  schema.control.value = schemaOf(cfg);
-  const format = field("Format", h("select", { name: "format" }, ...FORMATS.map(([v, l]) => h("option", { value: v, text: l }))), FORMAT_HINT[schemaOf(cfg)]);
-  format.control.value = cfg?.format ?? "jsonl";
-  /** Offers only the formats the chosen schema allows; keeps the format when still allowed. */
-  const fitFormats = () => {
-    const s = schema.control.value as Schema;
-    const allowed = FORMATS_OF[s];
-    for (const opt of Array.from((format.control as HTMLSelectElement).options)) {
-      const ok = allowed.includes(opt.value);
-      opt.disabled = !ok;
-      opt.hidden = !ok;
-    }
-    if (!allowed.includes(format.control.value)) format.control.value = allowed[0];
-    format.wrap.querySelector(".hint")!.textContent = FORMAT_HINT[s];
-  };
-  schema.control.addEventListener("change", fitFormats);
-  fitFormats();
+  const { schema, format } = shapeFields(schemaOf(cfg), cfg?.format ?? "jsonl");
   const layoutField = field(
     "Layout",
     h("select", { name: "layout" }, h("option", { value: "standard", text: "Standard ({prefix}/{tenant_id}/{date}/)" }), h("option", { value: "security_lake", text: "Amazon Security Lake (OCSF Parquet)" })),

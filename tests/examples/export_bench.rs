@@ -1,9 +1,10 @@
 //! End-to-end export-job figure against moto: loads N events for one org straight into the
 //! events table (BatchWriteItem, as the API would have stored them), then times one export
-//! job (JSONL or CSV, parts of 100,000 records) into a bucket and reports records/s, files
-//! and the process's peak memory.
+//! job (any format of the file table, in the format's default schema, parts of 100,000
+//! records) into a bucket and reports records/s, files and the process's peak memory.
 //!
-//! `make bench` runs it (moto started for it): `export_bench [N=100000] [jsonl|csv]`.
+//! `make bench` runs it (moto started for it):
+//! `export_bench [N=100000] [jsonl|jsonl.gz|csv|csv.gz|parquet]`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 use relay_app::destinations::export_job::queue::JobMessage;
 use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
 use relay_core::model::event::rfc3339_millis;
-use relay_core::model::export_job::{bound, ExportJob, JobFormat, JobStatus};
+use relay_core::model::export_job::{bound, ExportJob, JobStatus};
+use relay_core::model::file_format::FileFormat;
 use serde_json::json;
 use support::bench::{peak_rss_mib, BenchWorld};
 use time::OffsetDateTime;
@@ -23,10 +25,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
-    let format = match std::env::args().nth(2).as_deref() {
-        Some("csv") => JobFormat::Csv,
-        _ => JobFormat::Jsonl,
-    };
+    let format = std::env::args()
+        .nth(2)
+        .and_then(|f| FileFormat::parse(&f))
+        .unwrap_or(FileFormat::Jsonl);
     let now = OffsetDateTime::now_utc();
     let world = BenchWorld::new("xbench", now).await?;
     let (store, org) = (&world.store, &world.org);
@@ -48,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         export_id: relay_core::model::ids::ExportId::generate(),
         org_id: org.org_id.clone(),
         status: JobStatus::Queued,
+        schema: format.default_schema(),
         format,
         from: bound(start),
         to: bound(now),
@@ -90,6 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         serde_json::to_string_pretty(&json!({
             "events": n,
+            "schema": format.default_schema().as_str(),
             "format": format.as_str(),
             "load_secs": (load_secs * 10.0).round() / 10.0,
             "records": records,

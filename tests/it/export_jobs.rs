@@ -1,8 +1,9 @@
 //! Export jobs against moto: `POST /v1/audit/export` through the export-jobs queue
 //! and the export function's handler, into the customer's bucket through their role. A
-//! 25,000-event export compared row by row with `GET /v1/audit/logs` (JSONL and CSV, the CSV
-//! read by DuckDB and Python's `csv`), a run killed half-way and continued, the list and
-//! status endpoints, and bad input.
+//! 25,000-event export compared row by row with `GET /v1/audit/logs` (JSONL and the columnar
+//! CSV, the CSV read by DuckDB and Python's `csv`), Parquet read by pyarrow and DuckDB, gzip
+//! files, a run killed half-way and continued, the list and status endpoints, and bad input
+//! (schema and format pairs outside the file table included).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -11,15 +12,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::stream::{self, StreamExt};
 use http::{Method, StatusCode};
 use relay_app::clients::Clients;
-use relay_app::destinations::export_job::encode::CSV_COLUMNS;
 use relay_app::destinations::export_job::local::ExportPoller;
 use relay_app::destinations::export_job::queue::{JobMessage, EXPORT_QUEUE};
 use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
-use relay_app::files::unneutralize;
+use relay_app::files::{neutralize, unneutralize};
 use relay_app::ingest::validate_body;
 use relay_app::pipeline::queues::ensure_queue_with_dlq;
-use relay_core::model::event::rfc3339_millis;
+use relay_core::model::event::{rfc3339_millis, AuditEvent};
 use relay_core::model::ids::ExportId;
+use relay_core::shapes::columnar::{self, Cell};
+use relay_core::shapes::ShapeContext;
 use relay_store::events::event_item;
 use serde_json::{json, Value};
 use support::{assert_error, customer_s3, sdk, TestEnv};
@@ -230,12 +232,21 @@ fn range_query(from: &str, to: &str) -> String {
     )
 }
 
-/// A log entry's value for a dotted CSV column, as text.
-fn cell_of(e: &Value, column: &str) -> String {
-    let mut v = e;
-    for part in column.split('.') {
-        v = &v[part];
-    }
+/// A log entry (canonical) as the columnar CSV row the export should hold for it: the
+/// columnar shape's cells, text cells spreadsheet-safe.
+fn columnar_csv_row(log: &Value, ctx: &ShapeContext) -> Vec<String> {
+    let ev: AuditEvent = serde_json::from_value(log.clone()).unwrap();
+    columnar::row(&ev, None, ctx)
+        .iter()
+        .map(|c| match c {
+            Cell::Text(t) => neutralize(t).into_owned(),
+            other => columnar::cell_text(other),
+        })
+        .collect()
+}
+
+/// Text of a JSON value as a CSV cell (null: empty).
+fn text_of(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -278,9 +289,14 @@ async fn a_25000_event_csv_export_matches_the_logs_row_by_row() {
     j.drain(&poller).await;
     eprintln!("ran the export in {:?}", t.elapsed());
 
-    // CSV: a header, then one row per event with the same values, spreadsheet-safe.
+    // CSV: the columnar shape's header, then one row per event with the same values,
+    // spreadsheet-safe.
     let st = j.status(csv["export_id"].as_str().unwrap()).await;
     assert_eq!(st["status"], "completed", "{st}");
+    assert_eq!(
+        (&st["schema"], &st["format"]),
+        (&json!("columnar"), &json!("csv"))
+    );
     assert_eq!(st["record_count"], expected);
     assert!(st["completed_at"].is_string());
     assert!(st.get("error").is_none());
@@ -291,6 +307,13 @@ async fn a_25000_event_csv_export_matches_the_logs_row_by_row() {
             .unwrap();
     assert_eq!(manifest["files"], st["files"]);
     assert_eq!(manifest["record_count"], expected);
+    assert_eq!(
+        (&manifest["schema"], &manifest["format"]),
+        (&json!("columnar"), &json!("csv"))
+    );
+    let ctx = ShapeContext::new(env.a.org.tenant_id.clone());
+    let header = columnar::csv_header();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let dir = std::env::temp_dir().join(format!("csv-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut i = 0usize;
@@ -306,30 +329,52 @@ async fn a_25000_event_csv_export_matches_the_logs_row_by_row() {
         assert!(f["records"].as_u64().unwrap() <= 10_000);
         std::fs::write(dir.join(format!("part-{:04}.csv", n + 1)), &bytes).unwrap();
         let mut rdr = csv::Reader::from_reader(&bytes[..]);
-        let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
-        assert_eq!(header, CSV_COLUMNS);
+        let got: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
+        assert_eq!(got, header);
         for rec in rdr.records() {
             let rec = rec.unwrap();
             let log = oldest_first[i];
-            for (c, col) in CSV_COLUMNS.iter().enumerate() {
-                let cell = rec.get(c).unwrap();
-                if *col == "metadata" {
-                    assert_eq!(
-                        serde_json::from_str::<Value>(cell).unwrap(),
-                        log["metadata"],
-                        "row {i}"
-                    );
-                    continue;
-                }
-                let want = cell_of(log, col);
+            let row: Vec<&str> = rec.iter().collect();
+            assert_eq!(row, columnar_csv_row(log, &ctx), "row {i}");
+            // The columns that come straight from a canonical field, read back by name.
+            for (column, field) in [
+                ("EVENT_ID", &log["event_id"]),
+                ("EVENT_TYPE", &log["action"]),
+                ("USER_ID", &log["actor"]["user_id"]),
+                ("EMAIL", &log["actor"]["email"]),
+                ("IP_ADDRESS", &log["actor"]["ip_address"]),
+                ("USER_AGENT", &log["actor"]["user_agent"]),
+                ("ACTOR_TYPE", &log["actor"]["type"]),
+                ("RESOURCE_TYPE", &log["resource"]["type"]),
+                ("RESOURCE_ID", &log["resource"]["id"]),
+                ("RESOURCE_NAME", &log["resource"]["name"]),
+                ("ORGANIZATION_ID", &log["tenant_id"]),
+                ("SUCCESS", &log["success"]),
+                ("REQUEST_ID", &log["request_id"]),
+                ("DURATION_MS", &log["duration_ms"]),
+            ] {
+                let cell = &rec[col(column)];
+                let want = text_of(field);
                 if want.starts_with(['=', '+', '-', '@']) {
                     assert!(
                         cell.starts_with('\''),
-                        "row {i} {col}: {cell} not neutralised"
+                        "row {i} {column}: {cell} not neutralised"
                     );
                 }
-                assert_eq!(unneutralize(cell), want, "row {i} column {col}");
+                assert_eq!(unneutralize(cell), want, "row {i} column {column}");
             }
+            assert_eq!(
+                serde_json::from_str::<Value>(&rec[col("METADATA")]).unwrap(),
+                log["metadata"],
+                "row {i}"
+            );
+            let ts = log["timestamp"].as_str().unwrap();
+            assert_eq!(&rec[col("EVENT_DATE")], &ts[..10], "row {i}");
+            assert_eq!(
+                &rec[col("EVENT_TIME")][..19],
+                ts[..19].replace('T', " "),
+                "row {i}"
+            );
             i += 1;
         }
     }
@@ -346,11 +391,13 @@ for path in sorted(glob.glob(f"{d}/*.csv")):
         header = r.fieldnames
         for row in r:
             rows += 1
-            if row["event_id"] == "evt_x_000020":
-                ua, name, meta = row["actor.user_agent"], row["resource.name"], json.loads(row["metadata"])
-q = duckdb.sql(f"select count(*), count(distinct event_id), count(*) filter (where success = false) from read_csv('{d}/*.csv', header = true)").fetchall()[0]
-duck_ua = duckdb.sql(f"select \"actor.user_agent\" from read_csv('{d}/*.csv', header = true) where event_id = 'evt_x_000020'").fetchall()[0][0]
-print(json.dumps({"python_rows": rows, "header": header, "ua": ua, "name": name, "meta": meta, "duck": list(q), "duck_ua": duck_ua}))
+            if row["EVENT_ID"] == "evt_x_000020":
+                ua, name, meta = row["USER_AGENT"], row["RESOURCE_NAME"], json.loads(row["METADATA"])
+rel = duckdb.sql(f"select * from read_csv('{d}/*.csv', header = true)")
+types = dict(zip(rel.columns, [str(t) for t in rel.types]))
+q = duckdb.sql(f"select count(*), count(distinct EVENT_ID), count(*) filter (where SUCCESS = false) from read_csv('{d}/*.csv', header = true)").fetchall()[0]
+duck_ua = duckdb.sql(f"select USER_AGENT from read_csv('{d}/*.csv', header = true) where EVENT_ID = 'evt_x_000020'").fetchall()[0][0]
+print(json.dumps({"python_rows": rows, "header": header, "ua": ua, "name": name, "meta": meta, "duck": list(q), "duck_ua": duck_ua, "types": types}))
 "#;
     let out = std::process::Command::new(support::python())
         .args(["-c", script, dir.to_str().unwrap()])
@@ -367,14 +414,341 @@ print(json.dumps({"python_rows": rows, "header": header, "ua": ua, "name": name,
         .filter(|e| e["success"] == json!(false))
         .count();
     assert_eq!(v["python_rows"], expected);
-    assert_eq!(v["header"], json!(CSV_COLUMNS));
+    assert_eq!(v["header"], json!(header));
     assert_eq!(v["duck"], json!([expected, expected, failed]));
+    assert_eq!(v["types"]["EVENT_DATE"], "DATE", "{v}");
+    assert_eq!(v["types"]["SUCCESS"], "BOOLEAN", "{v}");
     let ua = UA;
     assert_eq!(v["ua"], ua);
     assert_eq!(v["duck_ua"], ua);
     assert_eq!(v["name"], "'=HYPERLINK(\"http://evil\")");
     assert_eq!(v["meta"]["note"], "a,b \"c\"");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Downloads a completed job's files into a fresh folder; returns it and the files' keys.
+async fn download(j: &Jobs, st: &Value) -> (std::path::PathBuf, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("job-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut keys = Vec::new();
+    for f in st["files"].as_array().unwrap() {
+        let key = f["key"].as_str().unwrap().to_string();
+        let bytes = object(&j.bucket, &key).await;
+        assert_eq!(f["size_bytes"], bytes.len(), "{key}");
+        std::fs::write(dir.join(key.rsplit('/').next().unwrap()), &bytes).unwrap();
+        keys.push(key);
+    }
+    (dir, keys)
+}
+
+async fn content_type(bucket: &str, key: &str) -> String {
+    customer_s3()
+        .await
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .content_type()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Runs a job over `[from, to)` with `records_per_file` and answers its completed status.
+async fn run_job(j: &Jobs, body: Value, records_per_file: u64) -> Value {
+    let created = j.create(body).await;
+    j.drain(&j.poller(records_per_file).await).await;
+    let st = j.status(created["export_id"].as_str().unwrap()).await;
+    assert_eq!(st["status"], "completed", "{st}");
+    st
+}
+
+#[tokio::test]
+async fn a_parquet_export_loads_in_pyarrow_and_duckdb_with_the_columnar_types() {
+    let j = Jobs::new().await;
+    let env = &j.env;
+    let start = OffsetDateTime::now_utc() - time::Duration::hours(10);
+    load(env, 2_500, start).await;
+    let from = rfc3339_millis(start);
+    let to = rfc3339_millis(start + time::Duration::hours(5));
+    let mut logs = env
+        .all_pages(
+            &env.a.reader,
+            &format!("{}&limit=1000", range_query(&from, &to)),
+        )
+        .await;
+    logs.reverse();
+    assert_eq!(logs.len(), 2_500);
+    let st = run_job(
+        &j,
+        json!({"from": from, "to": to, "format": "parquet"}),
+        1_000,
+    )
+    .await;
+    assert_eq!(
+        (&st["schema"], &st["format"]),
+        (&json!("columnar"), &json!("parquet"))
+    );
+    assert_eq!(st["record_count"], 2_500);
+    let (dir, keys) = download(&j, &st).await;
+    assert_eq!(keys.len(), 3);
+    for (n, key) in keys.iter().enumerate() {
+        assert!(
+            key.ends_with(&format!("/part-{:04}.parquet", n + 1)),
+            "{key}"
+        );
+        assert_eq!(
+            content_type(&j.bucket, key).await,
+            "application/vnd.apache.parquet"
+        );
+    }
+    let manifest: Value =
+        serde_json::from_slice(&object(&j.bucket, st["manifest_key"].as_str().unwrap()).await)
+            .unwrap();
+    assert_eq!(
+        (&manifest["schema"], &manifest["format"]),
+        (&json!("columnar"), &json!("parquet"))
+    );
+    let script = r#"
+import duckdb, glob, json, sys
+import pyarrow.parquet as pq
+d = sys.argv[1]
+paths = sorted(glob.glob(f"{d}/*.parquet"))
+tables = [pq.read_table(p) for p in paths]
+arrow = {f.name: str(f.type) for f in tables[0].schema}
+rows = [r for t in tables for r in t.to_pylist()]
+picked = [{k: (str(v) if v is not None else None) for k, v in r.items()
+           if k in ("EVENT_ID", "USER_AGENT", "RESOURCE_NAME", "SUCCESS", "DURATION_MS", "EVENT_DATE", "METADATA")}
+          for r in rows]
+rel = duckdb.sql(f"select * from read_parquet('{d}/*.parquet')")
+types = dict(zip(rel.columns, [str(t) for t in rel.types]))
+q = duckdb.sql(f"select count(*), count(distinct EVENT_ID), count(*) filter (where SUCCESS = false), sum(DURATION_MS) from read_parquet('{d}/*.parquet')").fetchall()[0]
+print(json.dumps({"arrow": arrow, "columns": list(tables[0].column_names), "rows": picked, "types": types, "duck": [int(x) for x in q]}))
+"#;
+    let out = std::process::Command::new(support::python())
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .expect("python with duckdb and pyarrow");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["columns"], json!(columnar::csv_header()));
+    let arrow = &v["arrow"];
+    assert_eq!(arrow["EVENT_ID"], "string");
+    assert_eq!(arrow["EVENT_YEAR"], "int64");
+    assert_eq!(arrow["EVENT_MONTH"], "date32[day]");
+    assert_eq!(arrow["EVENT_DATE"], "date32[day]");
+    assert_eq!(arrow["EVENT_TIME"], "timestamp[us]");
+    assert_eq!(arrow["RECEIVED_AT"], "timestamp[us]");
+    assert_eq!(arrow["SUCCESS"], "bool");
+    assert_eq!(arrow["DURATION_MS"], "int64");
+    let types = &v["types"];
+    assert_eq!(types["EVENT_YEAR"], "BIGINT");
+    assert_eq!(types["EVENT_DATE"], "DATE");
+    assert_eq!(types["EVENT_TIME"], "TIMESTAMP");
+    assert_eq!(types["SUCCESS"], "BOOLEAN");
+    assert_eq!(types["DURATION_MS"], "BIGINT");
+    let failed = logs.iter().filter(|e| e["success"] == json!(false)).count();
+    let durations: u64 = logs
+        .iter()
+        .map(|e| e["duration_ms"].as_u64().unwrap())
+        .sum();
+    assert_eq!(v["duck"], json!([2_500, 2_500, failed, durations]));
+    // Row by row, oldest first like the logs reversed; Parquet text is not neutralised.
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), logs.len());
+    for (i, (row, log)) in rows.iter().zip(&logs).enumerate() {
+        assert_eq!(row["EVENT_ID"], log["event_id"], "row {i}");
+        assert_eq!(row["USER_AGENT"], log["actor"]["user_agent"], "row {i}");
+        assert_eq!(row["RESOURCE_NAME"], log["resource"]["name"], "row {i}");
+        assert_eq!(
+            row["DURATION_MS"],
+            json!(log["duration_ms"].to_string()),
+            "row {i}"
+        );
+        let success = match &log["success"] {
+            Value::Bool(true) => json!("True"),
+            Value::Bool(false) => json!("False"),
+            _ => Value::Null,
+        };
+        assert_eq!(row["SUCCESS"], success, "row {i}");
+        assert_eq!(
+            row["EVENT_DATE"],
+            json!(&log["timestamp"].as_str().unwrap()[..10]),
+            "row {i}"
+        );
+        let meta: Value = serde_json::from_str(row["METADATA"].as_str().unwrap()).unwrap();
+        assert_eq!(meta, log["metadata"], "row {i}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn gzip_exports_decode_to_the_same_rows() {
+    use std::io::Read;
+
+    let j = Jobs::new().await;
+    let env = &j.env;
+    let start = OffsetDateTime::now_utc() - time::Duration::hours(10);
+    load(env, 1_500, start).await;
+    let from = rfc3339_millis(start);
+    let to = rfc3339_millis(start + time::Duration::hours(5));
+    let mut logs = env
+        .all_pages(
+            &env.a.reader,
+            &format!("{}&limit=1000", range_query(&from, &to)),
+        )
+        .await;
+    logs.reverse();
+    let gunzip = |bytes: &[u8]| {
+        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip");
+        let mut plain = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut plain)
+            .unwrap();
+        plain
+    };
+
+    // Canonical JSONL, gzipped: the stored events verbatim once decoded.
+    let st = run_job(
+        &j,
+        json!({"from": from, "to": to, "format": "jsonl.gz"}),
+        1_000,
+    )
+    .await;
+    assert_eq!(
+        (&st["schema"], &st["format"]),
+        (&json!("canonical"), &json!("jsonl.gz"))
+    );
+    let mut rows = Vec::new();
+    for (n, f) in st["files"].as_array().unwrap().iter().enumerate() {
+        let key = f["key"].as_str().unwrap();
+        assert!(
+            key.ends_with(&format!("/part-{:04}.jsonl.gz", n + 1)),
+            "{key}"
+        );
+        assert_eq!(content_type(&j.bucket, key).await, "application/gzip");
+        let text = String::from_utf8(gunzip(&object(&j.bucket, key).await)).unwrap();
+        rows.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
+    }
+    assert_eq!(st["files"].as_array().unwrap().len(), 2);
+    assert_eq!(rows, logs);
+
+    // Columnar CSV, gzipped: the columnar rows, and DuckDB reads the files as they are.
+    let st = run_job(
+        &j,
+        json!({"from": from, "to": to, "format": "csv.gz"}),
+        1_000,
+    )
+    .await;
+    assert_eq!(
+        (&st["schema"], &st["format"]),
+        (&json!("columnar"), &json!("csv.gz"))
+    );
+    let ctx = ShapeContext::new(env.a.org.tenant_id.clone());
+    let mut i = 0;
+    for f in st["files"].as_array().unwrap() {
+        let key = f["key"].as_str().unwrap();
+        assert!(key.ends_with(".csv.gz"), "{key}");
+        let plain = gunzip(&object(&j.bucket, key).await);
+        let mut rdr = csv::Reader::from_reader(&plain[..]);
+        assert_eq!(rdr.headers().unwrap(), columnar::csv_header());
+        for rec in rdr.records() {
+            let rec = rec.unwrap();
+            assert_eq!(
+                rec.iter().collect::<Vec<_>>(),
+                columnar_csv_row(&logs[i], &ctx),
+                "row {i}"
+            );
+            i += 1;
+        }
+    }
+    assert_eq!(i, logs.len());
+    let (dir, _) = download(&j, &st).await;
+    let script = r#"
+import duckdb, json, sys
+d = sys.argv[1]
+print(json.dumps(duckdb.sql(f"select count(*), count(distinct EVENT_ID) from read_csv('{d}/*.csv.gz', header = true)").fetchall()[0]))
+"#;
+    let out = std::process::Command::new(support::python())
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .expect("python with duckdb");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, json!([logs.len(), logs.len()]));
+    let _ = std::fs::remove_dir_all(dir);
+
+    // OCSF JSONL, gzipped: one record per event.
+    let st = run_job(
+        &j,
+        json!({"from": from, "to": to, "schema": "ocsf", "format": "jsonl.gz"}),
+        100_000,
+    )
+    .await;
+    assert_eq!(
+        (&st["schema"], &st["format"]),
+        (&json!("ocsf"), &json!("jsonl.gz"))
+    );
+    let key = st["files"][0]["key"].as_str().unwrap();
+    let text = String::from_utf8(gunzip(&object(&j.bucket, key).await)).unwrap();
+    let uids: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["metadata"]["uid"].clone())
+        .collect();
+    let ids: Vec<Value> = logs.iter().map(|l| l["event_id"].clone()).collect();
+    assert_eq!(uids, ids);
+}
+
+#[tokio::test]
+async fn schema_and_format_pairs_outside_the_file_table_are_refused() {
+    let j = Jobs::new().await;
+    let env = &j.env;
+    let now = OffsetDateTime::now_utc();
+    let base =
+        json!({"from": rfc3339_millis(now - time::Duration::hours(1)), "to": rfc3339_millis(now)});
+    for (extra, field) in [
+        (json!({"schema": "canonical", "format": "csv"}), "format"),
+        (json!({"schema": "ocsf", "format": "parquet"}), "format"),
+        (json!({"schema": "canonical", "format": "csv.gz"}), "format"),
+        (json!({"schema": "entry", "format": "jsonl"}), "schema"),
+        (json!({"schema": "xml", "format": "jsonl"}), "schema"),
+        (json!({"format": "avro"}), "format"),
+    ] {
+        let mut body = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = env
+            .call(
+                Method::POST,
+                "/v1/audit/export",
+                Some(&env.a.admin),
+                Some(&body),
+            )
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
+        assert!(
+            r.body["error"].is_string() && r.body["code"].is_string(),
+            "{}",
+            r.text
+        );
+    }
+    let r = env
+        .call(Method::GET, "/v1/audit/exports", Some(&env.a.admin), None)
+        .await;
+    assert_eq!(r.body["exports"], json!([]), "nothing was queued");
 }
 
 #[tokio::test]
@@ -558,7 +932,7 @@ async fn list_status_failures_bad_input_and_other_orgs() {
             "from",
         ),
         (with("from", json!("2020-01-01T00:00:00Z")), "from"),
-        (with("format", json!("parquet")), "format"),
+        (with("format", json!("avro")), "format"),
         (dest(json!({"type": "ftp"})), "destination.type"),
         (
             dest(json!({"roleArn": "arn:aws:iam::12:role/x"})),
@@ -646,6 +1020,11 @@ async fn list_status_failures_bad_input_and_other_orgs() {
         let r = env.call(Method::GET, &uri, Some(&env.a.owner), None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         for e in r.body["exports"].as_array().unwrap() {
+            assert_eq!(
+                (&e["schema"], &e["format"]),
+                (&json!("columnar"), &json!("csv")),
+                "{e}"
+            );
             seen.push(e["export_id"].as_str().unwrap().to_string());
         }
         match r.body["cursor"].as_str() {

@@ -427,7 +427,9 @@ async fn a_failed_export_job_is_announced_once_to_its_org() {
     use relay_app::destinations::export_job::queue::JobMessage;
     use relay_app::destinations::export_job::run::{ExportRunner, ExportSettings, RunOutcome};
     use relay_core::model::bucket::{Access, BucketTarget, StoreType};
-    use relay_core::model::export_job::{ExportJob, JobFormat, JobStatus};
+    use relay_core::model::export_job::{ExportJob, JobStatus};
+    use relay_core::model::file_format::FileFormat;
+    use relay_core::shapes::Schema;
     let w = WebhookEnv::with(WebhookOptions::default()).await;
     let org = w.env.a.org.org_id.clone();
     let mine = filtered_queue(&w, "jobs", json!({"org_id": [org.to_string()]})).await;
@@ -436,7 +438,8 @@ async fn a_failed_export_job_is_announced_once_to_its_org() {
         export_id: relay_core::model::ids::ExportId::generate(),
         org_id: org.clone(),
         status: JobStatus::Queued,
-        format: JobFormat::Jsonl,
+        schema: Schema::Canonical,
+        format: FileFormat::Jsonl,
         from: relay_core::model::export_job::bound(now - time::Duration::hours(1)),
         to: relay_core::model::export_job::bound(now),
         filters: vec![],

@@ -1,11 +1,13 @@
-//! CPU cost of an export job's encoding: 10,000 canonical events as JSONL and as
-//! spreadsheet-safe CSV (`cargo bench -p relay-app --bench export_job`).
+//! CPU cost of an export job's encoding: 10,000 stored events through the streaming file
+//! writer, taken into an upload buffer event by event as the runner does, in each of the
+//! job's formats (`cargo bench -p relay-app --bench export_job`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use relay_app::destinations::export_job::encode::Encoder;
-use relay_core::model::export_job::JobFormat;
+use relay_app::files::{FileWriter, StoredEvent};
+use relay_core::model::file_format::FileFormat;
+use relay_core::shapes::{Schema, ShapeContext};
 
 fn events(n: usize) -> Vec<String> {
     (0..n)
@@ -33,15 +35,29 @@ fn bench(c: &mut Criterion) {
     let docs = events(10_000);
     let mut g = c.benchmark_group("export_job_10000_events");
     g.throughput(Throughput::Elements(docs.len() as u64));
-    for format in [JobFormat::Jsonl, JobFormat::Csv] {
-        g.bench_function(format.as_str(), |b| {
+    let ctx = ShapeContext::new("ten_01ABCDEFG");
+    for (schema, format) in [
+        (Schema::Canonical, FileFormat::Jsonl),
+        (Schema::Canonical, FileFormat::JsonlGz),
+        (Schema::Columnar, FileFormat::Csv),
+        (Schema::Columnar, FileFormat::CsvGz),
+        (Schema::Columnar, FileFormat::Parquet),
+        (Schema::Ocsf, FileFormat::Jsonl),
+    ] {
+        let name = format!("{}_{}", schema.as_str(), format.as_str());
+        g.bench_function(name, |b| {
             b.iter(|| {
-                let mut enc = Encoder::new(format);
+                let mut w = FileWriter::new(schema, format, ctx.clone()).expect("writer");
                 let mut out = Vec::with_capacity(8 << 20);
-                enc.header(&mut out).expect("header");
                 for d in &docs {
-                    enc.encode(d, &mut out).expect("encode");
+                    w.push(&StoredEvent {
+                        doc: d,
+                        received_at: "",
+                    })
+                    .expect("push");
+                    w.take(&mut out);
                 }
+                out.extend(w.finish().expect("finish"));
                 out.len()
             })
         });

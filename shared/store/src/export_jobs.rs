@@ -1,7 +1,9 @@
 //! Export jobs in the config table: pk `EXPJOB#{org_id}`, sk `exp_{ULID}` (so the org's jobs
 //! list newest first with one reverse Query), kept 90 days.
 //!
-//! Besides the request and the result (`status`, `record_count`, `files`, `manifest_key`,
+//! The request is stored as given (`format`, the file format's wire name, and `schema`, the
+//! events' shape; an item without `schema` is from before jobs had one and means the format's
+//! default: canonical JSONL, columnar CSV). Besides the request and the result (`status`, `record_count`, `files`, `manifest_key`,
 //! `error`), the item is the job's checkpoint: `pos_t`/`pos_e` (the last event written; the
 //! next file starts after it), `upload_key`/`upload_id` (a multipart upload in progress, so
 //! that a crashed invocation's can be aborted), `failures` (transient failures in a row), and
@@ -12,9 +14,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::bucket::{target_from_item, target_values};
 use crate::error::StoreError;
-use relay_core::model::export_job::{ExportFile, ExportJob, JobFormat, JobStatus};
+use relay_core::model::export_job::{ExportFile, ExportJob, JobStatus};
+use relay_core::model::file_format::FileFormat;
 use relay_core::model::ids::{ExportId, OrgId};
 use relay_core::query::Position;
+use relay_core::shapes::Schema;
 
 /// How long a job record is kept.
 pub const JOB_TTL_SECS: i64 = 90 * 86_400;
@@ -61,11 +65,19 @@ fn job_from_item(item: &Item) -> Result<ExportJob, StoreError> {
         (Some(k), Some(id)) => Some((k, id)),
         _ => None,
     };
+    let format = FileFormat::parse(get_s(item, "format")?).ok_or_else(|| corrupt("format"))?;
+    // Jobs stored before they had a schema wrote canonical JSONL or (as columnar CSV now
+    // does) CSV: the format's default schema is what they mean.
+    let schema = match opt_s(item, "schema") {
+        Some(name) => Schema::parse(&name).ok_or_else(|| corrupt("schema"))?,
+        None => format.default_schema(),
+    };
     Ok(ExportJob {
         export_id: get_s(item, "sk")?.into(),
         org_id: get_s(item, "org_id")?.into(),
         status: JobStatus::parse(get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
-        format: JobFormat::parse(get_s(item, "format")?).ok_or_else(|| corrupt("format"))?,
+        schema,
+        format,
         from: get_s(item, "from")?.to_string(),
         to: get_s(item, "to")?.to_string(),
         filters,
@@ -84,6 +96,34 @@ fn job_from_item(item: &Item) -> Result<ExportJob, StoreError> {
     })
 }
 
+/// The item of a new (queued) job.
+fn job_item(job: &ExportJob, now_secs: i64) -> Result<Item, StoreError> {
+    let filters =
+        serde_json::to_string(&job.filters).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut item: Item = Item::new();
+    item.insert("pk".into(), s(pk(&job.org_id)));
+    item.insert("sk".into(), s(&job.export_id));
+    item.insert("org_id".into(), s(&job.org_id));
+    item.insert("status".into(), s(job.status.as_str()));
+    item.insert("format".into(), s(job.format.as_str()));
+    item.insert("schema".into(), s(job.schema.as_str()));
+    item.insert("from".into(), s(&job.from));
+    item.insert("to".into(), s(&job.to));
+    item.insert("filters".into(), s(filters));
+    for (name, value) in target_values(&job.dest) {
+        if let Some(v) = value {
+            item.insert(name.into(), v);
+        }
+    }
+    item.insert("estimated_records".into(), n(job.estimated_records));
+    item.insert("record_count".into(), n(0));
+    item.insert("files".into(), AttributeValue::L(vec![]));
+    item.insert("failures".into(), n(0));
+    item.insert("created_at".into(), s(&job.created_at));
+    item.insert("expires_at".into(), n(now_secs + JOB_TTL_SECS));
+    Ok(item)
+}
+
 /// Names that are DynamoDB reserved words (or might become ones), aliased everywhere.
 const ALIASED: [&str; 9] = [
     "status", "format", "from", "to", "error", "region", "bucket", "prefix", "files",
@@ -96,28 +136,7 @@ impl Store {
         job: &ExportJob,
         now_secs: i64,
     ) -> Result<(), StoreError> {
-        let filters =
-            serde_json::to_string(&job.filters).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut item: Item = Item::new();
-        item.insert("pk".into(), s(pk(&job.org_id)));
-        item.insert("sk".into(), s(&job.export_id));
-        item.insert("org_id".into(), s(&job.org_id));
-        item.insert("status".into(), s(job.status.as_str()));
-        item.insert("format".into(), s(job.format.as_str()));
-        item.insert("from".into(), s(&job.from));
-        item.insert("to".into(), s(&job.to));
-        item.insert("filters".into(), s(filters));
-        for (name, value) in target_values(&job.dest) {
-            if let Some(v) = value {
-                item.insert(name.into(), v);
-            }
-        }
-        item.insert("estimated_records".into(), n(job.estimated_records));
-        item.insert("record_count".into(), n(0));
-        item.insert("files".into(), AttributeValue::L(vec![]));
-        item.insert("failures".into(), n(0));
-        item.insert("created_at".into(), s(&job.created_at));
-        item.insert("expires_at".into(), n(now_secs + JOB_TTL_SECS));
+        let item = job_item(job, now_secs)?;
         self.ddb
             .put_item()
             .table_name(&self.config_table)
@@ -503,5 +522,77 @@ impl Store {
             vec![],
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay_core::model::bucket::{Access, BucketTarget, StoreType};
+
+    fn job(schema: Schema, format: FileFormat) -> ExportJob {
+        ExportJob {
+            export_id: "exp_1".into(),
+            org_id: "org_1".into(),
+            status: JobStatus::Queued,
+            schema,
+            format,
+            from: "2026-05-01T00:00:00.000Z".into(),
+            to: "2026-05-02T00:00:00.000Z".into(),
+            filters: vec![("action".into(), "read".into())],
+            dest: BucketTarget {
+                store: StoreType::S3,
+                bucket: "acme-audit".into(),
+                region: "us-east-1".into(),
+                access: Access::Role("arn:aws:iam::123456789012:role/AuditRelayExport".into()),
+                prefix: "audit-logs".into(),
+                endpoint_url: None,
+                force_path_style: false,
+                account_name: None,
+            },
+            estimated_records: 3,
+            record_count: 0,
+            files: vec![],
+            manifest_key: None,
+            created_at: "2026-05-02T00:00:01.000Z".into(),
+            started_at: None,
+            completed_at: None,
+            error: None,
+            position: None,
+            upload: None,
+            failures: 0,
+        }
+    }
+
+    #[test]
+    fn schema_and_format_round_trip() {
+        for (schema, format) in [
+            (Schema::Canonical, FileFormat::JsonlGz),
+            (Schema::Ocsf, FileFormat::Jsonl),
+            (Schema::Columnar, FileFormat::Parquet),
+            (Schema::Columnar, FileFormat::CsvGz),
+        ] {
+            let j = job(schema, format);
+            let item = job_item(&j, 0).unwrap();
+            assert_eq!(item["schema"], s(schema.as_str()));
+            assert_eq!(item["format"], s(format.as_str()));
+            assert_eq!(job_from_item(&item).unwrap(), j);
+        }
+    }
+
+    #[test]
+    fn items_from_before_schemas_read_as_the_formats_default() {
+        for (format, schema) in [
+            (FileFormat::Jsonl, Schema::Canonical),
+            (FileFormat::Csv, Schema::Columnar),
+        ] {
+            let mut item = job_item(&job(schema, format), 0).unwrap();
+            item.remove("schema");
+            let read = job_from_item(&item).unwrap();
+            assert_eq!((read.schema, read.format), (schema, format));
+        }
+        let mut item = job_item(&job(Schema::Canonical, FileFormat::Jsonl), 0).unwrap();
+        item.insert("schema".into(), s("xml"));
+        assert!(matches!(job_from_item(&item), Err(StoreError::Corrupt(_))));
     }
 }

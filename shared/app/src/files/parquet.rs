@@ -1,8 +1,9 @@
 //! Parquet files of the columnar shape: typed columns (text as UTF-8 strings, numbers as
 //! INT64, dates as DATE, times as TIMESTAMP in microseconds without a zone, booleans),
 //! Snappy-compressed, one row group per `ROW_GROUP_ROWS` rows, so readers (DuckDB, pyarrow,
-//! Athena, Snowflake) load them without a schema of their own. Memory is one row group of
-//! cells at a time.
+//! Athena, Snowflake) load them without a schema of their own. [`ParquetWriter`] streams a
+//! file: memory is one row group of cells at a time, and each finished group's bytes go to
+//! the caller.
 
 use std::sync::Arc;
 
@@ -64,96 +65,167 @@ fn schema(columns: &[Column]) -> Result<Arc<Type>, ParquetError> {
         .map_err(err)
 }
 
+/// A Parquet file written row group by row group: rows are collected until a group is full,
+/// then the group is encoded and its bytes become available to [`ParquetWriter::take`], so
+/// memory is one group of cells plus its encoded bytes, whatever the file's size.
+pub struct ParquetWriter {
+    columns: &'static [Column],
+    // Writes into a Vec the caller empties: the writer's offsets are its own byte count, not
+    // the Vec's length, so taking the written bytes out leaves the file consistent.
+    writer: SerializedFileWriter<Vec<u8>>,
+    group: Vec<Vec<Cell>>,
+}
+
+impl std::fmt::Debug for ParquetWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ParquetWriter({} rows pending, {} row groups written)",
+            self.group.len(),
+            self.writer.flushed_row_groups().len()
+        )
+    }
+}
+
+impl ParquetWriter {
+    /// A file of `columns`, with row groups of [`ROW_GROUP_ROWS`] rows.
+    pub fn new(columns: &'static [Column]) -> Result<Self, ParquetError> {
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_created_by(concat!("AuditRelay ", env!("CARGO_PKG_VERSION")).to_string())
+                .build(),
+        );
+        let writer = SerializedFileWriter::new(Vec::new(), schema(columns)?, props).map_err(err)?;
+        Ok(ParquetWriter {
+            columns,
+            writer,
+            group: Vec::with_capacity(ROW_GROUP_ROWS),
+        })
+    }
+
+    /// Adds a row (cells in the columns' order); writes the row group when it is full.
+    pub fn push(&mut self, row: Vec<Cell>) -> Result<(), ParquetError> {
+        self.group.push(row);
+        if self.group.len() >= ROW_GROUP_ROWS {
+            self.write_group()?;
+        }
+        Ok(())
+    }
+
+    /// Moves the bytes written so far (whole row groups, and the footer once finished) to
+    /// the end of `out`.
+    pub fn take(&mut self, out: &mut Vec<u8>) {
+        out.append(self.writer.inner_mut());
+    }
+
+    /// Writes the last row group and the footer; returns the bytes not yet taken.
+    pub fn finish(mut self) -> Result<Vec<u8>, ParquetError> {
+        if !self.group.is_empty() {
+            self.write_group()?;
+        }
+        self.writer.into_inner().map_err(err)
+    }
+
+    fn write_group(&mut self) -> Result<(), ParquetError> {
+        write_group(&mut self.writer, self.columns, &self.group)?;
+        self.group.clear();
+        // The file writer buffers; the group's bytes belong in the Vec now.
+        self.writer.flush().map_err(err)
+    }
+}
+
 /// Encodes `rows` (cells in `columns` order) as one Parquet file.
 pub fn encode(
-    columns: &[Column],
+    columns: &'static [Column],
     rows: impl IntoIterator<Item = Vec<Cell>>,
 ) -> Result<Vec<u8>, ParquetError> {
-    let props = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_created_by(concat!("AuditRelay ", env!("CARGO_PKG_VERSION")).to_string())
-            .build(),
-    );
+    let mut w = ParquetWriter::new(columns)?;
     let mut out = Vec::new();
-    let mut writer = SerializedFileWriter::new(&mut out, schema(columns)?, props).map_err(err)?;
-    let mut group: Vec<Vec<Cell>> = Vec::with_capacity(ROW_GROUP_ROWS);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        group.clear();
-        group.extend(rows.by_ref().take(ROW_GROUP_ROWS));
-        let mut rg = writer.next_row_group().map_err(err)?;
-        let mut index = 0;
-        while let Some(mut col) = rg.next_column().map_err(err)? {
-            let kind = columns
-                .get(index)
-                .map(|c| c.kind)
-                .ok_or_else(|| err("more columns than the schema"))?;
-            let levels: Vec<i16> = group
-                .iter()
-                .map(|r| i16::from(!matches!(r.get(index), None | Some(Cell::Null))))
-                .collect();
-            let cells = group
-                .iter()
-                .filter_map(|r| r.get(index))
-                .filter(|c| !matches!(c, Cell::Null));
-            let bad = || {
-                err(format!(
-                    "a cell of column {} does not fit its type",
-                    columns[index].name
-                ))
-            };
-            match kind {
-                ColumnKind::Text | ColumnKind::Json => {
-                    let values = cells
-                        .map(|c| match c {
-                            Cell::Text(s) => Ok(ByteArray::from(s.as_str())),
-                            _ => Err(bad()),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    col.typed::<ByteArrayType>()
-                        .write_batch(&values, Some(&levels), None)
-                        .map_err(err)?;
-                }
-                ColumnKind::Number | ColumnKind::TimestampNtz => {
-                    let values = cells
-                        .map(|c| match c {
-                            Cell::Int(n) | Cell::TimestampMicros(n) => Ok(*n),
-                            _ => Err(bad()),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    col.typed::<Int64Type>()
-                        .write_batch(&values, Some(&levels), None)
-                        .map_err(err)?;
-                }
-                ColumnKind::Date => {
-                    let values = cells
-                        .map(|c| match c {
-                            Cell::Date { days_since_epoch } => Ok(*days_since_epoch),
-                            _ => Err(bad()),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    col.typed::<Int32Type>()
-                        .write_batch(&values, Some(&levels), None)
-                        .map_err(err)?;
-                }
-                ColumnKind::Boolean => {
-                    let values = cells
-                        .map(|c| match c {
-                            Cell::Bool(b) => Ok(*b),
-                            _ => Err(bad()),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    col.typed::<BoolType>()
-                        .write_batch(&values, Some(&levels), None)
-                        .map_err(err)?;
-                }
-            }
-            col.close().map_err(err)?;
-            index += 1;
-        }
-        rg.close().map_err(err)?;
+    for row in rows {
+        w.push(row)?;
+        w.take(&mut out);
     }
-    writer.close().map_err(err)?;
+    out.extend(w.finish()?);
     Ok(out)
+}
+
+/// Writes `group` as one row group.
+fn write_group(
+    writer: &mut SerializedFileWriter<Vec<u8>>,
+    columns: &[Column],
+    group: &[Vec<Cell>],
+) -> Result<(), ParquetError> {
+    let mut rg = writer.next_row_group().map_err(err)?;
+    let mut index = 0;
+    while let Some(mut col) = rg.next_column().map_err(err)? {
+        let kind = columns
+            .get(index)
+            .map(|c| c.kind)
+            .ok_or_else(|| err("more columns than the schema"))?;
+        let levels: Vec<i16> = group
+            .iter()
+            .map(|r| i16::from(!matches!(r.get(index), None | Some(Cell::Null))))
+            .collect();
+        let cells = group
+            .iter()
+            .filter_map(|r| r.get(index))
+            .filter(|c| !matches!(c, Cell::Null));
+        let bad = || {
+            err(format!(
+                "a cell of column {} does not fit its type",
+                columns[index].name
+            ))
+        };
+        match kind {
+            ColumnKind::Text | ColumnKind::Json => {
+                let values = cells
+                    .map(|c| match c {
+                        Cell::Text(s) => Ok(ByteArray::from(s.as_str())),
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                col.typed::<ByteArrayType>()
+                    .write_batch(&values, Some(&levels), None)
+                    .map_err(err)?;
+            }
+            ColumnKind::Number | ColumnKind::TimestampNtz => {
+                let values = cells
+                    .map(|c| match c {
+                        Cell::Int(n) | Cell::TimestampMicros(n) => Ok(*n),
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                col.typed::<Int64Type>()
+                    .write_batch(&values, Some(&levels), None)
+                    .map_err(err)?;
+            }
+            ColumnKind::Date => {
+                let values = cells
+                    .map(|c| match c {
+                        Cell::Date { days_since_epoch } => Ok(*days_since_epoch),
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                col.typed::<Int32Type>()
+                    .write_batch(&values, Some(&levels), None)
+                    .map_err(err)?;
+            }
+            ColumnKind::Boolean => {
+                let values = cells
+                    .map(|c| match c {
+                        Cell::Bool(b) => Ok(*b),
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                col.typed::<BoolType>()
+                    .write_batch(&values, Some(&levels), None)
+                    .map_err(err)?;
+            }
+        }
+        col.close().map_err(err)?;
+        index += 1;
+    }
+    rg.close().map_err(err)?;
+    Ok(())
 }

@@ -8,46 +8,11 @@ use time::OffsetDateTime;
 use crate::error::Error;
 use crate::model::bucket::{BucketTarget, FieldNames, StoreType, TargetInput};
 use crate::model::event::{parse_time, rfc3339_millis};
+use crate::model::file_format::{file_shape, FileFormat};
 use crate::model::ids::{ExportId, OrgId};
 use crate::query::Position;
 use crate::query::{LogFilter, LogQuery};
-
-/// File format of an export job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobFormat {
-    /// One canonical event per line.
-    Jsonl,
-    /// RFC 4180 CSV with a header row.
-    Csv,
-}
-
-impl JobFormat {
-    /// Wire name and file extension.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobFormat::Jsonl => "jsonl",
-            JobFormat::Csv => "csv",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "jsonl" => Some(JobFormat::Jsonl),
-            "csv" => Some(JobFormat::Csv),
-            _ => None,
-        }
-    }
-
-    /// The files' `Content-Type`.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            JobFormat::Jsonl => "application/x-ndjson",
-            JobFormat::Csv => "text/csv; charset=utf-8; header=present",
-        }
-    }
-}
+use crate::shapes::Schema;
 
 /// A job's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,8 +92,11 @@ pub struct ExportRequest {
     pub from: String,
     /// End of the range (exclusive).
     pub to: String,
-    /// `jsonl` or `csv`.
+    /// `jsonl`, `jsonl.gz`, `csv`, `csv.gz` or `parquet`.
     pub format: String,
+    /// The events' shape: `canonical`, `columnar` or `ocsf` (default: the format's).
+    #[serde(default)]
+    pub schema: Option<String>,
     /// The filters of `GET /v1/audit/logs`, as a JSON object.
     #[serde(default)]
     pub filters: Option<Map<String, Value>>,
@@ -155,8 +123,10 @@ pub struct ValidExport {
     pub from: OffsetDateTime,
     /// Range end.
     pub to: OffsetDateTime,
-    /// Format.
-    pub format: JobFormat,
+    /// The events' shape in the files.
+    pub schema: Schema,
+    /// The files' format.
+    pub format: FileFormat,
     /// The filters as query-parameter pairs (what is stored and re-parsed by the runner).
     pub filter_pairs: Vec<(String, String)>,
     /// The filters, parsed.
@@ -257,8 +227,12 @@ impl ExportRequest {
         let from = parse_time("from", &self.from)?;
         let to = parse_time("to", &self.to)?;
         crate::summary::check_range(from, to, retention_days)?;
-        let format = JobFormat::parse(&self.format)
-            .ok_or_else(|| Error::invalid("format", "must be jsonl or csv"))?;
+        let (schema, format) = file_shape(
+            self.schema.as_deref(),
+            Some(&self.format),
+            "schema",
+            "format",
+        )?;
         let filter_pairs = match &self.filters {
             Some(f) => filter_pairs(f)?,
             None => vec![],
@@ -272,6 +246,7 @@ impl ExportRequest {
         Ok(ValidExport {
             from,
             to,
+            schema,
             format,
             filter_pairs,
             filter,
@@ -300,8 +275,10 @@ pub struct ExportJob {
     pub org_id: OrgId,
     /// State.
     pub status: JobStatus,
-    /// Format.
-    pub format: JobFormat,
+    /// The events' shape in the files.
+    pub schema: Schema,
+    /// The files' format.
+    pub format: FileFormat,
     /// Range start (RFC 3339, as normalised at creation).
     pub from: String,
     /// Range end.
@@ -370,8 +347,10 @@ pub struct ExportJobView {
     /// Why it failed (only when failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Format.
-    pub format: JobFormat,
+    /// The events' shape in the files (`canonical`, `columnar`, `ocsf`).
+    pub schema: &'static str,
+    /// The files' format (`jsonl`, `jsonl.gz`, `csv`, `csv.gz`, `parquet`).
+    pub format: FileFormat,
     /// Range start.
     pub from: String,
     /// Range end.
@@ -396,7 +375,7 @@ impl ExportJob {
         format!("{}/exports/{}", self.dest.prefix, self.export_id)
     }
 
-    /// The key of file `n` (1-based): `part-0001.jsonl`…
+    /// The key of file `n` (1-based): `part-0001.jsonl`… (the format's extension).
     pub fn part_key(&self, n: usize) -> String {
         format!("{}/part-{n:04}.{}", self.folder(), self.format.as_str())
     }
@@ -430,6 +409,7 @@ impl ExportJob {
             files: self.files.clone(),
             completed_at: self.completed_at.clone(),
             error: self.error.clone(),
+            schema: self.schema.as_str(),
             format: self.format,
             from: self.from.clone(),
             to: self.to.clone(),
@@ -491,7 +471,7 @@ mod tests {
             json!({"action": ["document.opened", "user.login"], "success": false, "identity_id": "sa:x"}),
         ))
         .unwrap();
-        assert_eq!(v.format, JobFormat::Csv);
+        assert_eq!((v.schema, v.format), (Schema::Columnar, FileFormat::Csv));
         assert_eq!(v.filter.actions, vec!["document.opened", "user.login"]);
         assert_eq!(v.filter.success, Some(false));
         assert!(v.filter.from.is_some() && v.filter.to.is_some());
@@ -502,6 +482,27 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(v.destination.unwrap().prefix, "audit-logs");
+        for (schema, format, want) in [
+            (None, "jsonl", (Schema::Canonical, FileFormat::Jsonl)),
+            (None, "parquet", (Schema::Columnar, FileFormat::Parquet)),
+            (
+                Some("ocsf"),
+                "jsonl.gz",
+                (Schema::Ocsf, FileFormat::JsonlGz),
+            ),
+            (
+                Some("columnar"),
+                "csv.gz",
+                (Schema::Columnar, FileFormat::CsvGz),
+            ),
+        ] {
+            let mut body = with("format", json!(format));
+            if let Some(s) = schema {
+                body["schema"] = json!(s);
+            }
+            let v = req(body).unwrap();
+            assert_eq!((v.schema, v.format), want, "{schema:?} {format}");
+        }
     }
 
     #[test]
@@ -517,7 +518,10 @@ mod tests {
             (with("from", json!("2026-05-03T00:00:00Z")), "from"),
             (with("from", json!("2024-01-01T00:00:00Z")), "from"),
             (with("to", json!("tomorrow")), "to"),
-            (with("format", json!("parquet")), "format"),
+            (with("format", json!("avro")), "format"),
+            (with("schema", json!("canonical")), "format"),
+            (with("schema", json!("entry")), "schema"),
+            (with("schema", json!("xml")), "schema"),
             (with("filters", json!({"colour": "red"})), "filters.colour"),
             (with("filters", json!({"limit": "5"})), "filters.limit"),
             (
@@ -573,7 +577,8 @@ mod tests {
             export_id: "exp_1".into(),
             org_id: "org_1".into(),
             status: JobStatus::Completed,
-            format: JobFormat::Csv,
+            schema: Schema::Columnar,
+            format: FileFormat::CsvGz,
             from: "a".into(),
             to: "b".into(),
             filters: vec![
@@ -602,10 +607,14 @@ mod tests {
             upload: None,
             failures: 0,
         };
-        assert_eq!(job.part_key(1), "audit-logs/exports/exp_1/part-0001.csv");
+        assert_eq!(job.part_key(1), "audit-logs/exports/exp_1/part-0001.csv.gz");
         assert_eq!(job.manifest_key(), "audit-logs/exports/exp_1/manifest.json");
         let v = serde_json::to_value(job.view()).unwrap();
         assert_eq!(v["filters"], json!({"success": true, "action": "a,b"}));
+        assert_eq!(
+            (&v["schema"], &v["format"]),
+            (&json!("columnar"), &json!("csv.gz"))
+        );
         assert!(v.get("error").is_none(), "error only when failed");
         assert!(
             !v.to_string().contains("123456789012"),

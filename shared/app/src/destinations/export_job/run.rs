@@ -1,6 +1,7 @@
 //! Running an export job: read the range in event-time order, write files of at most
-//! 100,000 events (`part-0001.jsonl`…) into the destination through the customer's role,
-//! then the manifest.
+//! 100,000 events (`part-0001.jsonl`…, with the format's extension) in the job's shape and
+//! format ([`crate::files::FileWriter`], streamed into the upload buffer) into the destination
+//! through the customer's role, then the manifest.
 //!
 //! Why a crash or a timeout loses nothing and duplicates nothing:
 //! - **One runner per job**: a lease on the job item (conditional update) that lasts until
@@ -21,10 +22,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::encode::Encoder;
 use super::queue::JobMessage;
 use super::send::FileUpload;
 use crate::clients::Clients;
+use crate::files::{FileWriter, StoredEvent};
 use crate::pipeline::bucket::Buckets;
 use crate::pipeline::bucket_writer::{BucketWriter, Limits, WriteFailure};
 use crate::pipeline::pause::Notifier;
@@ -34,6 +35,7 @@ use relay_core::model::ids::new_id;
 use relay_core::model::ids::OrgId;
 use relay_core::query::LogFilter;
 use relay_core::query::Position;
+use relay_core::shapes::ShapeContext;
 use relay_store::error::StoreError;
 use relay_store::Store;
 
@@ -184,6 +186,15 @@ impl EventStream {
                 None => self.exhausted = true,
             }
         }
+    }
+}
+
+/// A stored event as the file writer takes it: the stored JSON carries its own acceptance
+/// time.
+fn stored(doc: &str) -> StoredEvent<'_> {
+    StoredEvent {
+        doc,
+        received_at: "",
     }
 }
 
@@ -339,6 +350,14 @@ impl ExportRunner {
         let from = parse_time("from", &job.from).map_err(|_| bad("from"))?;
         let to = parse_time("to", &job.to).map_err(|_| bad("to"))?;
         let filter = parse_filter(&job.filters, from, to).map_err(|_| bad("filters"))?;
+        // The columnar and OCSF shapes name the org's tenant; the manifest shows it too.
+        let tenant_id = self
+            .store
+            .get_org(org_id)
+            .await?
+            .map(|o| o.tenant_id)
+            .unwrap_or_default();
+        let ctx = ShapeContext::new(tenant_id.clone());
         let mut stream = EventStream::new(
             self.store.clone(),
             org_id.clone(),
@@ -366,17 +385,21 @@ impl ExportRunner {
                 self.settings.part_bytes,
                 self.settings.max_inflight_parts,
             );
-            let mut enc = Encoder::new(job.format);
+            let mut writer = match FileWriter::new(job.schema, job.format, ctx.clone()) {
+                Ok(w) => w,
+                Err(e) => {
+                    up.abort().await;
+                    return Err(Ending::Permanent(e.to_string()));
+                }
+            };
             let mut last = pos;
             let mut records = 1u64;
-            let encoded = enc
-                .header(up.buffer())
-                .and_then(|()| enc.encode(&doc, up.buffer()));
-            if let Err(e) = encoded {
+            if let Err(e) = writer.push(&stored(&doc)) {
                 up.abort().await;
                 return Err(Ending::Permanent(e.to_string()));
             }
             loop {
+                writer.take(up.buffer());
                 match up.maybe_flush().await {
                     Ok(Some(upload_id)) => {
                         if !self
@@ -412,12 +435,21 @@ impl ExportRunner {
                 let Some((pos, doc)) = next else {
                     break;
                 };
-                if let Err(e) = enc.encode(&doc, up.buffer()) {
+                if let Err(e) = writer.push(&stored(&doc)) {
                     up.abort().await;
                     return Err(Ending::Permanent(e.to_string()));
                 }
                 last = pos;
                 records += 1;
+            }
+            // The file's end (gzip trailer, Parquet's last row group and footer) goes out
+            // with the last part.
+            match writer.finish() {
+                Ok(rest) => up.buffer().extend_from_slice(&rest),
+                Err(e) => {
+                    up.abort().await;
+                    return Err(Ending::Permanent(e.to_string()));
+                }
             }
             let size = up.finish().await?;
             let file = ExportFile {
@@ -436,7 +468,7 @@ impl ExportRunner {
             files.push(file);
             last_file_took = Some(started.elapsed());
         }
-        self.write_manifest(&bucket, job, owner, &files, records_total)
+        self.write_manifest(&bucket, job, owner, &tenant_id, &files, records_total)
             .await
     }
 
@@ -445,20 +477,16 @@ impl ExportRunner {
         bucket: &BucketWriter,
         job: &ExportJob,
         owner: &str,
+        tenant_id: &str,
         files: &[ExportFile],
         records: u64,
     ) -> Result<Ending, Ending> {
-        let tenant_id = self
-            .store
-            .get_org(&job.org_id)
-            .await?
-            .map(|o| o.tenant_id)
-            .unwrap_or_default();
         let completed_at = rfc3339_millis(OffsetDateTime::now_utc());
         let manifest = json!({
             "export_id": job.export_id,
             "org_id": job.org_id,
             "tenant_id": tenant_id,
+            "schema": job.schema.as_str(),
             "format": job.format,
             "from": job.from,
             "to": job.to,

@@ -127,6 +127,7 @@ pub async fn create(
         export_id: ExportId::generate(),
         org_id: org.org_id.clone(),
         status: JobStatus::Queued,
+        schema: v.schema,
         format: v.format,
         from: bound(v.from),
         to: bound(v.to),
