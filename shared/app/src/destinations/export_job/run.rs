@@ -35,7 +35,7 @@ use relay_core::model::ids::new_id;
 use relay_core::model::ids::OrgId;
 use relay_core::query::LogFilter;
 use relay_core::query::Position;
-use relay_core::shapes::ShapeContext;
+use relay_core::shapes::{Schema, ShapeContext};
 use relay_store::error::StoreError;
 use relay_store::Store;
 
@@ -357,7 +357,11 @@ impl ExportRunner {
             .await?
             .map(|o| o.tenant_id)
             .unwrap_or_default();
-        let ctx = ShapeContext::new(tenant_id.clone());
+        let mut ctx = ShapeContext::new(tenant_id.clone());
+        if job.schema == Schema::Ocsf {
+            // The org's OCSF class choices, as of this run.
+            ctx = ctx.with_class_overrides(self.store.get_class_overrides(org_id).await?.overrides);
+        }
         let mut stream = EventStream::new(
             self.store.clone(),
             org_id.clone(),
