@@ -60,6 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         record_count: 0,
         files: vec![],
         manifest_key: None,
+        manifest_seal: None,
         created_at: rfc3339_millis(now),
         started_at: None,
         completed_at: None,

@@ -75,11 +75,17 @@ impl Jobs {
     }
 
     async fn runner(&self, records_per_file: u64) -> ExportRunner {
+        let sdk = sdk().await;
+        let signer = relay_app::integrity::signer::Signer::new(
+            aws_sdk_kms::Client::new(&sdk),
+            Some(support::signing_key(&sdk).await),
+            self.env.store.clone(),
+        );
         ExportRunner::new(
             self.env.store.clone(),
-            Clients::new(&sdk().await),
-            support::buckets(&self.env.config, &sdk().await),
-            relay_app::pipeline::pause::Notifier::new(aws_sdk_sns::Client::new(&sdk().await), None),
+            Clients::new(&sdk),
+            support::buckets(&self.env.config, &sdk),
+            relay_app::pipeline::pause::Notifier::new(aws_sdk_sns::Client::new(&sdk), None),
             Some(self.queue_url.clone()),
             ExportSettings {
                 records_per_file,
@@ -87,6 +93,7 @@ impl Jobs {
                 ..ExportSettings::default()
             },
         )
+        .with_signer(signer)
     }
 
     async fn poller(&self, records_per_file: u64) -> ExportPoller {
@@ -875,7 +882,9 @@ async fn a_run_killed_half_way_continues_and_the_manifest_comes_last() {
         .iter()
         .map(|f| f["key"].as_str().unwrap().to_string())
         .collect();
-    listed.push(st["manifest_key"].as_str().unwrap().to_string());
+    let manifest_key = st["manifest_key"].as_str().unwrap().to_string();
+    listed.push(manifest_key.clone());
+    listed.push(format!("{manifest_key}.sig"));
     listed.sort();
     let mut present: Vec<String> = keys(&j.bucket)
         .await
@@ -884,6 +893,53 @@ async fn a_run_killed_half_way_continues_and_the_manifest_comes_last() {
         .collect();
     present.sort();
     assert_eq!(present, listed);
+    // The manifest lists each part's hash and count, and is signed by the key the API serves.
+    let manifest_bytes = object(&j.bucket, &manifest_key).await;
+    let manifest: Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    for (f, listed) in files.iter().zip(manifest["files"].as_array().unwrap()) {
+        let bytes = object(&j.bucket, f["key"].as_str().unwrap()).await;
+        let sha = relay_core::integrity::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        assert_eq!(listed["sha256"], sha.as_str(), "{listed}");
+        assert_eq!(f["sha256"], sha.as_str(), "the status shows it too");
+        assert_eq!(listed["records"], f["records"]);
+    }
+    let sha = relay_core::integrity::hex(&<sha2::Sha256 as sha2::Digest>::digest(&manifest_bytes));
+    assert_eq!(st["manifest_sha256"], sha.as_str());
+    let signature = st["manifest_signature"]
+        .as_str()
+        .expect("signed")
+        .to_string();
+    let sig_file =
+        String::from_utf8(object(&j.bucket, &format!("{manifest_key}.sig")).await).unwrap();
+    assert_eq!(sig_file, signature);
+    assert_eq!(
+        manifest["publicKeyFingerprint"],
+        st["public_key_fingerprint"]
+    );
+    let keys = env
+        .call(Method::GET, "/v1/audit/integrity/keys", None, None)
+        .await;
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        keys.body["keys"][0]["publicKey"].as_str().unwrap(),
+    )
+    .unwrap();
+    let message = relay_core::integrity::signing_string(
+        st["completed_at"].as_str().unwrap(),
+        relay_core::integrity::manifest_relative_key(&manifest_key),
+        &sha,
+        "",
+    );
+    assert!(relay_app::integrity::verify::verify_p256(
+        &der,
+        message.as_bytes(),
+        &signature
+    ));
+    assert!(!relay_app::integrity::verify::verify_p256(
+        &der,
+        message.replace("part", "p").as_bytes(),
+        &signature
+    ));
     // A redelivered message for a completed job does nothing.
     assert_eq!(
         runner
@@ -1126,6 +1182,7 @@ async fn a_retried_checkpoint_lists_its_file_once() {
         key: "exports/x/part-0001.jsonl".into(),
         size_bytes: 10,
         records: 7,
+        sha256: Some("ab".repeat(32)),
     };
     let last = Position {
         t: "t".into(),
@@ -1143,7 +1200,7 @@ async fn a_retried_checkpoint_lists_its_file_once() {
         .await
         .expect("get")
         .expect("job");
-    assert_eq!(stored.files.len(), 1);
+    assert_eq!(stored.files, vec![file.clone()], "the file's hash is kept");
     assert_eq!(stored.record_count, 7);
     // A stale writer (wrong file count) or another lease holder is refused.
     let other = ExportFile {

@@ -457,6 +457,7 @@ async fn a_failed_export_job_is_announced_once_to_its_org() {
         record_count: 0,
         files: vec![],
         manifest_key: None,
+        manifest_seal: None,
         created_at: relay_core::model::event::rfc3339_millis(now),
         started_at: None,
         completed_at: None,

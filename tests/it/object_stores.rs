@@ -603,8 +603,14 @@ async fn multipart_files_are_whole_on_every_store() {
             }
         }
         assert!(started.is_some(), "{kind:?}: a multipart upload");
-        let size = up.finish().await.unwrap();
+        let (size, sha256) = up.finish().await.unwrap();
         assert_eq!(size as usize, lines * line.len());
+        let whole = line.repeat(lines);
+        assert_eq!(
+            sha256,
+            relay_core::integrity::hex(&<sha2::Sha256 as sha2::Digest>::digest(whole.as_bytes())),
+            "{kind:?}: the hash covers every part, in order"
+        );
         // An abandoned upload leaves no object.
         let mut gone = FileUpload::new(
             writer,

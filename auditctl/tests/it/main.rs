@@ -8,3 +8,4 @@ mod ctl;
 mod serve_early_flush;
 mod serve_otel;
 mod serve_webhooks;
+mod verify;

@@ -146,8 +146,18 @@ pub fn digest_key(prefix: &str, tenant_id: &str, end: OffsetDateTime) -> String 
 /// A digest's key from its tenant folder on (`{tenant_id}/_digest/{day}/{stamp}.json`, the
 /// last four segments): the name a copy keeps wherever it is put.
 pub fn relative_key(key: &str) -> &str {
+    last_segments(key, 4)
+}
+
+/// An export job's manifest key from its `exports` folder on
+/// (`exports/{export_id}/manifest.json`): what its signature covers, for the same reason.
+pub fn manifest_relative_key(key: &str) -> &str {
+    last_segments(key, 3)
+}
+
+fn last_segments(key: &str, n: usize) -> &str {
     let mut cut = key.len();
-    for _ in 0..4 {
+    for _ in 0..n {
         match key[..cut].rfind('/') {
             Some(i) => cut = i,
             None => return key,

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::bucket::{target_from_item, target_values};
 use crate::error::StoreError;
-use relay_core::model::export_job::{ExportFile, ExportJob, JobStatus};
+use relay_core::model::export_job::{ExportFile, ExportJob, JobStatus, ManifestSeal};
 use relay_core::model::file_format::FileFormat;
 use relay_core::model::ids::{ExportId, OrgId};
 use relay_core::query::Position;
@@ -35,6 +35,7 @@ fn file_item(f: &ExportFile) -> AttributeValue {
             ("records".to_string(), n(f.records)),
         ]
         .into_iter()
+        .chain(f.sha256.as_ref().map(|h| ("sha256".to_string(), s(h))))
         .collect(),
     )
 }
@@ -50,6 +51,7 @@ fn job_from_item(item: &Item) -> Result<ExportJob, StoreError> {
                     key: get_s(m, "key")?.to_string(),
                     size_bytes: get_n(m, "size")?,
                     records: get_n(m, "records")?,
+                    sha256: opt_s(m, "sha256"),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?,
@@ -86,6 +88,20 @@ fn job_from_item(item: &Item) -> Result<ExportJob, StoreError> {
         record_count: get_n(item, "record_count").unwrap_or(0),
         files,
         manifest_key: opt_s(item, "manifest_key"),
+        manifest_seal: match (
+            opt_s(item, "manifest_sha256"),
+            opt_s(item, "manifest_signature"),
+            opt_s(item, "manifest_key_fingerprint"),
+        ) {
+            (Some(manifest_sha256), Some(manifest_signature), Some(public_key_fingerprint)) => {
+                Some(ManifestSeal {
+                    manifest_sha256,
+                    manifest_signature,
+                    public_key_fingerprint,
+                })
+            }
+            _ => None,
+        },
         created_at: get_s(item, "created_at")?.to_string(),
         started_at: opt_s(item, "started_at"),
         completed_at: opt_s(item, "completed_at"),
@@ -434,21 +450,26 @@ impl Store {
         export_id: &ExportId,
         owner: &str,
         manifest_key: &str,
+        seal: Option<&ManifestSeal>,
         now: &str,
     ) -> Result<bool, StoreError> {
-        self.update_export_leased(
-            org_id,
-            export_id,
-            owner,
-            "SET #status = :done, completed_at = :now, manifest_key = :m \
-             REMOVE lease_owner, lease_until, upload_key, upload_id",
-            vec![
-                (":done", s(JobStatus::Completed.as_str())),
-                (":now", s(now)),
-                (":m", s(manifest_key)),
-            ],
-        )
-        .await
+        let mut set = "SET #status = :done, completed_at = :now, manifest_key = :m".to_string();
+        let mut values = vec![
+            (":done", s(JobStatus::Completed.as_str())),
+            (":now", s(now)),
+            (":m", s(manifest_key)),
+        ];
+        if let Some(seal) = seal {
+            set.push_str(
+                ", manifest_sha256 = :ms, manifest_signature = :sig, manifest_key_fingerprint = :fp",
+            );
+            values.push((":ms", s(&seal.manifest_sha256)));
+            values.push((":sig", s(&seal.manifest_signature)));
+            values.push((":fp", s(&seal.public_key_fingerprint)));
+        }
+        set.push_str(" REMOVE lease_owner, lease_until, upload_key, upload_id");
+        self.update_export_leased(org_id, export_id, owner, &set, values)
+            .await
     }
 
     /// Counts a transient failure and gives the lease back; returns the streak.
@@ -554,6 +575,7 @@ mod tests {
             record_count: 0,
             files: vec![],
             manifest_key: None,
+            manifest_seal: None,
             created_at: "2026-05-02T00:00:01.000Z".into(),
             started_at: None,
             completed_at: None,

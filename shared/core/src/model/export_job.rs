@@ -264,6 +264,21 @@ pub struct ExportFile {
     pub size_bytes: u64,
     /// Events in it.
     pub records: u64,
+    /// Hex SHA-256 of its bytes as stored (files written before manifests were signed have
+    /// none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// How a job's `manifest.json` is signed: what an auditor checks it against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestSeal {
+    /// Hex SHA-256 of the manifest's bytes.
+    pub manifest_sha256: String,
+    /// The signature (hex, ECDSA P-256 SHA-256, ASN.1 DER) of the manifest's signing string.
+    pub manifest_signature: String,
+    /// Hex SHA-256 of the signing key's DER public key.
+    pub public_key_fingerprint: String,
 }
 
 /// A stored export job.
@@ -295,6 +310,8 @@ pub struct ExportJob {
     pub files: Vec<ExportFile>,
     /// The manifest's key, once written.
     pub manifest_key: Option<String>,
+    /// Its signature, once written (`None` on a deployment without a signing key).
+    pub manifest_seal: Option<ManifestSeal>,
     /// Creation time.
     pub created_at: String,
     /// When the first invocation started.
@@ -361,6 +378,9 @@ pub struct ExportJobView {
     pub destination: DestinationView,
     /// The manifest's key (once completed).
     pub manifest_key: Option<String>,
+    /// The manifest's hash, signature and signing key (once completed and signed).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub manifest_seal: Option<ManifestSeal>,
     /// The estimate given at creation.
     pub estimated_records: u64,
     /// Creation time.
@@ -423,6 +443,7 @@ impl ExportJob {
                 endpoint_url: self.dest.endpoint_url.clone(),
             },
             manifest_key: self.manifest_key.clone(),
+            manifest_seal: self.manifest_seal.clone(),
             estimated_records: self.estimated_records,
             created_at: self.created_at.clone(),
             started_at: self.started_at.clone(),
@@ -599,6 +620,7 @@ mod tests {
             record_count: 1,
             files: vec![],
             manifest_key: None,
+            manifest_seal: None,
             created_at: "c".into(),
             started_at: None,
             completed_at: None,

@@ -20,17 +20,23 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::queue::JobMessage;
 use super::send::FileUpload;
 use crate::clients::Clients;
 use crate::files::{FileWriter, StoredEvent};
+use crate::integrity::signer::{SignError, Signer};
 use crate::pipeline::bucket::Buckets;
 use crate::pipeline::bucket_writer::{BucketWriter, Limits, WriteFailure};
 use crate::pipeline::pause::Notifier;
+use relay_core::integrity::{
+    hex, manifest_relative_key, signing_string, SIGNATURE_ALGORITHM, SIGNATURE_METADATA,
+    SIGNATURE_SUFFIX,
+};
 use relay_core::model::event::{parse_time, rfc3339_millis};
-use relay_core::model::export_job::{parse_filter, ExportFile, ExportJob};
+use relay_core::model::export_job::{parse_filter, ExportFile, ExportJob, ManifestSeal};
 use relay_core::model::ids::new_id;
 use relay_core::model::ids::OrgId;
 use relay_core::query::LogFilter;
@@ -105,6 +111,11 @@ impl From<WriteFailure> for Ending {
             Ending::Transient(f.message)
         }
     }
+}
+
+/// A signing failure (KMS throttling or an outage) is retried like any transient one.
+fn transient(e: SignError) -> Ending {
+    Ending::Transient(format!("signing the manifest: {e}"))
 }
 
 impl From<StoreError> for Ending {
@@ -207,6 +218,7 @@ pub struct ExportRunner {
     notifier: Notifier,
     queue_url: Option<String>,
     settings: ExportSettings,
+    signer: Option<Signer>,
 }
 
 impl ExportRunner {
@@ -227,19 +239,33 @@ impl ExportRunner {
             notifier,
             queue_url,
             settings,
+            signer: None,
         }
+    }
+
+    /// The same runner, signing each job's manifest with `signer` (when it has a key).
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.signer = signer.enabled().then_some(signer);
+        self
     }
 
     /// A runner as configured for this deployment.
     pub fn from_config(config: &relay_core::config::Config, clients: &Clients) -> Self {
+        let store = Store::new(clients.ddb.clone(), config);
+        let signer = Signer::new(
+            clients.kms.clone(),
+            config.signing_key_id.clone(),
+            store.clone(),
+        );
         ExportRunner::new(
-            Store::new(clients.ddb.clone(), config),
+            store,
             clients.clone(),
             Buckets::from_config(config, clients),
             Notifier::new(clients.sns.clone(), config.notify_topic_arn.clone()),
             config.export_queue_url.clone(),
             ExportSettings::default(),
         )
+        .with_signer(signer)
     }
 
     /// The store.
@@ -455,11 +481,12 @@ impl ExportRunner {
                     return Err(Ending::Permanent(e.to_string()));
                 }
             }
-            let size = up.finish().await?;
+            let (size, sha256) = up.finish().await?;
             let file = ExportFile {
                 key,
                 size_bytes: size,
                 records,
+                sha256: Some(sha256),
             };
             if !self
                 .store
@@ -486,7 +513,7 @@ impl ExportRunner {
         records: u64,
     ) -> Result<Ending, Ending> {
         let completed_at = rfc3339_millis(OffsetDateTime::now_utc());
-        let manifest = json!({
+        let mut manifest = json!({
             "export_id": job.export_id,
             "org_id": job.org_id,
             "tenant_id": tenant_id,
@@ -499,16 +526,75 @@ impl ExportRunner {
             "files": files,
             "completed_at": completed_at,
         });
+        let signing = match self.signer.as_ref() {
+            Some(signer) => {
+                let public = signer.public_key().await.map_err(transient)?;
+                manifest["signatureAlgorithm"] = json!(SIGNATURE_ALGORITHM);
+                manifest["publicKeyFingerprint"] = json!(public.fingerprint);
+                Some((signer, public.fingerprint.clone()))
+            }
+            None => None,
+        };
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Ending::Permanent(format!("manifest: {e}")))?;
         let key = job.manifest_key();
-        bucket
-            .put(&key, body, "application/json")
-            .await
-            .map_err(Ending::from)?;
+        // Signed like a digest: its completion time, its key from the exports folder on and
+        // its hash, so every part's hash and count in it is signed.
+        let seal = match signing {
+            Some((signer, fingerprint)) => {
+                let manifest_sha256 = hex(&Sha256::digest(&body));
+                let manifest_signature = signer
+                    .sign(&signing_string(
+                        &completed_at,
+                        manifest_relative_key(&key),
+                        &manifest_sha256,
+                        "",
+                    ))
+                    .await
+                    .map_err(transient)?;
+                Some(ManifestSeal {
+                    manifest_sha256,
+                    manifest_signature,
+                    public_key_fingerprint: fingerprint,
+                })
+            }
+            None => None,
+        };
+        match &seal {
+            Some(seal) => {
+                bucket
+                    .put_with_metadata(
+                        &key,
+                        body,
+                        "application/json",
+                        &[(SIGNATURE_METADATA, seal.manifest_signature.clone())],
+                    )
+                    .await
+                    .map_err(Ending::from)?;
+                bucket
+                    .put(
+                        &format!("{key}{SIGNATURE_SUFFIX}"),
+                        seal.manifest_signature.clone().into_bytes(),
+                        "text/plain",
+                    )
+                    .await
+                    .map_err(Ending::from)?;
+            }
+            None => bucket
+                .put(&key, body, "application/json")
+                .await
+                .map_err(Ending::from)?,
+        }
         if !self
             .store
-            .complete_export(&job.org_id, &job.export_id, owner, &key, &completed_at)
+            .complete_export(
+                &job.org_id,
+                &job.export_id,
+                owner,
+                &key,
+                seal.as_ref(),
+                &completed_at,
+            )
             .await?
         {
             return Err(Ending::LeaseLost);

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use futures::stream::{FuturesOrdered, StreamExt};
+use sha2::{Digest as _, Sha256};
 
 use crate::pipeline::bucket_writer::{BucketWriter, WriteFailure};
 
@@ -29,6 +30,8 @@ pub struct FileUpload {
     inflight: FuturesOrdered<PartFuture>,
     next_part: usize,
     size: u64,
+    /// The file's bytes in order, hashed as they leave the buffer (for the signed manifest).
+    hash: Sha256,
 }
 
 impl std::fmt::Debug for FileUpload {
@@ -59,6 +62,7 @@ impl FileUpload {
             inflight: FuturesOrdered::new(),
             next_part: 1,
             size: 0,
+            hash: Sha256::new(),
         }
     }
 
@@ -98,6 +102,7 @@ impl FileUpload {
             Vec::with_capacity(self.part_bytes + 64 * 1024),
         );
         self.size += body.len() as u64;
+        self.hash.update(&body);
         let number = self.next_part;
         self.next_part += 1;
         let (bucket, key) = (self.bucket.clone(), self.key.clone());
@@ -108,13 +113,15 @@ impl FileUpload {
         Ok(started)
     }
 
-    /// Writes what is left and completes the file; returns its size in bytes.
-    pub async fn finish(mut self) -> Result<u64, WriteFailure> {
+    /// Writes what is left and completes the file; returns its size in bytes and the hex
+    /// SHA-256 of its bytes.
+    pub async fn finish(mut self) -> Result<(u64, String), WriteFailure> {
         let Some(upload_id) = self.upload_id.clone() else {
             let size = self.buf.len() as u64;
             let body = std::mem::take(&mut self.buf);
+            let sha256 = relay_core::integrity::hex(&Sha256::digest(&body));
             self.bucket.put(&self.key, body, self.content_type).await?;
-            return Ok(size);
+            return Ok((size, sha256));
         };
         if !self.buf.is_empty() {
             // The last part may be smaller than the minimum.
@@ -127,7 +134,8 @@ impl FileUpload {
         self.bucket
             .complete_multipart(&self.key, &upload_id, std::mem::take(&mut self.done))
             .await?;
-        Ok(self.size)
+        let sha256 = relay_core::integrity::hex(&std::mem::take(&mut self.hash).finalize());
+        Ok((self.size, sha256))
     }
 
     /// Abandons the file: aborts its multipart upload, if one was started.

@@ -137,6 +137,7 @@ pub async fn create(
         record_count: 0,
         files: vec![],
         manifest_key: None,
+        manifest_seal: None,
         created_at: relay_core::model::event::rfc3339_millis(now),
         started_at: None,
         completed_at: None,
