@@ -937,7 +937,7 @@ async fn a_run_killed_half_way_continues_and_the_manifest_comes_last() {
     ));
     assert!(!relay_app::integrity::verify::verify_p256(
         &der,
-        message.replace("part", "p").as_bytes(),
+        message.replace("manifest", "manifesT").as_bytes(),
         &signature
     ));
     // A redelivered message for a completed job does nothing.
