@@ -579,6 +579,38 @@ async fn digests_prove_the_copy_and_every_cheat_is_reported() {
     }
     // The bucket itself is untouched: every cheat was on a copy.
     assert!(!w.bucket.is_empty());
+
+    // A rotation: the next key is listed from its first use, the old one keeps its place with
+    // its end, so the old digests still verify with the listed keys.
+    let sdk = sdk().await;
+    let next = relay_app::integrity::signer::ensure_signing_key(
+        &aws_sdk_kms::Client::new(&sdk),
+        &format!(
+            "alias/auditrelay-test-rotated-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ),
+    )
+    .await
+    .unwrap();
+    let rotated = Signer::new(
+        aws_sdk_kms::Client::new(&sdk),
+        Some(next),
+        w.env.store.clone(),
+    );
+    let new_fp = rotated.public_key().await.unwrap().fingerprint.clone();
+    let keys = w
+        .env
+        .call(Method::GET, "/v1/audit/integrity/keys", None, None)
+        .await;
+    let listed = keys.body["keys"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{}", keys.text);
+    assert_eq!(listed[0]["fingerprint"], first.public_key_fingerprint);
+    assert!(listed[0]["validTo"].is_string(), "{}", keys.text);
+    assert_eq!(listed[1]["fingerprint"], new_fp.as_str());
+    assert_eq!(listed[1]["validTo"], Value::Null);
+    let from_api = KeySet::from_keys_json(&keys.text).unwrap();
+    let r = verify_dir(&w.copy, &from_api, &Range::default()).unwrap();
+    assert!(r.findings.is_empty(), "{}", r.text());
 }
 
 /// The key of a digest file from its tenant folder on.
