@@ -101,6 +101,9 @@ const BLOCKED_V6: &[(Ipv6Net, &str)] = &[
         "IPv4-compatible (deprecated)",
     ),
     (v6(0x100, 0, 0, 0, 0, 0, 0, 0, 64), "discard-only"),
+    // Local-use NAT64 (RFC 8215): where the IPv4 address sits depends on the operator's prefix
+    // length, so the embedded address cannot be read; never globally routed, so refused whole.
+    (v6(0x64, 0xff9b, 1, 0, 0, 0, 0, 0, 48), "NAT64 local-use"),
     (
         v6(0x2001, 0, 0, 0, 0, 0, 0, 0, 23),
         "IETF protocol assignment",
@@ -114,12 +117,14 @@ const BLOCKED_V6: &[(Ipv6Net, &str)] = &[
 ];
 
 /// The IPv4 address an IPv6 address stands for, when it embeds one: IPv4-mapped
-/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`).
+/// (`::ffff:a.b.c.d`), IPv4-translated (SIIT, `::ffff:0:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let tail = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail()),
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Some(tail()),
         // `::` and `::1` are themselves, not IPv4-compatible forms.
         [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(tail()),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail()),
@@ -300,6 +305,11 @@ mod tests {
             ("::ffff:169.254.169.254", "cloud metadata"),
             ("::127.0.0.1", "loopback"),
             ("64:ff9b::a9fe:a9fe", "cloud metadata"),
+            ("::ffff:0:127.0.0.1", "loopback"),
+            ("::ffff:0:a9fe:a9fe", "cloud metadata"),
+            ("::ffff:0:10.1.2.3", "private"),
+            ("64:ff9b:1::7f00:1", "NAT64 local-use"),
+            ("64:ff9b:1:a9fe:a9:fe00::", "NAT64 local-use"),
             ("2002:c0a8:0101::1", "private"),
         ] {
             let ip: IpAddr = ip.parse().unwrap();
