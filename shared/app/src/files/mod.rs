@@ -47,13 +47,30 @@ pub enum FileError {
     Encode(String),
 }
 
-/// Characters that make a spreadsheet read a cell as a formula.
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// Characters that make a spreadsheet read a cell as a formula (OWASP's list), with the
+/// full-width and small forms some spreadsheets fold into them.
+const FORMULA_STARTS: [char; 13] = [
+    '=', '+', '-', '@', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}', '\u{FE66}',
+    '\u{FE62}', '\u{FE63}',
+];
+
+/// Whether a spreadsheet could run `cell` as a formula: it starts with a formula character,
+/// once the blanks a spreadsheet skips are trimmed (Unicode white space such as a space or a
+/// no-break space, and zero-width characters; a leading tab or carriage return is itself one).
+fn formula_like(cell: &str) -> bool {
+    if cell.starts_with(['\t', '\r']) {
+        return true;
+    }
+    cell.trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    })
+    .starts_with(FORMULA_STARTS)
+}
 
 /// The spreadsheet-safe form of a text cell: a leading apostrophe when it starts like a
 /// formula.
 pub fn neutralize(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(FORMULA_STARTS) {
+    if formula_like(cell) {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
@@ -63,7 +80,7 @@ pub fn neutralize(cell: &str) -> Cow<'_, str> {
 /// The original value of a cell [`neutralize`] changed.
 pub fn unneutralize(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        Some(rest) if formula_like(rest) => rest,
         _ => cell,
     }
 }
@@ -80,4 +97,37 @@ pub fn encode(
         w.push(e)?;
     }
     w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralized_and_restored() {
+        for (raw, quoted) in [
+            ("=1+1", true),
+            ("+1", true),
+            ("-1", true),
+            ("@SUM(A1)", true),
+            ("\tx", true),
+            ("\rx", true),
+            ("\u{FF1D}HYPERLINK(\"http://x\")", true),
+            ("\u{FF20}x", true),
+            ("\u{FE66}1", true),
+            (" =1", true),
+            ("\u{00A0}=1", true),
+            ("\u{3000}+1", true),
+            ("\u{200B}=1", true),
+            ("plain", false),
+            ("a=b", false),
+            ("'quoted", false),
+            ("", false),
+            ("   ", false),
+        ] {
+            let safe = neutralize(raw);
+            assert_eq!(safe.starts_with('\'') && safe != raw, quoted, "{raw:?}");
+            assert_eq!(unneutralize(&safe), raw, "{raw:?} round-trips");
+        }
+    }
 }
