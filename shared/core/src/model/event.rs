@@ -208,6 +208,43 @@ fn check_text(field: String, value: &str, max: usize, required: bool) -> Result<
     Ok(())
 }
 
+/// Characters that change how text is displayed without being seen: bidirectional overrides,
+/// embeddings, isolates and marks, zero-width characters, invisible operators. In an
+/// identifier they let `usr_admin` and a look-alike pass for each other in a trail or a
+/// spreadsheet, so identifiers refuse them (free text such as a resource's name keeps them).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// An identifier field: [`check_text`]'s rules, and no invisible or direction-changing
+/// character.
+fn check_identifier(field: String, value: &str, max: usize) -> Result<(), Error> {
+    if let Some(c) = value.chars().find(|c| is_invisible(*c)) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "must not contain invisible or direction-changing characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
+    check_text(field, value, max, true)
+}
+
+fn check_opt_identifier(field: String, value: &Option<String>, max: usize) -> Result<(), Error> {
+    match value {
+        Some(v) => check_identifier(field, v, max),
+        None => Ok(()),
+    }
+}
+
 fn check_opt(field: String, value: &Option<String>, max: usize) -> Result<(), Error> {
     match value {
         Some(v) => check_text(field, v, max, true),
@@ -260,8 +297,8 @@ pub fn validate(
         ));
     }
 
-    check_text(f("actor.user_id"), &ev.actor.user_id, 256, true)?;
-    check_opt(f("actor.email"), &ev.actor.email, 320)?;
+    check_identifier(f("actor.user_id"), &ev.actor.user_id, 256)?;
+    check_opt_identifier(f("actor.email"), &ev.actor.email, 320)?;
     if let Some(email) = &ev.actor.email {
         if !email.contains('@') {
             return Err(Error::invalid(
@@ -281,12 +318,12 @@ pub fn validate(
     check_opt(f("actor.user_agent"), &ev.actor.user_agent, 1024)?;
 
     if let Some(r) = &ev.resource {
-        check_text(f("resource.type"), &r.resource_type, 128, true)?;
-        check_text(f("resource.id"), &r.id, 512, true)?;
+        check_identifier(f("resource.type"), &r.resource_type, 128)?;
+        check_identifier(f("resource.id"), &r.id, 512)?;
         check_opt(f("resource.name"), &r.name, 1024)?;
     }
-    check_opt(f("project"), &ev.project, 256)?;
-    check_opt(f("request_id"), &ev.request_id, 256)?;
+    check_opt_identifier(f("project"), &ev.project, 256)?;
+    check_opt_identifier(f("request_id"), &ev.request_id, 256)?;
 
     if ev.tenant_id.is_empty() {
         ev.tenant_id = ctx.tenant_id.to_string();
@@ -480,6 +517,26 @@ mod tests {
                 "event_id",
             ),
             (json!({"actor": {"user_id": "u"}}), "action"),
+            (
+                json!({"action": "a", "actor": {"user_id": "usr_\u{202E}nimda"}}),
+                "actor.user_id",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "usr_ad\u{200B}min"}}),
+                "actor.user_id",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u", "email": "a\u{2066}@x.io"}}),
+                "actor.email",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "resource": {"type": "doc", "id": "d\u{FEFF}1"}}),
+                "resource.id",
+            ),
+            (
+                json!({"action": "a", "actor": {"user_id": "u"}, "request_id": "r\u{200F}"}),
+                "request_id",
+            ),
             (
                 json!({"action": "a", "actor": {"user_id": "u"}, "resource": {"type": "doc"}}),
                 "resource.id",
