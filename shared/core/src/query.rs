@@ -82,29 +82,24 @@ impl LogFilter {
             || self.q.is_some()
     }
 
-    /// A canonical description of the filters: a cursor is bound to it.
+    /// A canonical description of the filters: a cursor is bound to it. JSON, so that no
+    /// value can pass for another filter (a `request_id` containing `|q=` stays a request id).
     pub fn fingerprint(&self) -> String {
-        let t = |v: &Option<OffsetDateTime>| {
-            v.map(crate::model::event::sortable_time)
-                .unwrap_or_default()
-        };
-        format!(
-            "from={}|to={}|action={}|identity_id={}|identity_type={}|path_prefix={}|success={:?}|source_ip={}|request_id={}",
-            t(&self.from),
-            t(&self.to),
-            self.actions.join(","),
-            self.identity_id.as_deref().unwrap_or(""),
-            self.identity_type.map(|a| a.as_str()).unwrap_or(""),
-            self.path_prefix.as_deref().unwrap_or(""),
-            self.success,
-            self.source_ip.as_deref().unwrap_or(""),
-            self.request_id.as_deref().unwrap_or(""),
-        ) + &self.q.as_ref().map(|q| format!("|q={q}")).unwrap_or_default()
-            + &match &self.resource {
-            // Appended only when set, so that the cursors of other queries stay valid.
-            Some((t, id)) => format!("|resource={}:{t}:{id}", t.len()),
-            None => String::new(),
-        }
+        let t = |v: &Option<OffsetDateTime>| v.map(crate::model::event::sortable_time);
+        serde_json::json!({
+            "from": t(&self.from),
+            "to": t(&self.to),
+            "action": self.actions,
+            "identity_id": self.identity_id,
+            "identity_type": self.identity_type.map(|a| a.as_str()),
+            "path_prefix": self.path_prefix,
+            "success": self.success,
+            "source_ip": self.source_ip,
+            "request_id": self.request_id,
+            "q": self.q,
+            "resource": self.resource,
+        })
+        .to_string()
     }
 }
 
@@ -320,8 +315,6 @@ mod tests {
         );
         assert!(p(&[("q", "x")]).unwrap().filter.has_post_filters());
         assert_eq!(field(p(&[("q", &"x".repeat(257))])), "q");
-        let plain = p(&[]).unwrap().filter.fingerprint();
-        assert!(!plain.contains("q="), "old cursors stay valid: {plain}");
         assert_ne!(
             p(&[("q", "a")]).unwrap().filter.fingerprint(),
             p(&[("q", "b")]).unwrap().filter.fingerprint()
@@ -349,5 +342,15 @@ mod tests {
             .filter
             .fingerprint();
         assert_eq!(a, c, "limit is not part of the filter");
+        // No value passes for another filter, whatever separators it contains.
+        let two = p(&[("request_id", "R"), ("q", "Z")]).unwrap().filter;
+        let one = p(&[("request_id", "R|q=Z")]).unwrap().filter;
+        assert_ne!(two.fingerprint(), one.fingerprint());
+        let both = p(&[("action", "a,b")]).unwrap().filter.fingerprint();
+        let joined = p(&[("action", "a"), ("identity_id", ",b")])
+            .unwrap()
+            .filter
+            .fingerprint();
+        assert_ne!(both, joined);
     }
 }
