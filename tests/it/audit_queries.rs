@@ -399,3 +399,22 @@ async fn identity_resource_and_secret_trails() {
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, None);
 }
+
+#[tokio::test]
+async fn resource_trails_do_not_mix_types_and_ids_that_share_separators() {
+    let env = TestEnv::new().await;
+    let a = json!({"event_id": "evt_res_a", "action": "secret.read", "actor": {"user_id": "u"},
+                   "resource": {"type": "secret#a", "id": "b"}});
+    let b = json!({"event_id": "evt_res_b", "action": "secret.read", "actor": {"user_id": "u"},
+                   "resource": {"type": "secret", "id": "a#b"}});
+    ingest_all(&env, &[a, b]).await;
+    let (one, _) = trail(&env, &env.a.reader, "/v1/audit/resources/secret%23a/b").await;
+    let (two, _) = trail(&env, &env.a.reader, "/v1/audit/resources/secret/a%23b").await;
+    let ids = |v: &[Value]| -> Vec<String> {
+        v.iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&one), vec!["evt_res_a"]);
+    assert_eq!(ids(&two), vec!["evt_res_b"]);
+}

@@ -44,6 +44,13 @@ pub struct Page {
     pub next: Option<Position>,
 }
 
+/// The resource index's key of a resource: `{org_id}#{length of type}:{type}#{id}`. The type's
+/// length makes the key unambiguous whatever the type and id contain (type `secret#a` with id
+/// `b` and type `secret` with id `a#b` are two resources); org ids never contain `#`.
+pub fn resource_key(org_id: &OrgId, resource_type: &str, id: &str) -> String {
+    format!("{org_id}#{}:{resource_type}#{id}", resource_type.len())
+}
+
 /// The item stored for a validated event of `org_id`.
 pub fn event_item(org_id: &OrgId, ev: &ValidEvent, expires_at: i64) -> Item {
     let e = &ev.event;
@@ -69,7 +76,7 @@ pub fn event_item(org_id: &OrgId, ev: &ValidEvent, expires_at: i64) -> Item {
     if let Some(r) = &e.resource {
         item.insert(
             "res_pk".into(),
-            s(format!("{org_id}#{}#{}", r.resource_type, r.id)),
+            s(resource_key(org_id, &r.resource_type, &r.id)),
         );
         item.insert("res_id".into(), s(&r.id));
     }
@@ -288,7 +295,7 @@ struct FilterQuery {
 impl FilterQuery {
     fn new(org_id: &OrgId, filter: &LogFilter) -> Self {
         let (index, hash_attr, hash_val) = match (&filter.resource, &filter.identity_id) {
-            (Some((t, id)), _) => (GSI_BY_RESOURCE, "res_pk", format!("{org_id}#{t}#{id}")),
+            (Some((t, id)), _) => (GSI_BY_RESOURCE, "res_pk", resource_key(org_id, t, id)),
             (None, Some(id)) => (GSI_BY_ACTOR, "actor_pk", format!("{org_id}#{id}")),
             (None, None) => (GSI_BY_TIME, "pk", org_id.to_string()),
         };
@@ -450,5 +457,20 @@ impl Store {
             });
         }
         Ok((rows, out.last_evaluated_key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_keys_do_not_collide() {
+        let org = OrgId::from("org_1".to_string());
+        assert_ne!(
+            resource_key(&org, "secret#a", "b"),
+            resource_key(&org, "secret", "a#b")
+        );
+        assert_eq!(resource_key(&org, "document", "d1"), "org_1#8:document#d1");
     }
 }
