@@ -71,6 +71,18 @@ async fn resending_an_event_stores_it_once() {
     let all = env.all_pages(&env.a.owner, "limit=10").await;
     assert_eq!(all.len(), 1);
 
+    // A retried batch whose events carry an event_id but no timestamp (the server fills in the
+    // receive time, different on each send) is the same events again, not a conflict.
+    let batch = json!({"events": [
+        {"event_id": "evt_no_ts_1", "action": "user.login", "actor": {"user_id": "u"}},
+        {"event_id": "evt_no_ts_2", "action": "user.logout", "actor": {"user_id": "u"}},
+    ]});
+    let sent = env.ingest(&env.a.writer, &batch).await;
+    assert_eq!(sent["accepted"], 2, "{sent}");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let retried = env.ingest(&env.a.writer, &batch).await;
+    assert_eq!(retried["duplicates"], 2, "{retried}");
+
     // The same id with other content is a conflict, named, not a silent overwrite.
     let mut other = seed_event();
     other["action"] = json!("document.deleted");

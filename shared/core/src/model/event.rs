@@ -346,6 +346,13 @@ pub fn validate(
         }
     }
 
+    // Hash of what the client sent (plus the tenant it may omit), before the server fills in
+    // `timestamp` and `received_at`: a re-send of the same event, even one without a
+    // timestamp (filled with each send's own receive time), is recognised as one.
+    ev.received_at.clear();
+    let content = serde_json::to_string(&ev).map_err(|e| Error::Internal(e.to_string()))?;
+    let content_hash = crate::auth::sha256_hex(content.as_bytes());
+
     let received_at = rfc3339_millis(ctx.now);
     let time = if ev.timestamp.is_empty() {
         ev.timestamp = received_at.clone();
@@ -360,12 +367,6 @@ pub fn validate(
         }
         t
     };
-
-    // Hash of what the client sent (plus generated fields), before received_at is set, so that
-    // a re-send of the same event is recognised as one.
-    ev.received_at.clear();
-    let content = serde_json::to_string(&ev).map_err(|e| Error::Internal(e.to_string()))?;
-    let content_hash = crate::auth::sha256_hex(content.as_bytes());
 
     ev.received_at = received_at;
     let json = serde_json::to_string(&ev).map_err(|e| Error::Internal(e.to_string()))?;
@@ -577,6 +578,29 @@ mod tests {
         let mut changed = seed_event();
         changed["action"] = json!("document.deleted");
         assert_ne!(check(changed).unwrap().content_hash, a.content_hash);
+        // Without a timestamp the server fills in each send's receive time; the retry is still
+        // the same event.
+        let bare = json!({"event_id": "evt_retry", "action": "a", "actor": {"user_id": "u"}});
+        let first = validate(
+            parse_event(bare.clone(), "").unwrap(),
+            &IngestContext {
+                tenant_id: "t",
+                now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+            },
+            "",
+        )
+        .unwrap();
+        let retry = validate(
+            parse_event(bare, "").unwrap(),
+            &IngestContext {
+                tenant_id: "t",
+                now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000) + time::Duration::seconds(7),
+            },
+            "",
+        )
+        .unwrap();
+        assert_ne!(first.event.timestamp, retry.event.timestamp);
+        assert_eq!(first.content_hash, retry.content_hash);
     }
 
     #[test]
