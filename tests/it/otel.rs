@@ -635,7 +635,7 @@ async fn the_test_endpoint_sends_one_record_and_reports_the_answer() {
         .admin(
             Method::POST,
             &test,
-            Some(&json!({"endpointUrl": "http://127.0.0.1:9"})),
+            Some(&json!({"endpointUrl": "http://127.0.0.1:9", "headers": {}})),
         )
         .await;
     assert_eq!(r.body["success"], false);
@@ -785,18 +785,40 @@ async fn the_config_api_is_validated_masked_admin_only_and_org_scoped() {
         assert_error(&r, status, None);
     }
 
-    // An update: the masked value sent back keeps the token; absent fields are kept.
+    // Stored header values never follow a new origin: neither behind their mask nor left out.
+    for (body, field) in [
+        (
+            json!({"endpointUrl": "https://attacker.example.net/", "headers": {"Authorization": "****cdef"}}),
+            "headers.Authorization",
+        ),
+        (json!({"endpointUrl": "https://93.184.215.14/otlp/"}), "headers"),
+    ] {
+        let r = call(&env.a.admin, Method::POST, Some(body.clone())).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
+        // Nor through the test endpoint, which would send them at once.
+        let r = env
+            .call(
+                Method::POST,
+                &format!("{path}/test"),
+                Some(&env.a.admin),
+                Some(&body),
+            )
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
+    }
+    // An update on the same origin: the masked value sent back keeps the token; absent fields
+    // are kept.
     let r = call(
         &env.a.admin,
         Method::POST,
-        Some(json!({"endpointUrl": "https://93.184.215.14/otlp/",
+        Some(json!({"endpointUrl": "http://93.184.215.14:4318/otlp/",
                     "headers": {"Authorization": "****cdef"}, "maxBatchSize": 1000,
                     "enabled": false})),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["id"], shown.body["id"]);
-    assert_eq!(r.body["exportUrl"], "https://93.184.215.14/otlp/v1/logs");
+    assert_eq!(r.body["exportUrl"], "http://93.184.215.14:4318/otlp/v1/logs");
     assert_eq!(r.body["status"], "disabled");
     assert_eq!(r.body["maxBatchSize"], 1000);
     let stored = env
@@ -821,7 +843,7 @@ async fn the_config_api_is_validated_masked_admin_only_and_org_scoped() {
     let r = call(
         &env.a.admin,
         Method::POST,
-        Some(json!({"endpointUrl": "https://93.184.215.14/v1/logs"})),
+        Some(json!({"endpointUrl": "http://93.184.215.14:4318/v1/logs"})),
     )
     .await;
     assert_eq!(r.body["maxBatchSize"], 1000, "kept");

@@ -275,7 +275,9 @@ impl OtelConfigInput {
     /// Validates everything but the URL's DNS (the caller runs the SSRF guard). `stored` is
     /// the current configuration: absent fields keep its values, and a header value equal
     /// to the stored value's mask (what `GET` shows) keeps the stored value, so a form can
-    /// send back what it read.
+    /// send back what it read. Both only while the endpoint's origin (scheme, host, port) is
+    /// the stored one: stored header values are the receiver's secrets, and must never follow
+    /// a changed URL to another host, so with a new origin they must be sent again.
     pub fn validate(&self, stored: Option<&OtelConfig>) -> Result<OtelDestination, Error> {
         if self.endpoint_url.len() > MAX_URL_BYTES {
             return Err(Error::invalid(
@@ -284,15 +286,35 @@ impl OtelConfigInput {
             ));
         }
         export_url(&self.endpoint_url)?;
+        let same_origin = stored.is_some_and(|c| {
+            origin(&c.endpoint_url).is_some() && origin(&c.endpoint_url) == origin(&self.endpoint_url)
+        });
         let headers = match (&self.headers, stored) {
-            (Some(Value::Object(h)), _) => validate_headers(h, stored.map(|c| &c.headers))?,
+            (Some(Value::Object(h)), _) => {
+                let kept = stored.map(|c| &c.headers);
+                if !same_origin {
+                    if let Some(name) = masked_names(h, kept).next() {
+                        return Err(Error::invalid(
+                            format!("headers.{name}"),
+                            "is the stored value's mask, but the endpoint's origin changed: send the value itself (stored header values never follow a new URL)",
+                        ));
+                    }
+                }
+                validate_headers(h, kept.filter(|_| same_origin))?
+            }
             (Some(_), _) => {
                 return Err(Error::invalid(
                     "headers",
                     "must be an object of header names to string values",
                 ))
             }
-            (None, Some(c)) => c.headers.clone(),
+            (None, Some(c)) if same_origin || c.headers.0.is_empty() => c.headers.clone(),
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "headers",
+                    "must be given when the endpoint's origin changes (send {} for none): stored header values never follow a new URL",
+                ))
+            }
             (None, None) => OtelHeaders::default(),
         };
         let max_batch_size = match (&self.max_batch_size, stored) {
@@ -325,6 +347,27 @@ pub fn validate_max_batch_size(v: &Value) -> Result<u32, Error> {
                 format!("must be an integer between 1 and {MAX_BATCH_SIZE}, got {v}"),
             )
         })
+}
+
+/// A URL's origin: scheme, host and port (the default port filled in).
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let u = url::Url::parse(url).ok()?;
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
+}
+
+/// The names in `input` whose value is the mask of the stored value of the same name.
+fn masked_names<'a>(
+    input: &'a Map<String, Value>,
+    stored: Option<&'a OtelHeaders>,
+) -> impl Iterator<Item = &'a String> + 'a {
+    input.iter().filter_map(move |(name, value)| {
+        let old = stored?.get_ignore_case(name)?;
+        (value.as_str() == Some(mask_value(old).as_str())).then_some(name)
+    })
 }
 
 /// Validates header names and values; see [`OtelConfigInput::validate`] for masked values.
@@ -560,5 +603,57 @@ mod tests {
             changed.expose().get("Authorization").map(String::as_str),
             Some("Bearer new")
         );
+    }
+
+    #[test]
+    fn stored_header_values_never_follow_a_new_origin() {
+        let stored = OtelConfig {
+            id: "otl_1".into(),
+            org_id: OrgId::from("org_1".to_string()),
+            endpoint_url: "https://collector.example.com:4318".into(),
+            headers: validate_headers(
+                json!({"Authorization": "Bearer 0123456789abcdef9876"})
+                    .as_object()
+                    .unwrap(),
+                None,
+            )
+            .unwrap(),
+            max_batch_size: 100,
+            schema: Schema::Canonical,
+            enabled: true,
+            paused_at: None,
+            paused_reason: None,
+            last_error: None,
+            last_error_at: None,
+            last_exported_at: None,
+            consecutive_exhausted: 0,
+            failing_since: None,
+            created_at: "t".into(),
+            updated_at: "t".into(),
+        };
+        let input = |v: Value| -> OtelConfigInput { serde_json::from_value(v).unwrap() };
+        let field = |r: Result<OtelDestination, Error>| match r {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        // Another host: the mask is refused, and so is leaving the headers out.
+        let masked = json!({"endpointUrl": "https://attacker.example.net", "headers": {"Authorization": "****9876"}});
+        assert_eq!(field(input(masked).validate(Some(&stored))), "headers.Authorization");
+        let omitted = json!({"endpointUrl": "https://attacker.example.net"});
+        assert_eq!(field(input(omitted).validate(Some(&stored))), "headers");
+        // Another port or scheme is another origin too.
+        let port = json!({"endpointUrl": "https://collector.example.com:4319", "headers": {"Authorization": "****9876"}});
+        assert_eq!(field(input(port).validate(Some(&stored))), "headers.Authorization");
+        // New values may go anywhere; the same origin keeps the stored value behind its mask.
+        let fresh = json!({"endpointUrl": "https://other.example.net", "headers": {"Authorization": "Bearer new"}});
+        assert!(input(fresh).validate(Some(&stored)).is_ok());
+        let same = json!({"endpointUrl": "https://COLLECTOR.example.com:4318/v1/logs", "headers": {"Authorization": "****9876"}});
+        let kept = input(same).validate(Some(&stored)).unwrap();
+        assert_eq!(
+            kept.headers.expose().get("Authorization").map(String::as_str),
+            Some("Bearer 0123456789abcdef9876")
+        );
+        let unchanged = json!({"endpointUrl": "https://collector.example.com:4318"});
+        assert!(input(unchanged).validate(Some(&stored)).is_ok());
     }
 }
