@@ -791,7 +791,10 @@ async fn the_config_api_is_validated_masked_admin_only_and_org_scoped() {
             json!({"endpointUrl": "https://attacker.example.net/", "headers": {"Authorization": "****cdef"}}),
             "headers.Authorization",
         ),
-        (json!({"endpointUrl": "https://93.184.215.14/otlp/"}), "headers"),
+        (
+            json!({"endpointUrl": "https://93.184.215.14/otlp/"}),
+            "headers",
+        ),
     ] {
         let r = call(&env.a.admin, Method::POST, Some(body.clone())).await;
         assert_error(&r, StatusCode::BAD_REQUEST, Some(field));
@@ -818,7 +821,10 @@ async fn the_config_api_is_validated_masked_admin_only_and_org_scoped() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["id"], shown.body["id"]);
-    assert_eq!(r.body["exportUrl"], "http://93.184.215.14:4318/otlp/v1/logs");
+    assert_eq!(
+        r.body["exportUrl"],
+        "http://93.184.215.14:4318/otlp/v1/logs"
+    );
     assert_eq!(r.body["status"], "disabled");
     assert_eq!(r.body["maxBatchSize"], 1000);
     let stored = env

@@ -814,13 +814,22 @@ async fn the_test_endpoint_sends_a_signed_webhook_test_event() {
     assert_eq!(r.body["success"], false);
     assert_eq!(r.body["statusCode"], 410);
     assert_eq!(w.get(&id).await["status"], "active");
+    // The receiver's page is never read back: the status and its reason phrase only.
+    rx.always(Reply::status(500));
+    let r = w.admin(Method::POST, &test, None).await;
+    assert_eq!(
+        r.body["error"], "HTTP 500: Internal Server Error",
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("receiver says hi"), "{}", r.text);
     let triggers: Vec<Value> = w
         .attempts(&id)
         .await
         .iter()
         .map(|a| a["trigger"].clone())
         .collect();
-    assert_eq!(triggers, [json!("test"), json!("test")]);
+    assert_eq!(triggers, [json!("test"), json!("test"), json!("test")]);
 }
 
 #[tokio::test]

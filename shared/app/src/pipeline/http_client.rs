@@ -14,8 +14,9 @@ use relay_core::signing::{SignatureHeaderName, SignatureHeaders};
 
 /// Timeout of one delivery attempt, connect to last byte (the webhook delivery contract).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
-/// How much of a failed response's body is kept for the attempt log.
-const SNIPPET_BYTES: usize = 256;
+/// How much of a failed response's body is read to find its reason (a JSON error's
+/// `message`); the body itself is never kept.
+const SNIPPET_BYTES: usize = 1024;
 
 /// The client could not be built (TLS backend initialisation).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,50 @@ pub enum SendError {
     Other(String),
 }
 
+/// Longest reason taken from a receiver's answer.
+pub const REASON_CHARS: usize = 80;
+
+/// Printable ASCII only, runs of white space as one space, at most [`REASON_CHARS`]: what a
+/// receiver's text may contribute to an error an admin reads.
+pub fn sanitize_reason(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        let word: String = word.chars().filter(|c| c.is_ascii_graphic()).collect();
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    out.chars().take(REASON_CHARS).collect()
+}
+
+/// A failed answer's reason, short and sanitised: the `message` (or `error`, or
+/// `error.message`) string of a JSON body, else the status's standard reason phrase. Never
+/// the body itself: a test send reaches any public URL, and must not read its pages back to
+/// the caller.
+pub fn failure_reason(status: u16, content_type: Option<&str>, body: &[u8]) -> String {
+    let json = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    let from_json = json
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
+        .and_then(|v| {
+            [&v["message"], &v["error"], &v["error"]["message"]]
+                .into_iter()
+                .find_map(|m| m.as_str().map(sanitize_reason))
+        })
+        .filter(|m| !m.is_empty());
+    from_json.unwrap_or_else(|| {
+        http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("")
+            .to_string()
+    })
+}
+
 /// A response, reduced to what the attempt log and the retry logic need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpResponse {
@@ -48,7 +93,7 @@ pub struct HttpResponse {
     pub retry_after: Option<Duration>,
     /// `Location` of a redirect (not followed).
     pub location: Option<String>,
-    /// The start of the body (for the error text of a failure).
+    /// A failure's short, sanitised reason ([`failure_reason`]); empty on success.
     pub snippet: String,
 }
 
@@ -249,8 +294,7 @@ impl WebhookClient {
         let snippet = if success {
             String::new()
         } else {
-            let end = bytes.len().min(SNIPPET_BYTES);
-            String::from_utf8_lossy(&bytes[..end]).trim().to_string()
+            failure_reason(status, content_type.as_deref(), &bytes)
         };
         Ok((
             HttpResponse {
@@ -285,5 +329,40 @@ impl WebhookClient {
         } else {
             SendError::Other(detail)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reasons_are_short_and_never_the_page() {
+        assert_eq!(
+            failure_reason(
+                401,
+                Some("application/json"),
+                br#"{"message":"invalid token"}"#
+            ),
+            "invalid token"
+        );
+        assert_eq!(
+            failure_reason(
+                400,
+                Some("application/json; charset=utf-8"),
+                br#"{"error":{"message":"bad"}}"#
+            ),
+            "bad"
+        );
+        assert_eq!(
+            failure_reason(500, Some("text/html"), b"<html>internal admin page</html>"),
+            "Internal Server Error"
+        );
+        assert_eq!(failure_reason(599, None, b"x"), "");
+        let long = format!(r#"{{"message":"{}"}}"#, "a".repeat(500));
+        assert_eq!(
+            failure_reason(400, Some("application/json"), long.as_bytes()).len(),
+            REASON_CHARS
+        );
     }
 }

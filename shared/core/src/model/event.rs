@@ -594,7 +594,9 @@ mod tests {
             parse_event(bare, "").unwrap(),
             &IngestContext {
                 tenant_id: "t",
-                now: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000) + time::Duration::seconds(7),
+                now: OffsetDateTime::UNIX_EPOCH
+                    + time::Duration::days(20_000)
+                    + time::Duration::seconds(7),
             },
             "",
         )

@@ -287,7 +287,8 @@ impl OtelConfigInput {
         }
         export_url(&self.endpoint_url)?;
         let same_origin = stored.is_some_and(|c| {
-            origin(&c.endpoint_url).is_some() && origin(&c.endpoint_url) == origin(&self.endpoint_url)
+            origin(&c.endpoint_url).is_some()
+                && origin(&c.endpoint_url) == origin(&self.endpoint_url)
         });
         let headers = match (&self.headers, stored) {
             (Some(Value::Object(h)), _) => {
@@ -638,19 +639,28 @@ mod tests {
         };
         // Another host: the mask is refused, and so is leaving the headers out.
         let masked = json!({"endpointUrl": "https://attacker.example.net", "headers": {"Authorization": "****9876"}});
-        assert_eq!(field(input(masked).validate(Some(&stored))), "headers.Authorization");
+        assert_eq!(
+            field(input(masked).validate(Some(&stored))),
+            "headers.Authorization"
+        );
         let omitted = json!({"endpointUrl": "https://attacker.example.net"});
         assert_eq!(field(input(omitted).validate(Some(&stored))), "headers");
         // Another port or scheme is another origin too.
         let port = json!({"endpointUrl": "https://collector.example.com:4319", "headers": {"Authorization": "****9876"}});
-        assert_eq!(field(input(port).validate(Some(&stored))), "headers.Authorization");
+        assert_eq!(
+            field(input(port).validate(Some(&stored))),
+            "headers.Authorization"
+        );
         // New values may go anywhere; the same origin keeps the stored value behind its mask.
         let fresh = json!({"endpointUrl": "https://other.example.net", "headers": {"Authorization": "Bearer new"}});
         assert!(input(fresh).validate(Some(&stored)).is_ok());
         let same = json!({"endpointUrl": "https://COLLECTOR.example.com:4318/v1/logs", "headers": {"Authorization": "****9876"}});
         let kept = input(same).validate(Some(&stored)).unwrap();
         assert_eq!(
-            kept.headers.expose().get("Authorization").map(String::as_str),
+            kept.headers
+                .expose()
+                .get("Authorization")
+                .map(String::as_str),
             Some("Bearer 0123456789abcdef9876")
         );
         let unchanged = json!({"endpointUrl": "https://collector.example.com:4318"});

@@ -26,6 +26,7 @@
 
 use std::io::Write;
 
+use crate::pipeline::http_client::{failure_reason, sanitize_reason};
 use relay_core::model::event::AuditEvent;
 use relay_core::shapes::{ocsf, Schema, ShapeContext};
 
@@ -319,23 +320,20 @@ struct RpcStatus {
     message: String,
 }
 
-/// The message of an error answer: `google.rpc.Status.message` for protobuf, `message` of a
-/// JSON body, else the text itself.
-pub fn error_message(content_type: Option<&str>, body: &[u8]) -> String {
+/// The reason of an error answer, short and sanitised: `google.rpc.Status.message` for
+/// protobuf, else what [`failure_reason`] finds (a JSON `message`, or the status's reason
+/// phrase; never the body's text).
+pub fn error_message(status: u16, content_type: Option<&str>, body: &[u8]) -> String {
     let ct = content_type.unwrap_or("").to_ascii_lowercase();
-    let text = if ct.contains("protobuf") {
-        RpcStatus::decode(body)
-            .map(|s| s.message)
-            .unwrap_or_default()
-    } else if ct.contains("json") {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(body).to_string())
-    } else {
-        String::from_utf8_lossy(body).to_string()
-    };
-    text.trim().chars().take(256).collect()
+    if ct.contains("protobuf") {
+        let message = RpcStatus::decode(body)
+            .map(|s| sanitize_reason(&s.message))
+            .unwrap_or_default();
+        if !message.is_empty() {
+            return message;
+        }
+    }
+    failure_reason(status, content_type, body)
 }
 
 #[cfg(test)]
@@ -498,13 +496,29 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(
-            error_message(Some("application/x-protobuf"), &status),
+            error_message(400, Some("application/x-protobuf"), &status),
             "bad token"
         );
         assert_eq!(
-            error_message(Some("application/json"), br#"{"code":3,"message":"nope"}"#),
+            error_message(
+                400,
+                Some("application/json"),
+                br#"{"code":3,"message":"nope"}"#
+            ),
             "nope"
         );
-        assert_eq!(error_message(Some("text/plain"), b" plain \n"), "plain");
+        // A page's text is never read back: only the status's reason phrase.
+        assert_eq!(
+            error_message(404, Some("text/html"), b"<html>secret page</html>"),
+            "Not Found"
+        );
+        assert_eq!(
+            error_message(
+                400,
+                Some("application/json"),
+                br#"{"message":"a\u0007b\n  c"}"#
+            ),
+            "ab c"
+        );
     }
 }

@@ -156,7 +156,7 @@ pub async fn export(
             resp.location.as_deref().unwrap_or("none")
         )),
         _ => {
-            let msg = error_message(raw.content_type.as_deref(), &raw.bytes);
+            let msg = error_message(code, raw.content_type.as_deref(), &raw.bytes);
             Some(if msg.is_empty() {
                 format!("HTTP {code}")
             } else {
