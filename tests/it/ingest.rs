@@ -277,6 +277,42 @@ async fn bad_input_gets_a_named_4xx_never_a_5xx() {
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(7 * 1024 * 1024));
     let r = post(&huge).await;
     assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, None);
+    // Every route has the one limit and the one JSON answer, the test endpoints included
+    // (which take an optional body): 3 MB is a JSON 400 about the content, 7 MB a JSON 413.
+    let org = env.a.org.org_id.clone();
+    for path in [
+        format!("/orgs/{org}/audit-export/otel/test"),
+        format!("/orgs/{org}/audit-export/test-connection"),
+        format!("/orgs/{org}/audit-export/webhooks"),
+    ] {
+        let r = env
+            .call_raw(
+                Method::POST,
+                &path,
+                Some(&env.a.admin),
+                Some(&huge),
+                Some("application/json"),
+            )
+            .await;
+        assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, None);
+        let three = format!("{{\"endpointUrl\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+        let r = env
+            .call_raw(
+                Method::POST,
+                &path,
+                Some(&env.a.admin),
+                Some(&three),
+                Some("application/json"),
+            )
+            .await;
+        assert!(r.status.is_client_error(), "{path}: {}", r.status);
+        assert_ne!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert!(
+            r.body["code"].is_string(),
+            "{path}: a JSON error: {}",
+            &r.text[..r.text.len().min(200)]
+        );
+    }
     let r = env
         .call_raw(
             Method::POST,

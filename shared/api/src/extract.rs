@@ -66,6 +66,29 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// An optional JSON request body: none when the body is empty (or only white space), else
+/// exactly [`JsonBody`]'s rules (content type, the one size limit, a JSON 4xx on failure).
+pub struct OptionalJsonBody(pub Option<Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(None));
+        }
+        let req = Request::from_parts(parts, Body::from(bytes));
+        let JsonBody(value) = JsonBody::from_request(req, state).await?;
+        Ok(OptionalJsonBody(Some(value)))
+    }
+}
+
 /// The query string as ordered key/value pairs (percent-decoded).
 pub struct QueryPairs(pub Vec<(String, String)>);
 

@@ -7,15 +7,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, MAX_BODY_BYTES};
+use crate::extract::{JsonBody, OptionalJsonBody};
 use crate::AppState;
 use relay_app::destinations::otlp::service;
-use relay_core::error::Error;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -71,29 +69,8 @@ pub async fn remove(
 pub async fn test(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
-    let body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let ct = headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            });
-        }
-        Some(serde_json::from_slice(&body).map_err(|e| {
-            ApiError::from(Error::MalformedBody(format!("body is not valid JSON: {e}")))
-        })?)
-    };
     let result = service::test(
         state.store(),
         state.webhook_client(),

@@ -8,15 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryPairs};
+use crate::extract::{JsonBody, OptionalJsonBody, QueryPairs};
 use crate::AppState;
 use relay_app::destinations::s3_stream::service;
-use relay_core::error::Error;
 
 /// This module's routes.
 pub fn routes() -> Router<AppState> {
@@ -77,15 +75,8 @@ async fn delete_config(
 async fn test(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
-    body: axum::body::Bytes,
+    OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Response, ApiError> {
-    let body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        Some(serde_json::from_slice(&body).map_err(|e| {
-            ApiError::from(Error::MalformedBody(format!("body is not valid JSON: {e}")))
-        })?)
-    };
     let result = service::test(
         state.store(),
         state.buckets(),
