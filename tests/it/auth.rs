@@ -178,4 +178,55 @@ async fn keys_are_stored_hashed_and_revocable() {
         .call(Method::GET, "/v1/whoami", Some(&env.a.owner), None)
         .await;
     assert_error(&r, StatusCode::UNAUTHORIZED, None);
+    // Both items went together (one transaction): neither the listing nor the token's lookup
+    // is left, and a second revocation finds nothing.
+    let hash = relay_core::auth::token_hash(&env.a.owner);
+    for (pk, sk) in [
+        (
+            format!("ORG#{}", env.a.org.org_id),
+            format!("KEY#{}", owner_key.key_id),
+        ),
+        (format!("KEY#{hash}"), "KEY".to_string()),
+    ] {
+        let got = env
+            .store
+            .client()
+            .get_item()
+            .table_name(&env.config.config_table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(got.item().is_none(), "{pk} is left");
+    }
+    assert!(!env
+        .store
+        .revoke_key(&env.a.org.org_id, &owner_key.key_id)
+        .await
+        .unwrap());
+    // Revoking two keys at once: each goes, once.
+    let (k1, t1) = env
+        .store
+        .create_key(
+            &env.a.org.org_id,
+            relay_core::model::Role::Admin,
+            vec![],
+            None,
+            "t",
+        )
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        env.store.revoke_key(&env.a.org.org_id, &k1.key_id),
+        env.store.revoke_key(&env.a.org.org_id, &k1.key_id)
+    );
+    assert_eq!(
+        u8::from(a.unwrap()) + u8::from(b.unwrap()),
+        1,
+        "exactly one revocation took effect"
+    );
+    let r = env.call(Method::GET, "/v1/whoami", Some(&t1), None).await;
+    assert_error(&r, StatusCode::UNAUTHORIZED, None);
 }

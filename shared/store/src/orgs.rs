@@ -5,7 +5,7 @@
 //! `ORG#{org_id}`/`KEY#{key_id}` (the org's list of keys, for listing and revocation),
 //! `SYSTEM`/`SECRET#{name}` (server secrets such as the cursor key, created on first use).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::{get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
@@ -199,6 +199,8 @@ impl Store {
             .table_name(&self.config_table)
             .key("pk", s(format!("KEY#{hash}")))
             .key("sk", s("KEY"))
+            // Strongly consistent: a revoked token fails at once, on every instance.
+            .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
@@ -225,30 +227,62 @@ impl Store {
     }
 
     /// Revokes a key by id: its token stops working at once. Returns whether it existed.
+    /// The listing and the token's lookup item go in one transaction, so no crash can leave a
+    /// working token that is no longer listed (and so could no longer be revoked).
     pub async fn revoke_key(&self, org_id: &OrgId, key_id: &KeyId) -> Result<bool, StoreError> {
-        let out = self
-            .ddb
-            .delete_item()
-            .table_name(&self.config_table)
-            .key("pk", s(format!("ORG#{org_id}")))
-            .key("sk", s(format!("KEY#{key_id}")))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let Some(old) = out.attributes() else {
-            return Ok(false);
+        let listing_key = |d: aws_sdk_dynamodb::types::builders::DeleteBuilder| {
+            d.table_name(&self.config_table)
+                .key("pk", s(format!("ORG#{org_id}")))
+                .key("sk", s(format!("KEY#{key_id}")))
         };
-        let hash = get_s(old, "token_hash")?;
-        self.ddb
-            .delete_item()
-            .table_name(&self.config_table)
-            .key("pk", s(format!("KEY#{hash}")))
-            .key("sk", s("KEY"))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(true)
+        for _ in 0..3 {
+            let out = self
+                .ddb
+                .get_item()
+                .table_name(&self.config_table)
+                .key("pk", s(format!("ORG#{org_id}")))
+                .key("sk", s(format!("KEY#{key_id}")))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            let Some(listing) = out.item() else {
+                return Ok(false);
+            };
+            let hash = get_s(listing, "token_hash")?;
+            let delete = |d: Delete| TransactWriteItem::builder().delete(d).build();
+            let build = |b: aws_sdk_dynamodb::types::builders::DeleteBuilder| {
+                b.build().map_err(|e| StoreError::Sdk(e.to_string()))
+            };
+            let res = self
+                .ddb
+                .transact_write_items()
+                .transact_items(delete(build(
+                    listing_key(Delete::builder())
+                        .condition_expression("token_hash = :h")
+                        .expression_attribute_values(":h", s(hash)),
+                )?))
+                .transact_items(delete(build(
+                    Delete::builder()
+                        .table_name(&self.config_table)
+                        .key("pk", s(format!("KEY#{hash}")))
+                        .key("sk", s("KEY")),
+                )?))
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(true),
+                // Revoked (or changed) meanwhile: read again.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_transaction_canceled_exception()) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(StoreError::from_sdk(e)),
+            }
+        }
+        Ok(false)
     }
 
     /// A named server secret, created (32 random bytes) by whichever caller comes first.
