@@ -1021,6 +1021,24 @@ async fn list_status_failures_bad_input_and_other_orgs() {
     // Export needs audit:export.
     let r = post(base.clone(), env.a.reader.clone()).await;
     assert_error(&r, StatusCode::FORBIDDEN, None);
+    // `audit:export` alone exports to the org's configured destination, never to one of the
+    // caller's choosing (that takes an admin or owner key).
+    let (_, exporter) = env
+        .store
+        .create_key(
+            &env.a.org.org_id,
+            relay_core::model::Role::Member,
+            vec![relay_core::model::Scope::Export],
+            None,
+            "t",
+        )
+        .await
+        .unwrap();
+    let r = post(dest(json!({})), exporter.clone()).await;
+    assert_error(&r, StatusCode::FORBIDDEN, None);
+    assert!(r.text.contains("destination"), "{}", r.text);
+    let r = post(base.clone(), exporter).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let r = env
         .call(Method::GET, "/v1/audit/exports", Some(&env.a.reader), None)
         .await;

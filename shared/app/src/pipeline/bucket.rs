@@ -42,6 +42,11 @@ impl TestResult {
     }
 }
 
+/// The account id of an ARN (`arn:aws:iam::123456789012:role/x` → `123456789012`).
+fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
 /// Opens customers' buckets. Built once per cold start; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Buckets {
@@ -85,6 +90,18 @@ impl Buckets {
         self.access_role_arn.as_deref()
     }
 
+    /// Refuses a customer role in the service's own AWS account (the access role's): a
+    /// customer's export must never be a way to act as one of the provider's roles.
+    pub fn check_foreign_role(&self, role_arn: &str) -> Result<(), String> {
+        let own = self.access_role_arn.as_deref().and_then(arn_account);
+        match (own, arn_account(role_arn)) {
+            (Some(own), Some(theirs)) if own == theirs => Err(format!(
+                "names a role in the service's own AWS account ({own}); grant a role in your account"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The endpoint policy.
     pub fn policy(&self) -> SsrfPolicy {
         self.policy
@@ -107,6 +124,10 @@ impl Buckets {
         names: FieldNames,
     ) -> Result<(), Error> {
         let field = |f: &str| relay_core::decode::field_path(names.at, f);
+        if let Some(arn) = target.role_arn() {
+            self.check_foreign_role(arn)
+                .map_err(|why| Error::invalid(field("roleArn"), why))?;
+        }
         if let Some(url) = &target.endpoint_url {
             self.policy
                 .validate(url)
@@ -323,6 +344,35 @@ pub fn token_hash(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn customer_roles_in_the_services_own_account_are_refused() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let clients = Clients::new(&sdk);
+        let buckets = Buckets::new(
+            clients.clone(),
+            Some("arn:aws:iam::111122223333:role/stack-customer-access".into()),
+            SsrfPolicy::new(false),
+            Sealer::new(clients.kms.clone(), None),
+        );
+        assert!(buckets
+            .check_foreign_role("arn:aws:iam::111122223333:role/Admin")
+            .unwrap_err()
+            .contains("111122223333"));
+        assert!(buckets
+            .check_foreign_role("arn:aws:iam::444455556666:role/AuditRelayExport")
+            .is_ok());
+        let open = Buckets::new(
+            clients.clone(),
+            None,
+            SsrfPolicy::new(false),
+            Sealer::new(clients.kms.clone(), None),
+        );
+        assert!(open.check_foreign_role("arn:aws:iam::111122223333:role/Admin").is_ok());
+    }
 
     #[test]
     fn token_hashes_ignore_surrounding_whitespace() {

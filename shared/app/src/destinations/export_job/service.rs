@@ -16,7 +16,7 @@ use relay_core::model::export_job::{
 };
 use relay_core::model::ids::ExportId;
 use relay_core::model::ids::OrgId;
-use relay_core::model::Org;
+use relay_core::model::{Org, Role};
 use relay_core::query::{page_limit, LogFilter};
 use relay_core::summary::buckets::Dim;
 use relay_store::error::StoreError;
@@ -89,12 +89,20 @@ pub async fn create(
     sqs: &aws_sdk_sqs::Client,
     queue_url: Option<&str>,
     org: &Org,
+    caller: Role,
     body: Value,
     now: OffsetDateTime,
 ) -> Result<Created, Error> {
     let req: ExportRequest = relay_core::decode::from_value(body, "")?;
     let v: ValidExport = req.validate(org.retention_days)?;
     let dest: BucketTarget = match v.destination.clone() {
+        // The whole trail to any bucket: only those who configure the org's destinations may
+        // name one; `audit:export` alone exports to the destination they configured.
+        Some(_) if !caller.is_admin() => {
+            return Err(Error::Forbidden(
+                "destination: only admin and owner keys may name a destination; omit it to export to the org's configured destination".into(),
+            ))
+        }
         Some(mut d) => {
             buckets
                 .prepare(store, &org.org_id, &mut d, FieldNames::JOB)
