@@ -34,8 +34,7 @@ async fn create(
         state.buckets(),
         &state.clients().sqs,
         state.config().export_queue_url.as_deref(),
-        &org,
-        exporter.0.key.role,
+        (&org, exporter.0.key.role),
         body,
         OffsetDateTime::now_utc(),
     )

@@ -371,7 +371,9 @@ mod tests {
             SsrfPolicy::new(false),
             Sealer::new(clients.kms.clone(), None),
         );
-        assert!(open.check_foreign_role("arn:aws:iam::111122223333:role/Admin").is_ok());
+        assert!(open
+            .check_foreign_role("arn:aws:iam::111122223333:role/Admin")
+            .is_ok());
     }
 
     #[test]

@@ -82,14 +82,14 @@ pub async fn estimate(
     Ok(n)
 }
 
-/// Validates and queues an export job for `org`.
+/// Validates and queues an export job for `org`, asked for by a key of role `caller` (only
+/// admins and owners may name a destination).
 pub async fn create(
     store: &Store,
     buckets: &Buckets,
     sqs: &aws_sdk_sqs::Client,
     queue_url: Option<&str>,
-    org: &Org,
-    caller: Role,
+    (org, caller): (&Org, Role),
     body: Value,
     now: OffsetDateTime,
 ) -> Result<Created, Error> {
