@@ -47,11 +47,18 @@ pub async fn sdk() -> aws_config::SdkConfig {
     // test, on a busy machine, it can leave a response without a byte for longer than the
     // stalled-stream grace period (5 s). That is the emulator's queue, not a stalled network,
     // and failing those requests only retries them, which multiplies its load; so the
-    // functions' configuration is used as is, with that protection off.
+    // functions' configuration is used as is, with that protection off. For the same reason a
+    // connection gets 10 s instead of the SDK's 3.1 s: moto's accept queue, on two busy cores,
+    // is not a network failure.
     let c = relay_app::clients::load_aws_config()
         .await
         .into_builder()
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build(),
+        )
         .build();
     SDK.get_or_init(|| c).clone()
 }
