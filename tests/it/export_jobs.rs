@@ -1039,6 +1039,7 @@ async fn list_status_failures_bad_input_and_other_orgs() {
     assert!(r.text.contains("destination"), "{}", r.text);
     let r = post(base.clone(), exporter).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let exporters_job = r.body["export_id"].as_str().unwrap().to_string();
     let r = env
         .call(Method::GET, "/v1/audit/exports", Some(&env.a.reader), None)
         .await;
@@ -1108,6 +1109,7 @@ async fn list_status_failures_bad_input_and_other_orgs() {
     }
     let mut newest_first = ids.clone();
     newest_first.reverse();
+    newest_first.push(exporters_job);
     assert_eq!(seen, newest_first);
     let r = env
         .call(
