@@ -224,7 +224,17 @@ function openEventDrawer(id, known, onClose) {
     const drawer = openDrawer("Event details", onClose, true);
     // Built once: the drawer is filled again when the stored event arrives, the toggle's state stays.
     const ocsf = ocsfSection(id);
+    let shown = null;
     const fill = (ev) => {
+        const json = pretty(ev);
+        // The stored event usually is the row's: nothing to redraw, and the reader's focus stays.
+        if (json === shown)
+            return;
+        shown = json;
+        // Redrawn: focus goes back to the same control (by its label) instead of falling out of
+        // the drawer with the element it was on.
+        const active = document.activeElement;
+        const focusKey = active instanceof HTMLElement && drawer.body.contains(active) ? (active.getAttribute("aria-label") ?? active.textContent) : null;
         const dl = h("dl", { class: "facts" });
         const fact = (k, v) => {
             if (v === undefined || v === null || v === "")
@@ -242,8 +252,11 @@ function openEventDrawer(id, known, onClose) {
         fact("Request id", ev.request_id);
         fact("Event id", ev.event_id);
         fact("Received", time(ev.received_at));
-        const json = pretty(ev);
         replace(drawer.body, dl, h("div", { class: "row-between" }, h("h3", { text: "Full event" }), h("div", { class: "buttons" }, copyButton("Copy JSON", () => json, "Copy the event JSON"), copyButton("Copy link", () => location.href, "Copy a link to this event"))), h("pre", { class: "json", tabindex: "0", "aria-label": "Event JSON" }, json), ocsf);
+        if (focusKey !== null) {
+            const again = Array.from(drawer.body.querySelectorAll("button, pre, [tabindex]")).find((el) => (el.getAttribute("aria-label") ?? el.textContent) === focusKey);
+            (again ?? drawer.dialog.querySelector("h2"))?.focus();
+        }
     };
     if (known)
         fill(known);

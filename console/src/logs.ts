@@ -313,7 +313,16 @@ function openEventDrawer(id: string, known: AuditEvent | undefined, onClose: () 
   const drawer = openDrawer("Event details", onClose, true);
   // Built once: the drawer is filled again when the stored event arrives, the toggle's state stays.
   const ocsf = ocsfSection(id);
+  let shown: string | null = null;
   const fill = (ev: AuditEvent) => {
+    const json = pretty(ev);
+    // The stored event usually is the row's: nothing to redraw, and the reader's focus stays.
+    if (json === shown) return;
+    shown = json;
+    // Redrawn: focus goes back to the same control (by its label) instead of falling out of
+    // the drawer with the element it was on.
+    const active = document.activeElement;
+    const focusKey = active instanceof HTMLElement && drawer.body.contains(active) ? (active.getAttribute("aria-label") ?? active.textContent) : null;
     const dl = h("dl", { class: "facts" });
     const fact = (k: string, v: Node | string | undefined | null) => {
       if (v === undefined || v === null || v === "") return;
@@ -330,7 +339,6 @@ function openEventDrawer(id: string, known: AuditEvent | undefined, onClose: () 
     fact("Request id", ev.request_id);
     fact("Event id", ev.event_id);
     fact("Received", time(ev.received_at));
-    const json = pretty(ev);
     replace(
       drawer.body,
       dl,
@@ -348,6 +356,12 @@ function openEventDrawer(id: string, known: AuditEvent | undefined, onClose: () 
       h("pre", { class: "json", tabindex: "0", "aria-label": "Event JSON" }, json),
       ocsf,
     );
+    if (focusKey !== null) {
+      const again = Array.from(drawer.body.querySelectorAll<HTMLElement>("button, pre, [tabindex]")).find(
+        (el) => (el.getAttribute("aria-label") ?? el.textContent) === focusKey,
+      );
+      (again ?? (drawer.dialog.querySelector("h2") as HTMLElement | null))?.focus();
+    }
   };
   if (known) fill(known);
   else replace(drawer.body, h("p", { role: "status", text: "Loading…" }));
