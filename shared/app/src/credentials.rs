@@ -208,22 +208,40 @@ pub async fn open(
 /// The key that seals credentials in a local or test deployment: the one behind `alias`,
 /// created on first use (the stack creates its own key; see template.yaml).
 pub async fn ensure_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String, SealError> {
-    let kms_err = |e: String| SealError::Kms(e);
+    ensure_alias_key(kms, alias, |create| {
+        create.description("AuditRelay stored upload credentials")
+    })
+    .await
+    .map_err(SealError::Kms)
+}
+
+/// The KMS key behind `alias`, created with `create`'s settings (and the alias) when there is
+/// none: what a local or test deployment does in place of the stack's keys. Two processes
+/// racing to create it end with the one key the alias names. Errors are KMS's, as text.
+pub async fn ensure_alias_key(
+    kms: &aws_sdk_kms::Client,
+    alias: &str,
+    create: impl FnOnce(
+        aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder,
+    ) -> aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder,
+) -> Result<String, String> {
+    let text = |e: &dyn std::error::Error| aws_sdk_kms::error::DisplayErrorContext(e).to_string();
+    let described = |out: aws_sdk_kms::operation::describe_key::DescribeKeyOutput| {
+        out.key_metadata().map(|m| m.key_id().to_string())
+    };
     if let Ok(out) = kms.describe_key().key_id(alias).send().await {
-        if let Some(id) = out.key_metadata().map(|m| m.key_id().to_string()) {
+        if let Some(id) = described(out) {
             return Ok(id);
         }
     }
-    let created = kms
-        .create_key()
-        .description("AuditRelay stored upload credentials")
+    let created = create(kms.create_key())
         .send()
         .await
-        .map_err(|e| kms_err(aws_sdk_kms::error::DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| text(&e))?;
     let key_id = created
         .key_metadata()
         .map(|m| m.key_id().to_string())
-        .ok_or_else(|| kms_err("CreateKey returned no key".into()))?;
+        .ok_or_else(|| "CreateKey returned no key".to_string())?;
     if kms
         .create_alias()
         .alias_name(alias)
@@ -238,11 +256,8 @@ pub async fn ensure_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<String
             .key_id(alias)
             .send()
             .await
-            .map_err(|e| kms_err(aws_sdk_kms::error::DisplayErrorContext(&e).to_string()))?;
-        return out
-            .key_metadata()
-            .map(|m| m.key_id().to_string())
-            .ok_or_else(|| kms_err("DescribeKey returned no key".into()));
+            .map_err(|e| text(&e))?;
+        return described(out).ok_or_else(|| "DescribeKey returned no key".to_string());
     }
     Ok(key_id)
 }

@@ -100,31 +100,24 @@ impl Store {
     /// Every signing key ever used, oldest first.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(&self.config_table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(KEYS_PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items() {
-                out.push(SigningKeyRecord {
-                    fingerprint: get_s(item, "sk")?.to_string(),
-                    public_key: get_s(item, "public_key")?.to_string(),
-                    valid_from: get_s(item, "valid_from")?.to_string(),
-                    valid_to: opt_s(item, "valid_to"),
-                });
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
+        let mut items = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(KEYS_PK))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            let item = item.map_err(StoreError::from_sdk)?;
+            out.push(SigningKeyRecord {
+                fingerprint: get_s(&item, "sk")?.to_string(),
+                public_key: get_s(&item, "public_key")?.to_string(),
+                valid_from: get_s(&item, "valid_from")?.to_string(),
+                valid_to: opt_s(&item, "valid_to"),
+            });
         }
         out.sort_by(|a, b| a.valid_from.cmp(&b.valid_from));
         Ok(out)
@@ -229,36 +222,29 @@ impl Store {
         period_end: &str,
     ) -> Result<Vec<DigestFile>, StoreError> {
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(&self.config_table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(format!("DIGEST_FILES#{org_id}")))
-                .expression_attribute_values(":p", s(format!("{period_end}#")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            for item in page.items() {
-                out.push(DigestFile {
-                    key: get_s(item, "key")?.to_string(),
-                    sha256: get_s(item, "sha256")?.to_string(),
-                    bytes: get_n(item, "bytes")?,
-                    events: get_n(item, "events")?,
-                    first_event_id: get_s(item, "first_event_id")?.to_string(),
-                    last_event_id: get_s(item, "last_event_id")?.to_string(),
-                    oldest_received_at: get_s(item, "oldest_received_at")?.to_string(),
-                    newest_received_at: get_s(item, "newest_received_at")?.to_string(),
-                });
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
+        let mut items = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", s(format!("DIGEST_FILES#{org_id}")))
+            .expression_attribute_values(":p", s(format!("{period_end}#")))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            let item = item.map_err(StoreError::from_sdk)?;
+            out.push(DigestFile {
+                key: get_s(&item, "key")?.to_string(),
+                sha256: get_s(&item, "sha256")?.to_string(),
+                bytes: get_n(&item, "bytes")?,
+                events: get_n(&item, "events")?,
+                first_event_id: get_s(&item, "first_event_id")?.to_string(),
+                last_event_id: get_s(&item, "last_event_id")?.to_string(),
+                oldest_received_at: get_s(&item, "oldest_received_at")?.to_string(),
+                newest_received_at: get_s(&item, "newest_received_at")?.to_string(),
+            });
         }
         Ok(out)
     }

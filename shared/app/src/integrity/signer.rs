@@ -122,42 +122,12 @@ pub async fn ensure_signing_key(
     kms: &aws_sdk_kms::Client,
     alias: &str,
 ) -> Result<String, SignError> {
-    if let Ok(out) = kms.describe_key().key_id(alias).send().await {
-        if let Some(id) = out.key_metadata().map(|m| m.key_id().to_string()) {
-            return Ok(id);
-        }
-    }
-    let created = kms
-        .create_key()
-        .description("AuditRelay integrity digests and export manifests")
-        .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
-        .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
-        .send()
-        .await
-        .map_err(kms_error)?;
-    let key_id = created
-        .key_metadata()
-        .map(|m| m.key_id().to_string())
-        .ok_or_else(|| SignError::Kms("CreateKey returned no key".into()))?;
-    if kms
-        .create_alias()
-        .alias_name(alias)
-        .target_key_id(&key_id)
-        .send()
-        .await
-        .is_err()
-    {
-        // Another process created the alias meanwhile: use its key.
-        let out = kms
-            .describe_key()
-            .key_id(alias)
-            .send()
-            .await
-            .map_err(kms_error)?;
-        return out
-            .key_metadata()
-            .map(|m| m.key_id().to_string())
-            .ok_or_else(|| SignError::Kms("DescribeKey returned no key".into()));
-    }
-    Ok(key_id)
+    crate::credentials::ensure_alias_key(kms, alias, |create| {
+        create
+            .description("AuditRelay integrity digests and export manifests")
+            .key_spec(aws_sdk_kms::types::KeySpec::EccNistP256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+    })
+    .await
+    .map_err(SignError::Kms)
 }

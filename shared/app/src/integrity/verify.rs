@@ -108,6 +108,14 @@ impl KeySet {
     }
 }
 
+/// The DER SubjectPublicKeyInfo of an uncompressed P-256 point (what KMS's `GetPublicKey`
+/// answers, and what fingerprints are taken of).
+pub fn p256_spki(point: &[u8]) -> Vec<u8> {
+    let mut spki = P256_SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(point);
+    spki
+}
+
 /// Whether `signature_hex` (ASN.1 DER, hex) is an ECDSA P-256 SHA-256 signature of `message`
 /// by the DER public key `spki`.
 pub fn verify_p256(spki: &[u8], message: &[u8], signature_hex: &str) -> bool {
@@ -647,8 +655,7 @@ mod tests {
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
             .unwrap();
-        let mut spki = P256_SPKI_PREFIX.to_vec();
-        spki.extend_from_slice(pair.public_key().as_ref());
+        let spki = p256_spki(pair.public_key().as_ref());
         let sig = hex(pair.sign(&rng, b"message").unwrap().as_ref());
         assert!(verify_p256(&spki, b"message", &sig));
         assert!(!verify_p256(&spki, b"messagE", &sig));
