@@ -154,3 +154,48 @@ pub fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u
         .to_string();
     (status, body)
 }
+
+/// The customer's bucket as the tests see it, with boto3 on moto: `create`, `count` (JSONL
+/// lines of every object, gzip decoded), `list` (the keys, as JSON) and `delete KEY`.
+const S3_PY: &str = r#"
+import boto3, gzip, json, os, sys
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+op, bucket = sys.argv[1], sys.argv[2]
+def keys():
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        out += [o["Key"] for o in page.get("Contents", [])]
+    return out
+if op == "create":
+    s3.create_bucket(Bucket=bucket)
+elif op == "delete":
+    s3.delete_object(Bucket=bucket, Key=sys.argv[3])
+elif op == "list":
+    print(json.dumps(keys()))
+else:
+    lines = 0
+    for key in keys():
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if key.endswith(".gz"):
+            body = gzip.decompress(body)
+        lines += body.decode().count("\n")
+    print(lines)
+"#;
+
+/// Runs one [`S3_PY`] operation (`args`: the operation, the bucket, its argument); its output.
+pub fn s3(args: &[&str]) -> String {
+    let out = Command::new(support::python())
+        .args(["-c", S3_PY])
+        .args(args)
+        .output()
+        .expect("python with boto3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("text")
+        .trim()
+        .to_string()
+}

@@ -2,43 +2,10 @@
 //! five-minute schedule off, an org that passes 1,000 pending events is flushed into its
 //! bucket at once (the fanout queues a flush request, the flush function's handler takes it).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::ctl::{http, Ctl};
+use crate::ctl::{http, s3, Ctl};
 use serde_json::{json, Value};
-use support::python;
-
-/// Creates `bucket`, or counts the JSONL lines of every object in it, with boto3 on moto.
-const S3_PY: &str = r#"
-import boto3, gzip, os, sys
-s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
-op, bucket = sys.argv[1], sys.argv[2]
-if op == "create":
-    s3.create_bucket(Bucket=bucket)
-else:
-    lines = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for o in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
-            if o["Key"].endswith(".gz"):
-                body = gzip.decompress(body)
-            lines += body.decode().count("\n")
-    print(lines)
-"#;
-
-fn s3(op: &str, bucket: &str) -> String {
-    let out = Command::new(python())
-        .args(["-c", S3_PY, op, bucket])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 #[test]
 fn serve_flushes_an_org_early_when_it_passes_1000_pending_events() {
@@ -54,7 +21,7 @@ fn serve_flushes_an_org_early_when_it_passes_1000_pending_events() {
     ctl.json(&["provision"]);
     let org = ctl.org_with_keys("Early Flush Org");
     let bucket = format!("{name}-audit");
-    s3("create", &bucket);
+    s3(&["create", &bucket]);
     let server = ctl.serve(&["--flush-interval", "0"]);
     let addr = &server.addr;
     let config = json!({
@@ -94,7 +61,7 @@ fn serve_flushes_an_org_early_when_it_passes_1000_pending_events() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let lines: usize = s3("count", &bucket).parse().unwrap();
+        let lines: usize = s3(&["count", &bucket]).parse().unwrap();
         if lines == 1000 {
             break;
         }

@@ -3,42 +3,10 @@
 //! here), `auditctl verify --bucket … --keys-url … --api …` proves the bucket against the
 //! digests and the trail's counts, and once an object is deleted it says so and exits non-zero.
 
-use std::process::Command;
 use std::time::Duration;
 
-use crate::ctl::{http, Ctl};
+use crate::ctl::{http, s3, Ctl};
 use serde_json::{json, Value};
-use support::python;
-
-/// Creates `bucket`, lists its keys (JSON), or deletes one key, with boto3 on moto.
-const S3_PY: &str = r#"
-import boto3, json, os, sys
-s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
-op, bucket = sys.argv[1], sys.argv[2]
-if op == "create":
-    s3.create_bucket(Bucket=bucket)
-elif op == "delete":
-    s3.delete_object(Bucket=bucket, Key=sys.argv[3])
-else:
-    keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys += [o["Key"] for o in page.get("Contents", [])]
-    print(json.dumps(keys))
-"#;
-
-fn s3(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .args(["-c", S3_PY])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 #[test]
 fn digest_then_verify_the_bucket_against_the_keys_and_the_trail() {
