@@ -8,7 +8,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: dev test tools lint template-check sam-build bench clean console console-check e2e-test screenshots
+.PHONY: dev test tools lint template-check sam-build bench cost clean console console-check e2e-test screenshots
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -88,6 +88,14 @@ bench: tools
 	scripts/with-moto.sh target/release/examples/export_bench $(BENCH_EVENTS) csv
 	cargo build --release -p auditrelay-tests --example verify_bench
 	target/release/examples/verify_bench 1000
+
+## What one event costs, counted from moto's request recorder: COST_EVENTS events of ~1 KB through
+## `auditctl serve` with a webhook, OTLP and the S3 stream; DynamoDB write units (from item
+## sizes), SQS, S3, KMS and STS requests per event, and the bytes stored (docs/cost.md).
+COST_EVENTS ?= 1000
+cost: tools
+	cargo build -q -p auditctl -p auditrelay-tests --example cost_bench
+	scripts/with-moto.sh $${CARGO_TARGET_DIR:-target}/debug/examples/cost_bench $(COST_EVENTS)
 
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
 ## sam runs one `cargo lambda build --bin X` per function, one after another; building all of

@@ -39,7 +39,9 @@ start() {
 }
 
 start_moto() { # PORT LOG
-  start "$2" "$venv/bin/moto_server" -H 127.0.0.1 -p "$1"
+  # The request recorder (/moto-api/recorder/*, read by `make cost`) writes its log in the
+  # temp dir, never in the work tree.
+  MOTO_RECORDER_FILEPATH="$tmp/moto-recording-$1" start "$2" "$venv/bin/moto_server" -H 127.0.0.1 -p "$1"
 }
 
 start_azurite() { # PORT

@@ -7,6 +7,7 @@ mod audit_queries;
 mod auth;
 mod class_overrides;
 mod console;
+mod cost;
 mod credentials;
 mod export_jobs;
 mod fixtures;

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub mod bench;
+pub mod cost;
 pub mod fixtures;
 pub mod otel;
 pub mod stores;

@@ -92,19 +92,34 @@ pub fn event_item(org_id: &OrgId, ev: &ValidEvent, expires_at: i64) -> Item {
     item
 }
 
-/// DynamoDB's size of an item (attribute names plus values), in bytes.
+/// DynamoDB's size of an item (attribute names plus values), in bytes, by the rules of the
+/// developer guide: strings and binaries by their length, numbers about one byte per two digits
+/// plus one, booleans and nulls one byte, maps and lists three bytes plus one per element plus
+/// their contents.
 pub fn item_size(item: &Item) -> usize {
-    item.iter()
-        .map(|(k, v)| {
-            k.len()
-                + match v {
-                    AttributeValue::S(x) => x.len(),
-                    AttributeValue::N(x) => x.len().div_ceil(2) + 1,
-                    AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-                    _ => 0,
-                }
-        })
-        .sum()
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+/// DynamoDB's size of one attribute value, in bytes (see [`item_size`]).
+pub fn value_size(v: &AttributeValue) -> usize {
+    let number = |x: &String| x.len().div_ceil(2) + 1;
+    match v {
+        AttributeValue::S(x) => x.len(),
+        AttributeValue::N(x) => number(x),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(xs) => xs.iter().map(String::len).sum(),
+        AttributeValue::Ns(xs) => xs.iter().map(number).sum(),
+        AttributeValue::Bs(xs) => xs.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(xs) => 3 + xs.iter().map(|x| 1 + value_size(x)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, x)| 1 + k.len() + value_size(x))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
 }
 
 /// Write request units one put of `item` costs: 1 per KiB in the table, and again in each
