@@ -494,3 +494,62 @@ async fn a_replay_over_the_orgs_budget_is_cut_then_refused() {
         a.body
     );
 }
+
+#[test]
+fn the_template_passes_the_documented_defaults_to_the_api() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let t: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let d = relay_core::limits::RateLimits::default();
+    let env = &t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    for (param, var, value) in [
+        (
+            "RateLimitWindowSecs",
+            "AUDITRELAY_RATE_LIMIT_WINDOW_SECS",
+            d.window.as_secs(),
+        ),
+        (
+            "RateLimitIngestPerKey",
+            "AUDITRELAY_RATE_LIMIT_INGEST_PER_KEY",
+            d.ingest.per_key,
+        ),
+        (
+            "RateLimitIngestPerOrg",
+            "AUDITRELAY_RATE_LIMIT_INGEST_PER_ORG",
+            d.ingest.per_org,
+        ),
+        (
+            "RateLimitReadPerKey",
+            "AUDITRELAY_RATE_LIMIT_READ_PER_KEY",
+            d.read.per_key,
+        ),
+        (
+            "RateLimitReadPerOrg",
+            "AUDITRELAY_RATE_LIMIT_READ_PER_ORG",
+            d.read.per_org,
+        ),
+        (
+            "RateLimitOutboundPerKey",
+            "AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_KEY",
+            d.outbound.per_key,
+        ),
+        (
+            "RateLimitOutboundPerOrg",
+            "AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_ORG",
+            d.outbound.per_org,
+        ),
+        (
+            "ReplayMessagesPerHour",
+            "AUDITRELAY_REPLAY_MESSAGES_PER_HOUR",
+            d.replay_messages_per_hour,
+        ),
+    ] {
+        assert_eq!(
+            t["Parameters"][param]["Default"].as_u64(),
+            Some(value),
+            "{param}"
+        );
+        let v = format!("{:?}", env[var]);
+        assert!(v.contains("Ref") && v.contains(param), "{var}: {v}");
+    }
+}
