@@ -108,6 +108,59 @@ enum OrgCommand {
         /// The org id.
         org_id: OrgId,
     },
+    /// Show or change an org's rate limits and replay budget (every instance applies a change
+    /// within 30 s).
+    Limits {
+        #[command(subcommand)]
+        command: LimitsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LimitsCommand {
+    /// Print the org's overrides and the limits in force for it, as JSON.
+    Show {
+        /// The org id.
+        org_id: OrgId,
+    },
+    /// Override some of the org's limits (requests per window; replayed messages per hour);
+    /// the limits not named keep their current value.
+    Set {
+        /// The org id.
+        org_id: OrgId,
+        #[command(flatten)]
+        values: LimitArgs,
+    },
+    /// Remove the org's overrides: the defaults apply again.
+    Clear {
+        /// The org id.
+        org_id: OrgId,
+    },
+}
+
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Ingest requests per key per window.
+    #[arg(long)]
+    ingest_per_key: Option<u64>,
+    /// Ingest requests per org per window.
+    #[arg(long)]
+    ingest_per_org: Option<u64>,
+    /// Read and configuration requests per key per window.
+    #[arg(long)]
+    read_per_key: Option<u64>,
+    /// Read and configuration requests per org per window.
+    #[arg(long)]
+    read_per_org: Option<u64>,
+    /// Outbound requests (tests, replays, export jobs) per key per window.
+    #[arg(long)]
+    outbound_per_key: Option<u64>,
+    /// Outbound requests per org per window.
+    #[arg(long)]
+    outbound_per_org: Option<u64>,
+    /// Messages the org's replays may enqueue per hour.
+    #[arg(long)]
+    replay_messages_per_hour: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -313,6 +366,68 @@ async fn serve(
     Ok(())
 }
 
+/// `auditctl org limits …`: the operator's overrides item, merged field by field.
+async fn org_limits(store: &Store, command: LimitsCommand) -> Result<()> {
+    let org_id = match &command {
+        LimitsCommand::Show { org_id }
+        | LimitsCommand::Set { org_id, .. }
+        | LimitsCommand::Clear { org_id } => org_id.clone(),
+    };
+    if store.get_org(&org_id).await?.is_none() {
+        return Err(format!("no org {org_id}").into());
+    }
+    match command {
+        LimitsCommand::Show { .. } => {}
+        LimitsCommand::Set { values, .. } => {
+            let mut o = store
+                .get_limit_overrides(&org_id)
+                .await?
+                .unwrap_or_default();
+            for (name, value) in [
+                ("ingest_per_key", values.ingest_per_key),
+                ("ingest_per_org", values.ingest_per_org),
+                ("read_per_key", values.read_per_key),
+                ("read_per_org", values.read_per_org),
+                ("outbound_per_key", values.outbound_per_key),
+                ("outbound_per_org", values.outbound_per_org),
+                ("replay_messages_per_hour", values.replay_messages_per_hour),
+            ] {
+                if value.is_some() {
+                    o.set(name, value);
+                }
+            }
+            if let Err(e) = o.validate() {
+                return Err(format!("--{}", e.to_string().replace('_', "-")).into());
+            }
+            store.put_limit_overrides(&org_id, &o, &now()).await?;
+        }
+        LimitsCommand::Clear { .. } => {
+            store
+                .put_limit_overrides(&org_id, &Default::default(), &now())
+                .await?;
+        }
+    }
+    let overrides = store
+        .get_limit_overrides(&org_id)
+        .await?
+        .unwrap_or_default();
+    let l = store.rate_limits(&org_id).await?;
+    let budget =
+        |b: relay_core::limits::Budget| json!({"per_key": b.per_key, "per_org": b.per_org});
+    print(json!({
+        "org_id": org_id,
+        "overrides": overrides,
+        "limits": {
+            "window_secs": l.window.as_secs(),
+            "ingest": budget(l.ingest),
+            "read": budget(l.read),
+            "outbound": budget(l.outbound),
+            "replay_messages_per_hour": l.replay_messages_per_hour,
+        },
+    }));
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let config = Config::from_env()?;
     let clients = clients::Clients::from_env().await;
@@ -378,6 +493,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Some(org) => print(serde_json::to_value(org)?),
                 None => return Err(format!("no org {org_id}").into()),
             },
+            OrgCommand::Limits { command } => org_limits(&store, command).await?,
         },
         Command::Key { command } => match command {
             KeyCommand::Create {

@@ -14,6 +14,7 @@ mod fixtures;
 mod health;
 mod ingest;
 mod integrity;
+mod limits;
 mod notifications;
 mod object_stores;
 mod otel;

@@ -5,6 +5,7 @@
 
 mod cli;
 mod ctl;
+mod limits;
 mod serve_early_flush;
 mod serve_otel;
 mod serve_webhooks;

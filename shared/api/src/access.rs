@@ -5,14 +5,20 @@
 //! - [`OrgAdmin`]: an admin or owner key of the org named by the path's `{org_id}`.
 //! - [`Reader`], [`Writer`], [`Exporter`]: a key with `audit:read`, `audit:write` or
 //!   `audit:export` (admin and owner keys hold every scope).
+//!
+//! Every one of them resolves the key through the [`Principal`] extractor, which [`charge`]s
+//! the request to the key's and the org's rate limits right after the key is found: a request
+//! without a live key (401) costs no org anything, and no handler checks limits itself.
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
 use axum::http::request::Parts;
+use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::AppState;
 use relay_core::auth::Principal;
 use relay_core::error::Error;
+use relay_core::limits::LimitClass;
 use relay_core::model::ids::OrgId;
 use relay_core::model::{Org, Scope};
 
@@ -42,6 +48,44 @@ impl FromRequestParts<AppState> for OrgAdmin {
         principal.require_org(&org_id)?;
         principal.require_admin()?;
         Ok(OrgAdmin { principal, org_id })
+    }
+}
+
+/// Marks a request already charged, so that a second extractor resolving the same key does
+/// not count it twice.
+#[derive(Debug, Clone, Copy)]
+struct Charged;
+
+/// Charges the request to `principal`'s key and org, in the class its method and matched route
+/// belong to ([`LimitClass::of`]); a 429 with `Retry-After` when a budget is spent. Charged
+/// once per request.
+pub(crate) async fn charge(
+    parts: &mut Parts,
+    state: &AppState,
+    principal: &Principal,
+) -> Result<(), ApiError> {
+    if parts.extensions.get::<Charged>().is_some() {
+        return Ok(());
+    }
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or("");
+    let class = LimitClass::of(parts.method.as_str(), route);
+    let now = u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+    let refused = state
+        .store()
+        .charge_request(&principal.key.key_id, principal.org_id(), class, now)
+        .await?;
+    parts.extensions.insert(Charged);
+    match refused {
+        Some(r) => {
+            tracing::info!(org_id = %principal.org_id(), key_id = %principal.key.key_id,
+                class = class.as_str(), limit = %r.what, "request rate-limited");
+            Err(Error::from(r).into())
+        }
+        None => Ok(()),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The one mapping of errors to HTTP: every domain error, and the few that only the HTTP layer
 //! can raise, become a status and a `{"error", "code"}` JSON body here and nowhere else.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use relay_core::error::Error;
 use relay_store::error::StoreError;
@@ -43,6 +44,7 @@ impl ApiError {
                 Error::Forbidden(_) => StatusCode::FORBIDDEN,
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict { .. } => StatusCode::CONFLICT,
+                Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -62,12 +64,23 @@ impl ApiError {
                 Error::Forbidden(_) => "forbidden",
                 Error::NotFound(_) => "not_found",
                 Error::Conflict { .. } => "conflict",
+                Error::RateLimited { .. } => "rate_limited",
                 Error::Unavailable(_) => "unavailable",
                 Error::Internal(_) => "internal_error",
             },
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+        }
+    }
+
+    /// Whole seconds the caller should wait before sending the request again (`Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Domain(Error::RateLimited {
+                retry_after_secs, ..
+            }) => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -107,6 +120,11 @@ impl IntoResponse for ApiError {
             code: self.code(),
             field: self.field(),
         };
-        (self.status(), axum::Json(body)).into_response()
+        let mut resp = (self.status(), axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }

@@ -29,7 +29,9 @@ impl FromRequestParts<AppState> for Principal {
             .key_by_hash(&token_hash(token))
             .await?
             .ok_or(ApiError::from(Error::Unauthorized))?;
-        Ok(Principal { key })
+        let principal = Principal { key };
+        crate::access::charge(parts, state, &principal).await?;
+        Ok(principal)
     }
 }
 

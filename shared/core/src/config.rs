@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::limits::{Budget, RateLimits};
 use crate::retry::RetrySchedule;
 use crate::signing::{SignatureHeaderName, SIGNATURE_HEADER_ENV};
 
@@ -53,6 +54,10 @@ pub struct Config {
     /// Length of a digest period (`AUDITRELAY_DIGEST_PERIOD_SECS`, whole seconds, at least
     /// 60; default an hour).
     pub digest_period: Duration,
+    /// Request rate limits and the replay budget every org gets unless the operator overrides
+    /// them for it (`AUDITRELAY_RATE_LIMIT_*`, `AUDITRELAY_REPLAY_MESSAGES_PER_HOUR`; see
+    /// [`rate_limits`]).
+    pub rate_limits: RateLimits,
 }
 
 /// A configuration value that is present but unusable.
@@ -120,6 +125,48 @@ fn flag(name: &'static str) -> Result<bool, ConfigError> {
     }
 }
 
+fn positive(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    Ok(parsed(name, "a positive whole number", |n: &u64| *n > 0)?.unwrap_or(default))
+}
+
+/// The default rate limits: each unset variable keeps [`RateLimits::default`]'s value.
+/// `AUDITRELAY_RATE_LIMIT_WINDOW_SECS` is the window length; `..._{INGEST,READ,OUTBOUND}_PER_
+/// {KEY,ORG}` the requests per window; `AUDITRELAY_REPLAY_MESSAGES_PER_HOUR` the replay budget.
+pub fn rate_limits() -> Result<RateLimits, ConfigError> {
+    let d = RateLimits::default();
+    let budget = |key: &'static str, org: &'static str, b: Budget| -> Result<Budget, ConfigError> {
+        Ok(Budget {
+            per_key: positive(key, b.per_key)?,
+            per_org: positive(org, b.per_org)?,
+        })
+    };
+    Ok(RateLimits {
+        window: Duration::from_secs(positive(
+            "AUDITRELAY_RATE_LIMIT_WINDOW_SECS",
+            d.window.as_secs(),
+        )?),
+        ingest: budget(
+            "AUDITRELAY_RATE_LIMIT_INGEST_PER_KEY",
+            "AUDITRELAY_RATE_LIMIT_INGEST_PER_ORG",
+            d.ingest,
+        )?,
+        read: budget(
+            "AUDITRELAY_RATE_LIMIT_READ_PER_KEY",
+            "AUDITRELAY_RATE_LIMIT_READ_PER_ORG",
+            d.read,
+        )?,
+        outbound: budget(
+            "AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_KEY",
+            "AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_ORG",
+            d.outbound,
+        )?,
+        replay_messages_per_hour: positive(
+            "AUDITRELAY_REPLAY_MESSAGES_PER_HOUR",
+            d.replay_messages_per_hour,
+        )?,
+    })
+}
+
 impl Config {
     /// Reads the configuration from the environment, failing fast with a clear message.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -161,6 +208,7 @@ impl Config {
                 )?
                 .unwrap_or(crate::integrity::DEFAULT_PERIOD_SECS),
             ),
+            rate_limits: rate_limits()?,
         })
     }
 
@@ -182,6 +230,7 @@ impl Config {
             signature_header: SignatureHeaderName::default(),
             signing_key_id: None,
             digest_period: Duration::from_secs(crate::integrity::DEFAULT_PERIOD_SECS),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -200,6 +249,8 @@ mod tests {
             ("AUDITRELAY_WEBHOOK_RETRY_DELAYS", "30,soon"),
             ("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS", "yes"),
             ("AUDITRELAY_EVENTS_TABLE", " "),
+            ("AUDITRELAY_RATE_LIMIT_READ_PER_ORG", "0"),
+            ("AUDITRELAY_REPLAY_MESSAGES_PER_HOUR", "lots"),
             ("AUDITRELAY_SIGNATURE_HEADER", ""),
             ("AUDITRELAY_SIGNATURE_HEADER", "X Optimaite Signature"),
             ("AUDITRELAY_SIGNATURE_HEADER", "X-Optimaite-Signature:"),
@@ -238,5 +289,14 @@ mod tests {
         let c = Config::from_env().unwrap();
         std::env::remove_var("AUDITRELAY_FLUSH_SETTLE_SECS");
         assert_eq!(c.flush_settle, Some(Duration::from_secs(5)));
+        assert_eq!(c.rate_limits, RateLimits::default());
+        std::env::set_var("AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_KEY", "7");
+        let c = Config::from_env().unwrap();
+        std::env::remove_var("AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_KEY");
+        assert_eq!(c.rate_limits.outbound.per_key, 7);
+        assert_eq!(
+            c.rate_limits.outbound.per_org,
+            RateLimits::default().outbound.per_org
+        );
     }
 }

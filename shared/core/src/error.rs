@@ -37,6 +37,15 @@ pub enum Error {
     /// A dependency is throttling or unavailable; the request is safe to retry.
     #[error("service temporarily unavailable, retry with the same event_id")]
     Unavailable(String),
+    /// A rate limit or the replay budget is spent; the request may be sent again after
+    /// `retry_after_secs`.
+    #[error("rate limit exceeded: {what}; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Which limit, in words (e.g. `outbound requests per key`).
+        what: String,
+        /// Whole seconds until the window that refused it is over.
+        retry_after_secs: u64,
+    },
     /// A bug or an unexpected dependency failure. The detail is logged, never returned.
     #[error("internal error")]
     Internal(String),

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod error;
 pub mod integrity;
 pub mod invocation;
+pub mod limits;
 pub mod model;
 pub mod query;
 pub mod retry;

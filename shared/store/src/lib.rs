@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod export_jobs;
 pub mod integrity;
+pub mod limits;
 pub mod markers;
 pub mod notifications;
 pub mod orgs;
@@ -35,6 +36,8 @@ pub struct Store {
     pub(crate) config_table: String,
     /// Actions this process knows are in their org's action set (see [`actions`]).
     pub(crate) seen_actions: actions::SeenActions,
+    /// Rate-limit defaults and what this process remembers of limits (see [`limits`]).
+    pub(crate) limits: limits::LimitState,
 }
 
 impl Store {
@@ -45,6 +48,7 @@ impl Store {
             events_table: config.events_table.clone(),
             config_table: config.config_table.clone(),
             seen_actions: actions::SeenActions::default(),
+            limits: limits::LimitState::new(config.rate_limits),
         }
     }
 

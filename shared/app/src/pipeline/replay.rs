@@ -1,6 +1,12 @@
 //! Replays, for webhook endpoints and the OTLP export alike: the org's events accepted in
 //! `[from, to)` are read a page at a time and their messages put on the deliveries queue again,
 //! at most [`MAX_REPLAY_EVENTS`] per request, with a signed cursor to continue a larger range.
+//!
+//! Replays are bounded by the org's replay budget (messages enqueued per hour, shared by all of
+//! its endpoints and its OTLP export): a page is read only as large as the room left, its
+//! messages are taken from the budget before they are enqueued, and a request that finds no
+//! room is refused with a 429 and `Retry-After` (the end of the hour). A range larger than the
+//! room answers a cursor, to be continued when the budget allows.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -96,15 +102,28 @@ where
         .transpose()?;
     let (lo, hi) = (sortable_time(range.from), sortable_time(range.to));
     let replay_id = new_id("rpl");
+    let now = u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0);
+    // Each message comes from at least one event, so a page no larger than the room left
+    // cannot take more than the room.
+    let mut room = usize::try_from(store.replay_room(org_id, now).await?).unwrap_or(usize::MAX);
     let mut scanned = 0;
     let mut enqueued = 0;
     loop {
-        let want = REPLAY_PAGE.min(MAX_REPLAY_EVENTS - scanned);
+        let want = REPLAY_PAGE.min(MAX_REPLAY_EVENTS - scanned).min(room);
         let (events, next) = store
             .replay_page(org_id, &lo, &hi, position.as_ref(), want)
             .await?;
-        scanned += events.len();
         let batch = messages(&events, &replay_id);
+        let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+        if let Some(refused) = store.charge_replay(org_id, count, now).await? {
+            // Another replay of the org took the room meanwhile: stop before this page.
+            if enqueued == 0 {
+                return Err(refused.into());
+            }
+            break;
+        }
+        scanned += events.len();
+        room = room.saturating_sub(batch.len());
         let report = enqueue(sqs, queue_url, &batch).await;
         if !report.failed.is_empty() {
             return Err(Error::Unavailable(format!(
@@ -117,7 +136,7 @@ where
         }
         enqueued += batch.len();
         position = next;
-        if position.is_none() || scanned >= MAX_REPLAY_EVENTS {
+        if position.is_none() || scanned >= MAX_REPLAY_EVENTS || room == 0 {
             break;
         }
     }
