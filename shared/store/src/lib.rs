@@ -1,4 +1,5 @@
-//! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org.
+//! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org. Secrets
+//! are sealed and opened here, at the one boundary ([`sealing`]): callers see them in clear.
 
 pub mod actions;
 mod bucket;
@@ -14,6 +15,7 @@ pub mod orgs;
 pub mod otlp;
 pub mod s3_stream;
 pub mod schema;
+pub mod sealing;
 pub mod summary;
 pub mod webhooks;
 
@@ -35,6 +37,8 @@ pub struct Store {
     pub(crate) config_table: String,
     /// Actions this process knows are in their org's action set (see [`actions`]).
     pub(crate) seen_actions: actions::SeenActions,
+    /// Seals and opens the secrets of webhook endpoints and OTLP exports (see [`sealing`]).
+    pub(crate) sealer: Option<sealing::Sealer>,
 }
 
 impl Store {
@@ -45,6 +49,7 @@ impl Store {
             events_table: config.events_table.clone(),
             config_table: config.config_table.clone(),
             seen_actions: actions::SeenActions::default(),
+            sealer: None,
         }
     }
 
