@@ -442,3 +442,53 @@ async fn secrets_stored_in_clear_before_sealing_work_and_are_sealed_by_the_next_
         Some(AttributeValue::B(_))
     ));
 }
+
+/// Which functions may make (`kms:GenerateDataKey`) and open (`kms:Decrypt`) data keys of the
+/// secrets' purpose, by template.yaml: the API seals, the fanout and deliver functions open,
+/// the others (flush, export) never see an endpoint or an OTLP configuration.
+#[test]
+fn only_the_api_seals_and_only_the_functions_reading_destinations_open() {
+    use serde_yaml::Value as Y;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let t: Y = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut may: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, res) in t["Resources"].as_mapping().unwrap() {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        for policy in res["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                let on_purpose = st["Condition"]["StringEquals"]["kms:EncryptionContext:purpose"]
+                    .as_str()
+                    == Some(relay_store::sealing::PURPOSE);
+                let on_key = format!("{:?}", st["Resource"]).contains("CredentialsKey");
+                let actions: Vec<String> = match &st["Action"] {
+                    Y::String(a) => vec![a.clone()],
+                    Y::Sequence(s) => s
+                        .iter()
+                        .filter_map(|a| a.as_str().map(String::from))
+                        .collect(),
+                    _ => vec![],
+                };
+                for a in actions {
+                    // Data keys are only ever made for this purpose, on this key.
+                    if a == "kms:GenerateDataKey" {
+                        assert!(on_key && on_purpose, "{name}: {st:?}");
+                    }
+                    if (a == "kms:GenerateDataKey" || a == "kms:Decrypt") && on_key && on_purpose {
+                        may.entry(a).or_default().push(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(may["kms:GenerateDataKey"], ["ApiFunction"]);
+    let mut open = may["kms:Decrypt"].clone();
+    open.sort();
+    assert_eq!(open, ["ApiFunction", "DeliverFunction", "FanoutFunction"]);
+}

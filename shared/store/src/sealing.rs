@@ -40,8 +40,9 @@ pub const CACHE_CAPACITY: usize = 1024;
 pub const CACHE_TTL: Duration = Duration::from_secs(15 * 60);
 /// Sort key of an org's data key item.
 const DATAKEY_SK: &str = "DATAKEY";
-/// The encryption context's `purpose`.
-const PURPOSE: &str = "auditrelay-secrets";
+/// The encryption context's `purpose` (template.yaml grants the functions KMS on this purpose
+/// only).
+pub const PURPOSE: &str = "auditrelay-secrets";
 /// Format version of a sealed value.
 const VERSION: u8 = 1;
 
