@@ -171,6 +171,43 @@ async fn webhook_secrets_are_sealed_at_rest_and_warm_deliveries_call_no_kms() {
 }
 
 #[tokio::test]
+async fn a_cold_process_opens_each_orgs_data_key_once_under_concurrent_reads() {
+    let w = WebhookEnv::new().await;
+    let b = w.env.new_org("Org B", None).await;
+    let (a1, _) = w.endpoint("http://127.0.0.1:9/a").await;
+    let (a2, _) = w.endpoint("http://127.0.0.1:9/b").await;
+    let r = w
+        .env
+        .call(
+            Method::POST,
+            &format!("/orgs/{}/audit-export/webhooks", b.org.org_id),
+            Some(&b.admin),
+            Some(&json!({"url": "http://127.0.0.1:9/c"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let b1: relay_core::model::ids::EndpointId = r.body["id"].as_str().unwrap().into();
+    let (cold, _) = cold_process(&w).await;
+    let store = cold.store();
+    let a_org = &w.env.a.org.org_id;
+    let (a1, a2) = (a1.as_str().into(), a2.as_str().into());
+    let reads = (0..8).map(|i| {
+        let store = store.clone();
+        let (org, id) = match i % 3 {
+            0 => (a_org.clone(), &a1),
+            1 => (a_org.clone(), &a2),
+            _ => (b.org.org_id.clone(), &b1),
+        };
+        async move { store.get_webhook(&org, id).await }
+    });
+    for got in futures::future::join_all(reads).await {
+        assert!(got.unwrap().is_some());
+    }
+    // Two orgs: two Decrypts, however many reads raced for them.
+    assert_eq!(cold.sealer().kms_calls(), 2);
+}
+
+#[tokio::test]
 async fn rotation_keeps_both_secrets_sealed_and_both_sign() {
     let w = WebhookEnv::new().await;
     let rx = Receiver::start().await;

@@ -17,6 +17,7 @@
 //! ciphertext and its 16-byte tag. A string attribute is a secret stored in clear before
 //! sealing existed; it is read as it is and sealed by the next write of its item.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,8 +102,9 @@ struct Inner {
     kms: aws_sdk_kms::Client,
     key_id: Option<String>,
     keys: Mutex<LruCache<OrgId, Cached>>,
-    /// Held while a missing data key is fetched, so concurrent misses make one KMS call.
-    loading: tokio::sync::Mutex<()>,
+    /// One lock per org whose data key is being fetched, so concurrent misses of one org make
+    /// one KMS call while other orgs' fetches go on beside it.
+    loading: Mutex<HashMap<OrgId, Arc<tokio::sync::Mutex<()>>>>,
     ttl: Duration,
     kms_calls: AtomicU64,
     rng: SystemRandom,
@@ -145,7 +147,7 @@ impl Sealer {
                 keys: Mutex::new(LruCache::new(
                     NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
                 )),
-                loading: tokio::sync::Mutex::new(()),
+                loading: Mutex::new(HashMap::new()),
                 ttl,
                 kms_calls: AtomicU64::new(0),
                 rng: SystemRandom::new(),
@@ -332,7 +334,34 @@ impl Store {
         if let Some(k) = sealer.cached(org_id) {
             return Ok(k);
         }
-        let _loading = sealer.inner.loading.lock().await;
+        let org_lock = sealer
+            .inner
+            .loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(org_id.clone())
+            .or_default()
+            .clone();
+        let loading = org_lock.lock().await;
+        let res = self.fetch_data_key(sealer, org_id, create).await;
+        drop(loading);
+        sealer
+            .inner
+            .loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(org_id);
+        res
+    }
+
+    /// [`Store::data_key`] past the cache, under the org's loading lock.
+    async fn fetch_data_key(
+        &self,
+        sealer: &Sealer,
+        org_id: &OrgId,
+        create: bool,
+    ) -> Result<Arc<LessSafeKey>, StoreError> {
+        // Whoever held the lock before may have fetched it.
         if let Some(k) = sealer.cached(org_id) {
             return Ok(k);
         }
@@ -370,8 +399,7 @@ impl Store {
                     .await;
                 if conditional(put)?.is_none() {
                     // Another process stored the org's key first: everything is sealed under it.
-                    drop(_loading);
-                    return Box::pin(self.data_key(org_id, false)).await;
+                    return Box::pin(self.fetch_data_key(sealer, org_id, false)).await;
                 }
                 key
             }
