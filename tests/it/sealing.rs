@@ -304,6 +304,29 @@ async fn a_secret_copied_to_another_endpoint_or_org_does_not_open() {
         .contains("not sealed for this org"));
     // a1 is untouched.
     assert_eq!(get_raw(&w, &a1).await.status, StatusCode::OK);
+    // The whole item copied into org B's partition (attributes and all) does not open either:
+    // the binding is to the key the item is stored under.
+    let mut copy = raw_endpoint(&w, &org, &a1).await;
+    copy.insert("pk".into(), AttributeValue::S(format!("ORG#{b_org}")));
+    w.env
+        .store
+        .client()
+        .put_item()
+        .table_name(&w.env.config.config_table)
+        .set_item(Some(copy))
+        .send()
+        .await
+        .unwrap();
+    let r = w
+        .env
+        .call(
+            Method::GET,
+            &format!("/orgs/{b_org}/audit-export/webhooks/{a1}"),
+            Some(&b.admin),
+            None,
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, Some("secret"));
 
     // Delivery: nothing is sent to a2 (with any secret); its message stays queued for a
     // retry, and the queue's redrive policy dead-letters it if the secret is never replaced.

@@ -120,7 +120,12 @@ pub enum ExportRecord<'a> {
 impl Store {
     /// A configuration from its item, its header values opened.
     async fn config_from_stored(&self, item: &Item) -> Result<OtelConfig, StoreError> {
-        let org_id: OrgId = get_s(item, "org_id")?.into();
+        // The org the item is stored under (its key), not the attribute: a whole item copied
+        // into another org's partition does not open there either.
+        let org_id: OrgId = get_s(item, "pk")?
+            .strip_prefix("ORG#")
+            .ok_or_else(|| StoreError::Corrupt("otel config key".into()))?
+            .into();
         let mut headers = BTreeMap::new();
         if let Some(AttributeValue::M(m)) = item.get("headers") {
             for (name, stored) in m {

@@ -40,9 +40,22 @@ fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
     }
 }
 
-/// The field a secret is sealed for (its associated data), by stored attribute.
+/// The field the current secret (`secret`) is sealed for (part of its associated data).
 const SECRET_FIELD: &str = "secret";
+/// The field the previous secret (`prev_secret`) is sealed for.
 const PREVIOUS_FIELD: &str = "previous_secret";
+
+/// The org and endpoint an item is stored under, from its key rather than its attributes: a
+/// whole item copied under another key does not open there either.
+fn stored_under(item: &Item) -> Result<(OrgId, &str), StoreError> {
+    let org = get_s(item, "pk")?
+        .strip_prefix("ORG#")
+        .ok_or_else(|| StoreError::Corrupt("webhook key".into()))?;
+    let id = get_s(item, "sk")?
+        .strip_prefix("WEBHOOK#")
+        .ok_or_else(|| StoreError::Corrupt("webhook key".into()))?;
+    Ok((org.into(), id))
+}
 
 fn endpoint_from_item(
     item: &Item,
@@ -230,8 +243,7 @@ impl Store {
 
     /// An endpoint from its item, its secrets opened.
     async fn endpoint_from_stored(&self, item: &Item) -> Result<WebhookEndpoint, StoreError> {
-        let org_id: OrgId = get_s(item, "org_id")?.into();
-        let id = get_s(item, "id")?;
+        let (org_id, id) = stored_under(item)?;
         let stored = item
             .get("secret")
             .ok_or_else(|| StoreError::Corrupt("webhook without secret".into()))?;
