@@ -20,6 +20,7 @@ mod object_stores;
 mod otel;
 mod query;
 mod s3_export;
+mod sealing;
 mod shapes;
 mod template;
 mod tls;

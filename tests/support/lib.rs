@@ -174,13 +174,10 @@ impl TestEnv {
         schema::ensure_table(&ddb, &config.config_table, &schema::config_table())
             .await
             .expect("config table");
-        let store = Store::new(ddb.clone(), &config);
-        let state = AppState::new(Wiring::new(
-            config.clone(),
-            relay_app::clients::Clients::new(&sdk),
-        ))
-        .await
-        .expect("state");
+        let wiring = Wiring::new(config.clone(), relay_app::clients::Clients::new(&sdk));
+        // The wiring's store: it seals and opens secrets with the same sealer as the API.
+        let store = wiring.store();
+        let state = AppState::new(wiring).await.expect("state");
         let router = router(state.clone());
         let mut env = TestEnv {
             config,

@@ -16,6 +16,7 @@ use crate::pipeline::http_client::{ClientBuildError, WebhookClient};
 use crate::pipeline::pause::Notifier;
 use crate::pipeline::ssrf::SsrfPolicy;
 use relay_core::config::{Config, ConfigError};
+use relay_store::sealing::Sealer;
 use relay_store::Store;
 
 /// Why a pipeline could not be built at cold start.
@@ -39,6 +40,9 @@ pub struct Wiring {
     pub config: Config,
     /// The AWS clients, built once.
     pub clients: Clients,
+    /// Seals and opens the stored webhook secrets and OTLP header values under the
+    /// credentials key; one per process, so every store shares its cache of data keys.
+    sealer: Sealer,
 }
 
 impl Wiring {
@@ -52,12 +56,22 @@ impl Wiring {
 
     /// A wiring over given settings and clients (`auditctl serve` fills in local queue URLs).
     pub fn new(config: Config, clients: Clients) -> Self {
-        Wiring { config, clients }
+        let sealer = Sealer::new(clients.kms.clone(), config.credentials_key_id.clone());
+        Wiring {
+            config,
+            clients,
+            sealer,
+        }
     }
 
-    /// The store over the configured tables.
+    /// The store over the configured tables, sealing secrets with the process's sealer.
     pub fn store(&self) -> Store {
-        Store::new(self.clients.ddb.clone(), &self.config)
+        Store::new(self.clients.ddb.clone(), &self.config).with_sealer(self.sealer.clone())
+    }
+
+    /// The sealer every store of this wiring shares (its KMS call count is measured in tests).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     fn deliveries_queue(&self) -> Result<String, WiringError> {

@@ -1,5 +1,6 @@
 //! The storage layer's error, and its one conversion into the domain error.
 
+use crate::sealing::SealError;
 use relay_core::error::Error;
 
 /// Errors of the storage layer (DynamoDB).
@@ -17,6 +18,9 @@ pub enum StoreError {
     /// Any other SDK failure.
     #[error("dynamodb: {0}")]
     Sdk(String),
+    /// A stored secret could not be sealed or opened.
+    #[error(transparent)]
+    Sealing(#[from] crate::sealing::SealError),
     /// No randomness for a new id or secret.
     #[error(transparent)]
     Rng(#[from] relay_core::model::ids::RngError),
@@ -60,6 +64,18 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Throttled(d) => Error::Unavailable(d),
+            StoreError::Sealing(e @ (SealError::NoKey | SealError::Unavailable(_))) => {
+                Error::Unavailable(e.to_string())
+            }
+            // Tampering (or a copy between items) is fixed by replacing the secret, not by a
+            // retry: say which field, and how.
+            StoreError::Sealing(SealError::Unopenable { field }) => Error::Conflict {
+                message: format!(
+                    "the stored {field} does not open: it was not sealed for this org and resource; \
+                     delete this configuration and create it again"
+                ),
+                field,
+            },
             other => Error::Internal(other.to_string()),
         }
     }

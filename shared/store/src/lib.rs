@@ -1,4 +1,5 @@
-//! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org.
+//! DynamoDB persistence. One `Store` per cold start; every method is scoped to one org. Secrets
+//! are sealed and opened here, at the one boundary ([`sealing`]): callers see them in clear.
 
 pub mod actions;
 mod bucket;
@@ -15,6 +16,7 @@ pub mod orgs;
 pub mod otlp;
 pub mod s3_stream;
 pub mod schema;
+pub mod sealing;
 pub mod summary;
 pub mod webhooks;
 
@@ -38,6 +40,8 @@ pub struct Store {
     pub(crate) seen_actions: actions::SeenActions,
     /// Rate-limit defaults and what this process remembers of limits (see [`limits`]).
     pub(crate) limits: limits::LimitState,
+    /// Seals and opens the secrets of webhook endpoints and OTLP exports (see [`sealing`]).
+    pub(crate) sealer: Option<sealing::Sealer>,
 }
 
 impl Store {
@@ -49,6 +53,7 @@ impl Store {
             config_table: config.config_table.clone(),
             seen_actions: actions::SeenActions::default(),
             limits: limits::LimitState::new(config.rate_limits),
+            sealer: None,
         }
     }
 

@@ -3,7 +3,9 @@
 //! Items:
 //! * `ORG#{org_id}` / `OTEL`: the org's one OTLP destination (URL, headers, batch size) and its
 //!   state (enabled, pause, last error and export, failure streak). The fanout reads it with
-//!   one GetItem per org and stream batch.
+//!   one GetItem per org and stream batch. `headers` maps each name to its value sealed
+//!   ([`crate::sealing`]) for the org and `headers.{name}`; a string value was stored before
+//!   sealing existed and is sealed by the next PUT of the configuration.
 //! * `OTDLV#{config_id}#{event_id}` / `{generation}`: the delivered marker and send lease of one
 //!   event (see [`super::markers`]). One partition per event, so a busy org's export never
 //!   concentrates its marker writes on one partition.
@@ -47,14 +49,17 @@ fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
     }
 }
 
-fn config_from_item(item: &Item) -> Result<OtelConfig, StoreError> {
-    let headers: BTreeMap<String, String> = match item.get("headers") {
-        Some(AttributeValue::M(m)) => m
-            .iter()
-            .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
-            .collect(),
-        _ => BTreeMap::new(),
-    };
+/// The resource an org's OTLP header values are sealed for (the org has one configuration).
+const RESOURCE: &str = "otel";
+
+fn header_field(name: &str) -> String {
+    format!("headers.{name}")
+}
+
+fn config_from_item(
+    item: &Item,
+    headers: BTreeMap<String, String>,
+) -> Result<OtelConfig, StoreError> {
     Ok(OtelConfig {
         id: get_s(item, "id")?.to_string(),
         org_id: get_s(item, "org_id")?.into(),
@@ -113,6 +118,34 @@ pub enum ExportRecord<'a> {
 }
 
 impl Store {
+    /// A configuration from its item, its header values opened.
+    async fn config_from_stored(&self, item: &Item) -> Result<OtelConfig, StoreError> {
+        // The org the item is stored under (its key), not the attribute: a whole item copied
+        // into another org's partition does not open there either.
+        let org_id: OrgId = get_s(item, "pk")?
+            .strip_prefix("ORG#")
+            .ok_or_else(|| StoreError::Corrupt("otel config key".into()))?
+            .into();
+        let mut headers = BTreeMap::new();
+        if let Some(AttributeValue::M(m)) = item.get("headers") {
+            for (name, stored) in m {
+                let field = header_field(name);
+                let raw = self.open_value(&org_id, RESOURCE, &field, stored).await?;
+                let value = String::from_utf8(raw)
+                    .map_err(|e| StoreError::Corrupt(format!("{field}: {e}")))?;
+                headers.insert(name.clone(), value);
+            }
+        }
+        config_from_item(item, headers)
+    }
+
+    async fn config_from_opt(&self, item: Option<&Item>) -> Result<Option<OtelConfig>, StoreError> {
+        match item {
+            Some(it) => Ok(Some(self.config_from_stored(it).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The org's OTLP export, if configured. `consistent` for the API and the deliver
     /// function; the fanout reads eventually consistent at half the cost.
     pub async fn get_otel_config(
@@ -130,7 +163,7 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        out.item().map(config_from_item).transpose()
+        self.config_from_opt(out.item()).await
     }
 
     /// Creates or updates the org's OTLP export (its id and creation time are kept). Enabling
@@ -143,12 +176,13 @@ impl Store {
         enabled: bool,
         now: &str,
     ) -> Result<OtelConfig, StoreError> {
-        let headers: Item = dest
-            .headers
-            .expose()
-            .iter()
-            .map(|(k, v)| (k.clone(), s(v)))
-            .collect();
+        let mut headers = Item::new();
+        for (name, value) in dest.headers.expose() {
+            let sealed = self
+                .seal_value(org_id, RESOURCE, &header_field(name), value.as_bytes())
+                .await?;
+            headers.insert(name.clone(), sealed);
+        }
         let mut update = String::from(
             "SET #id = if_not_exists(#id, :id), org_id = :org, endpoint_url = :url, \
              headers = :h, max_batch_size = :mbs, #schema = :sc, enabled = :e, updated_at = :now, \
@@ -184,8 +218,9 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
+        // The values just sealed are the ones in `dest`: no need to open them again.
         out.attributes()
-            .map(config_from_item)
+            .map(|item| config_from_item(item, dest.headers.expose().clone()))
             .transpose()?
             .ok_or_else(|| StoreError::Corrupt("otel config not returned".into()))
     }
@@ -271,9 +306,10 @@ impl Store {
                     .to_string()
             }
         };
-        conditional(req.update_expression(expr).send().await)?
-            .and_then(|out| out.attributes().map(config_from_item))
-            .transpose()
+        match conditional(req.update_expression(expr).send().await)? {
+            Some(out) => self.config_from_opt(out.attributes()).await,
+            None => Ok(None),
+        }
     }
 
     /// Pauses an enabled, unpaused export (configuration `id`); returns whether this call

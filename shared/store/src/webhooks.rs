@@ -3,7 +3,9 @@
 //!
 //! Items:
 //! * `ORG#{org_id}` / `WEBHOOK#{id}`: the endpoint (URL, actions, secrets, state, failure
-//!   streak). The fanout lists an org's endpoints with one Query.
+//!   streak). The fanout lists an org's endpoints with one Query. `secret` and `prev_secret`
+//!   are sealed ([`crate::sealing`]) for the org, the endpoint and the field; a string is a
+//!   secret stored before sealing existed, sealed by the endpoint's next PATCH or rotation.
 //! * `WHATT#{endpoint_id}` / `{attempt id}`: one delivery attempt (`att_` + ULID, so the sort
 //!   key orders attempts by time), expiring after [`ATTEMPT_TTL`].
 //! * `WHDLV#{endpoint_id}` / `{event_id}#{generation}`: the delivered marker and send lease of
@@ -38,21 +40,33 @@ fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
     }
 }
 
-fn secret_of(item: &Item, name: &str) -> Result<WebhookSecret, StoreError> {
-    WebhookSecret::parse(get_s(item, name)?)
-        .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+/// The field the current secret (`secret`) is sealed for (part of its associated data).
+const SECRET_FIELD: &str = "secret";
+/// The field the previous secret (`prev_secret`) is sealed for.
+const PREVIOUS_FIELD: &str = "previous_secret";
+
+/// The org and endpoint an item is stored under, from its key rather than its attributes: a
+/// whole item copied under another key does not open there either.
+fn stored_under(item: &Item) -> Result<(OrgId, &str), StoreError> {
+    let org = get_s(item, "pk")?
+        .strip_prefix("ORG#")
+        .ok_or_else(|| StoreError::Corrupt("webhook key".into()))?;
+    let id = get_s(item, "sk")?
+        .strip_prefix("WEBHOOK#")
+        .ok_or_else(|| StoreError::Corrupt("webhook key".into()))?;
+    Ok((org.into(), id))
 }
 
-fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, StoreError> {
+fn endpoint_from_item(
+    item: &Item,
+    secret: WebhookSecret,
+    previous_secret: Option<(WebhookSecret, i64)>,
+) -> Result<WebhookEndpoint, StoreError> {
     let actions = match item.get("actions") {
         Some(AttributeValue::L(list)) => {
             list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
         }
         _ => return Err(StoreError::Corrupt("webhook without actions".into())),
-    };
-    let previous_secret = match (item.get("prev_secret"), opt_n(item, "prev_secret_until")) {
-        (Some(_), Some(until)) => Some((secret_of(item, "prev_secret")?, until)),
-        _ => None,
     };
     Ok(WebhookEndpoint {
         id: get_s(item, "id")?.into(),
@@ -65,7 +79,7 @@ fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, StoreError> {
         schema: opt_s(item, "schema")
             .and_then(|v| Schema::parse(&v))
             .unwrap_or(Schema::Canonical),
-        secret: secret_of(item, "secret")?,
+        secret,
         previous_secret,
         secret_rotated_at: opt_s(item, "secret_rotated_at"),
         consecutive_exhausted: opt_n(item, "consecutive_exhausted").unwrap_or(0),
@@ -78,7 +92,7 @@ fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, StoreError> {
     })
 }
 
-fn endpoint_item(e: &WebhookEndpoint) -> Item {
+fn endpoint_item(e: &WebhookEndpoint, sealed_secret: AttributeValue) -> Item {
     let (pk, sk) = endpoint_key(&e.org_id, &e.id);
     let mut it = item(vec![
         ("pk", pk),
@@ -93,7 +107,7 @@ fn endpoint_item(e: &WebhookEndpoint) -> Item {
             AttributeValue::L(e.actions.iter().map(s).collect()),
         ),
         ("schema", s(e.schema.as_str())),
-        ("secret", s(e.secret.expose())),
+        ("secret", sealed_secret),
         ("consecutive_exhausted", n(e.consecutive_exhausted)),
         ("created_at", s(&e.created_at)),
         ("updated_at", s(&e.updated_at)),
@@ -203,12 +217,111 @@ pub struct ReplayEvent {
 }
 
 impl Store {
+    async fn open_secret(
+        &self,
+        org_id: &OrgId,
+        id: &str,
+        field: &str,
+        stored: &AttributeValue,
+    ) -> Result<WebhookSecret, StoreError> {
+        let raw = self.open_value(org_id, id, field, stored).await?;
+        let text =
+            std::str::from_utf8(&raw).map_err(|e| StoreError::Corrupt(format!("{field}: {e}")))?;
+        WebhookSecret::parse(text).map_err(|e| StoreError::Corrupt(format!("{field}: {e}")))
+    }
+
+    async fn seal_secret(
+        &self,
+        org_id: &OrgId,
+        id: &EndpointId,
+        field: &str,
+        secret: &WebhookSecret,
+    ) -> Result<AttributeValue, StoreError> {
+        self.seal_value(org_id, id.as_str(), field, secret.expose().as_bytes())
+            .await
+    }
+
+    /// An endpoint from its item, its secrets opened.
+    async fn endpoint_from_stored(&self, item: &Item) -> Result<WebhookEndpoint, StoreError> {
+        let (org_id, id) = stored_under(item)?;
+        let stored = item
+            .get("secret")
+            .ok_or_else(|| StoreError::Corrupt("webhook without secret".into()))?;
+        let secret = self.open_secret(&org_id, id, SECRET_FIELD, stored).await?;
+        let previous_secret = match (item.get("prev_secret"), opt_n(item, "prev_secret_until")) {
+            (Some(prev), Some(until)) => Some((
+                self.open_secret(&org_id, id, PREVIOUS_FIELD, prev).await?,
+                until,
+            )),
+            _ => None,
+        };
+        endpoint_from_item(item, secret, previous_secret)
+    }
+
+    /// `endpoint_from_stored` of an optional item (a write's returned attributes).
+    async fn endpoint_from_opt(
+        &self,
+        item: Option<&Item>,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        match item {
+            Some(it) => Ok(Some(self.endpoint_from_stored(it).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Seals the secrets of an endpoint written before sealing existed (string attributes),
+    /// unless it changed meanwhile; what its next configuration write does.
+    async fn seal_legacy_secrets(
+        &self,
+        e: &WebhookEndpoint,
+        item: &Item,
+    ) -> Result<(), StoreError> {
+        let Some(AttributeValue::S(clear)) = item.get("secret") else {
+            return Ok(());
+        };
+        let (pk, sk) = endpoint_key(&e.org_id, &e.id);
+        let mut set = vec!["secret = :sealed"];
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .condition_expression("secret = :clear")
+            .expression_attribute_values(":clear", s(clear))
+            .expression_attribute_values(
+                ":sealed",
+                self.seal_secret(&e.org_id, &e.id, SECRET_FIELD, &e.secret)
+                    .await?,
+            );
+        if let (Some(AttributeValue::S(_)), Some((prev, _))) =
+            (item.get("prev_secret"), &e.previous_secret)
+        {
+            set.push("prev_secret = :prev");
+            req = req.expression_attribute_values(
+                ":prev",
+                self.seal_secret(&e.org_id, &e.id, PREVIOUS_FIELD, prev)
+                    .await?,
+            );
+        }
+        conditional(
+            req.update_expression(format!("SET {}", set.join(", ")))
+                .send()
+                .await,
+        )?;
+        Ok(())
+    }
+
     /// Stores a new endpoint.
     pub async fn put_new_webhook(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
         self.ddb
             .put_item()
             .table_name(&self.config_table)
-            .set_item(Some(endpoint_item(e)))
+            .set_item(Some(endpoint_item(
+                e,
+                self.seal_secret(&e.org_id, &e.id, SECRET_FIELD, &e.secret)
+                    .await?,
+            )))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -236,7 +349,10 @@ impl Store {
             .items()
             .send();
         while let Some(it) = pages.next().await {
-            out.push(endpoint_from_item(&it.map_err(StoreError::from_sdk)?)?);
+            out.push(
+                self.endpoint_from_stored(&it.map_err(StoreError::from_sdk)?)
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -258,7 +374,7 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        out.item().map(endpoint_from_item).transpose()
+        self.endpoint_from_opt(out.item()).await
     }
 
     /// Applies `changes`; `None` when the endpoint does not exist.
@@ -331,9 +447,15 @@ impl Store {
         if !remove.is_empty() {
             expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        conditional(req.update_expression(expr).send().await)?
-            .and_then(|out| out.attributes().map(endpoint_from_item))
-            .transpose()
+        let Some(out) = conditional(req.update_expression(expr).send().await)? else {
+            return Ok(None);
+        };
+        let Some(item) = out.attributes() else {
+            return Ok(None);
+        };
+        let endpoint = self.endpoint_from_stored(item).await?;
+        self.seal_legacy_secrets(&endpoint, item).await?;
+        Ok(Some(endpoint))
     }
 
     /// Deletes an endpoint; returns whether it existed. Its attempts expire by TTL.
@@ -368,6 +490,28 @@ impl Store {
         now: &str,
     ) -> Result<Option<WebhookEndpoint>, StoreError> {
         let (pk, sk) = endpoint_key(org_id, id);
+        // The stored secret is compared as stored (a sealed value differs at every sealing),
+        // after checking that it opens to `current`.
+        let stored = self
+            .ddb
+            .get_item()
+            .table_name(&self.config_table)
+            .key("pk", pk.clone())
+            .key("sk", sk.clone())
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let Some(stored_secret) = stored.item().and_then(|it| it.get("secret")) else {
+            return Ok(None);
+        };
+        if self
+            .open_secret(org_id, id.as_str(), SECRET_FIELD, stored_secret)
+            .await?
+            != *current
+        {
+            return Ok(None);
+        }
         let res = self
             .ddb
             .update_item()
@@ -375,20 +519,29 @@ impl Store {
             .key("pk", pk)
             .key("sk", sk)
             .update_expression(
-                "SET secret = :new, prev_secret = :old, prev_secret_until = :until, \
+                "SET secret = :new, prev_secret = :prev, prev_secret_until = :until, \
                  secret_rotated_at = :now, updated_at = :now",
             )
             .condition_expression("secret = :old")
-            .expression_attribute_values(":new", s(new.expose()))
-            .expression_attribute_values(":old", s(current.expose()))
+            .expression_attribute_values(
+                ":new",
+                self.seal_secret(org_id, id, SECRET_FIELD, new).await?,
+            )
+            .expression_attribute_values(
+                ":prev",
+                self.seal_secret(org_id, id, PREVIOUS_FIELD, current)
+                    .await?,
+            )
+            .expression_attribute_values(":old", stored_secret.clone())
             .expression_attribute_values(":until", n(previous_until))
             .expression_attribute_values(":now", s(now))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        conditional(res)?
-            .and_then(|out| out.attributes().map(endpoint_from_item))
-            .transpose()
+        match conditional(res)? {
+            Some(out) => self.endpoint_from_opt(out.attributes()).await,
+            None => Ok(None),
+        }
     }
 
     /// Counts one more exhausted event (and starts the failing streak's clock); returns the
@@ -415,9 +568,10 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        conditional(res)?
-            .and_then(|out| out.attributes().map(endpoint_from_item))
-            .transpose()
+        match conditional(res)? {
+            Some(out) => self.endpoint_from_opt(out.attributes()).await,
+            None => Ok(None),
+        }
     }
 
     /// Ends a failing streak (a delivery succeeded). A no-op write when there is none.
