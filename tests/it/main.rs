@@ -15,6 +15,7 @@ mod ingest;
 mod integrity;
 mod notifications;
 mod object_stores;
+mod openapi;
 mod otel;
 mod query;
 mod s3_export;

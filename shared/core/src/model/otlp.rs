@@ -96,7 +96,7 @@ pub fn mask_value(v: &str) -> String {
 }
 
 /// State of the export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OtelStatus {
     /// Enabled and exporting.
@@ -189,7 +189,7 @@ impl OtelConfig {
 }
 
 /// The configuration as the API returns it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OtelConfigView {
     /// `otl_…`.
@@ -231,7 +231,7 @@ pub struct OtelConfigView {
 }
 
 /// Body of `POST /orgs/{orgId}/audit-export/otel` (and, optionally, of `.../otel/test`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OtelConfigInput {
     /// The OTLP/HTTP receiver (http or https).

@@ -119,7 +119,7 @@ impl Layout {
 }
 
 /// `securityLake` as given.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecurityLakeInput {
     /// The AWS account id (12 digits).
@@ -220,7 +220,7 @@ impl SecurityLakeInput {
 
 /// Body of `POST .../audit-export/config` and `.../test-connection` (the AuditExport API,
 /// camelCase, plus the fields of the other stores).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct S3ConfigInput {
     /// `s3` (default), `gcs` or `azure_blob`.
@@ -321,7 +321,7 @@ pub struct S3ExportConfig {
 
 /// The API view (the AuditExport API's `AuditExportConfig` plus `prefix`, `format`,
 /// `externalId`, `pausedReason`). The role ARN is masked.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3ConfigView {
     /// Config id.
@@ -381,7 +381,7 @@ pub struct S3ConfigView {
 }
 
 /// `securityLake` in the API view.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityLakeView {
     /// AWS account id.

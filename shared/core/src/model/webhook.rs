@@ -24,7 +24,7 @@ pub const MAX_DESCRIPTION_BYTES: usize = 512;
 pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
 
 /// What state an endpoint is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EndpointStatus {
     /// Enabled and receiving events.
@@ -146,7 +146,7 @@ pub fn unix_to_rfc3339(t: i64) -> String {
 }
 
 /// An endpoint as the API returns it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView {
     /// `whk_…`.
@@ -188,7 +188,7 @@ pub struct EndpointView {
 }
 
 /// Body of `POST /orgs/{orgId}/audit-export/webhooks`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateWebhook {
     /// Destination (https).
@@ -209,7 +209,7 @@ pub struct CreateWebhook {
 
 /// Body of `PATCH /orgs/{orgId}/audit-export/webhooks/{id}`: absent fields are unchanged,
 /// `"description": null` clears the description.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateWebhook {
     /// New destination.
@@ -249,7 +249,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// Body of `POST .../{id}/replay`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReplayRequest {
     /// Inclusive lower bound on the time events were accepted (`received_at`).
@@ -349,7 +349,7 @@ pub fn validate_description(d: &str) -> Result<(), Error> {
 }
 
 /// What started an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// An accepted event (through the stream).
@@ -382,7 +382,7 @@ impl Trigger {
 }
 
 /// What an attempt came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptStatus {
     /// 2xx.
@@ -416,7 +416,7 @@ impl AttemptStatus {
 }
 
 /// One delivery attempt, as logged (kept 30 days) and listed by `GET .../attempts`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// `att_…` id (sortable by time).
