@@ -102,8 +102,10 @@ pub struct EventBatch {
 #[allow(dead_code)]
 pub struct LogParams {
     /// Earliest event time (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Latest event time (RFC 3339), exclusive.
+    #[param(format = DateTime)]
     to: Option<String>,
     /// Actions, comma-separated (at most 20).
     action: Option<String>,
@@ -150,8 +152,10 @@ pub struct PageParams {
 #[allow(dead_code)] // documentation only
 pub struct RangeParams {
     /// Start (RFC 3339).
+    #[param(format = DateTime)]
     from: String,
     /// End (RFC 3339).
+    #[param(format = DateTime)]
     to: String,
 }
 

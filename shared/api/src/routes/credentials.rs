@@ -46,8 +46,12 @@ async fn list(
     operation_id = "put_credential",
     tag = "credentials",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
-    request_body = crate::openapi::Object,
-    responses((status = 201, description = "Created", body = relay_core::model::credentials::CredentialView), (status = 200, description = "Rotated", body = relay_core::model::credentials::CredentialView))
+    request_body(
+        content = crate::openapi::Object,
+        description = "`name`, `type` and the type's secret fields",
+        example = json!({"name": "minio-main", "type": "s3_access_key", "accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "example-secret"})
+    ),
+    responses((status = 201, description = "Created", body = relay_core::model::credentials::CredentialView, links(("get_credential" = (operation_id = "get_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))), ("delete_credential" = (operation_id = "delete_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))))), (status = 200, description = "Rotated", body = relay_core::model::credentials::CredentialView, links(("get_credential" = (operation_id = "get_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))), ("delete_credential" = (operation_id = "delete_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))))))
 )]
 async fn put(
     State(state): State<AppState>,

@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     operation_id = "create_export",
     tag = "exports",
     request_body = relay_core::model::export_job::ExportRequest,
-    responses((status = 202, description = "Queued", body = crate::openapi::Object))
+    responses((status = 202, description = "Queued", body = crate::openapi::Object, links(("get_export" = (operation_id = "get_export", parameters(("export_id" = "$response.body#/export_id")))))))
 )]
 async fn create(
     State(state): State<AppState>,

@@ -32,7 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     operation_id = "ingest_events",
     tag = "trail",
     request_body = crate::openapi::IngestBody,
-    responses((status = 202, description = "Accepted (stored durably)", body = crate::openapi::Object))
+    responses((status = 202, description = "Accepted (stored durably)", body = crate::openapi::Object, links(("get_log" = (operation_id = "get_log", parameters(("event_id" = "$response.body#/events/0/event_id")))))))
 )]
 pub async fn ingest(
     State(state): State<AppState>,

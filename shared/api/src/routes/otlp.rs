@@ -48,7 +48,7 @@ pub async fn show(
     tag = "otel",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
     request_body = relay_core::model::otlp::OtelConfigInput,
-    responses((status = 201, description = "Created", body = relay_core::model::otlp::OtelConfigView), (status = 200, description = "Updated", body = relay_core::model::otlp::OtelConfigView))
+    responses((status = 201, description = "Created", body = relay_core::model::otlp::OtelConfigView, links(("get_otel" = (operation_id = "get_otel", parameters(("org_id" = "$request.path.org_id")))), ("delete_otel" = (operation_id = "delete_otel", parameters(("org_id" = "$request.path.org_id")))), ("test_otel" = (operation_id = "test_otel", parameters(("org_id" = "$request.path.org_id")))), ("replay_otel" = (operation_id = "replay_otel", parameters(("org_id" = "$request.path.org_id")))))), (status = 200, description = "Updated", body = relay_core::model::otlp::OtelConfigView, links(("get_otel" = (operation_id = "get_otel", parameters(("org_id" = "$request.path.org_id")))), ("delete_otel" = (operation_id = "delete_otel", parameters(("org_id" = "$request.path.org_id")))), ("test_otel" = (operation_id = "test_otel", parameters(("org_id" = "$request.path.org_id")))), ("replay_otel" = (operation_id = "replay_otel", parameters(("org_id" = "$request.path.org_id")))))))
 )]
 pub async fn upsert(
     State(state): State<AppState>,

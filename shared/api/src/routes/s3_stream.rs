@@ -49,7 +49,7 @@ async fn get_config(
     tag = "stream",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
     request_body = relay_core::model::s3_stream::S3ConfigInput,
-    responses((status = 201, description = "Saved", body = relay_core::model::s3_stream::S3ConfigView))
+    responses((status = 201, description = "Saved", body = relay_core::model::s3_stream::S3ConfigView, links(("get_stream_config" = (operation_id = "get_stream_config", parameters(("org_id" = "$request.path.org_id")))), ("delete_stream_config" = (operation_id = "delete_stream_config", parameters(("org_id" = "$request.path.org_id")))), ("test_stream" = (operation_id = "test_stream", parameters(("org_id" = "$request.path.org_id")))), ("verify_stream" = (operation_id = "verify_stream", parameters(("org_id" = "$request.path.org_id")))), ("list_stream_runs" = (operation_id = "list_stream_runs", parameters(("org_id" = "$request.path.org_id")))))))
 )]
 async fn upsert_config(
     State(state): State<AppState>,

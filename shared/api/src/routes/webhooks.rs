@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     tag = "webhooks",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
     request_body = relay_core::model::webhook::CreateWebhook,
-    responses((status = 201, description = "Created, with its signing secret", body = relay_core::model::webhook::EndpointView))
+    responses((status = 201, description = "Created, with its signing secret", body = relay_core::model::webhook::EndpointView, links(("get_webhook" = (operation_id = "get_webhook", parameters(("org_id" = "$request.path.org_id"), ("id" = "$response.body#/id")))), ("update_webhook" = (operation_id = "update_webhook", parameters(("org_id" = "$request.path.org_id"), ("id" = "$response.body#/id")))), ("delete_webhook" = (operation_id = "delete_webhook", parameters(("org_id" = "$request.path.org_id"), ("id" = "$response.body#/id")))), ("rotate_webhook_secret" = (operation_id = "rotate_webhook_secret", parameters(("org_id" = "$request.path.org_id"), ("id" = "$response.body#/id")))), ("test_webhook" = (operation_id = "test_webhook", parameters(("org_id" = "$request.path.org_id"), ("id" = "$response.body#/id")))), ("list_webhook_attempts" = (operation_id = "list_webhook_attempts", parameters(("org_id" = "$request.path.org_id"), ("id" = "$response.body#/id")))), ("replay_webhook" = (operation_id = "replay_webhook", parameters(("org_id" = "$request.path.org_id"), ("id" = "$response.body#/id")))))))
 )]
 pub async fn create(
     State(state): State<AppState>,

@@ -19,9 +19,11 @@ pub const MAX_PATTERN_CHARS: usize = 256;
 /// Body of `PUT /orgs/{orgId}/ocsf/class-overrides`.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"overrides": [{"pattern": "document.*", "class_uid": 6003, "activity_id": 2}]}))]
 pub struct ClassOverridesInput {
     /// The overrides, replacing the stored list, first match wins. Taken as any JSON value so
     /// that a wrong type gets a clear error naming the field.
+    #[schema(value_type = Vec<Object>)]
     pub overrides: Value,
 }
 

@@ -87,12 +87,16 @@ pub struct DestinationInput {
 /// Body of `POST /v1/audit/export`.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "format": "jsonl"}))]
 pub struct ExportRequest {
     /// Start of the range (inclusive, RFC 3339).
+    #[schema(format = DateTime)]
     pub from: String,
     /// End of the range (exclusive).
+    #[schema(format = DateTime)]
     pub to: String,
     /// `jsonl`, `jsonl.gz`, `csv`, `csv.gz` or `parquet`.
+    #[schema(value_type = FileFormat)]
     pub format: String,
     /// The events' shape: `canonical`, `columnar` or `ocsf` (default: the format's).
     #[serde(default)]

@@ -21,9 +21,11 @@ const MAX_LABEL_BYTES: usize = 63;
 /// Body of `PUT /orgs/{orgId}/notifications`.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"emails": ["secops@example.invalid"]}))]
 pub struct NotificationSettingsInput {
     /// The addresses, replacing the stored list. Taken as any JSON value so that a wrong type
     /// gets a clear error naming the field.
+    #[schema(value_type = Vec<String>)]
     pub emails: Value,
 }
 

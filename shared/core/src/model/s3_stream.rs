@@ -222,6 +222,7 @@ impl SecurityLakeInput {
 /// camelCase, plus the fields of the other stores).
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"bucket": "customer-audit-logs", "region": "us-east-1", "roleArn": "arn:aws:iam::123456789012:role/AuditRelayExport"}))]
 pub struct S3ConfigInput {
     /// `s3` (default), `gcs` or `azure_blob`.
     #[serde(default, rename = "type")]

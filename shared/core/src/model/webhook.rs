@@ -190,8 +190,10 @@ pub struct EndpointView {
 /// Body of `POST /orgs/{orgId}/audit-export/webhooks`.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"url": "https://siem.example.invalid/hook", "description": "SIEM", "actions": ["document.*"]}))]
 pub struct CreateWebhook {
     /// Destination (https).
+    #[schema(pattern = "^https?://")]
     pub url: String,
     /// Free text.
     #[serde(default)]
@@ -203,6 +205,7 @@ pub struct CreateWebhook {
     #[serde(default)]
     pub actions: Option<Vec<String>>,
     /// The body's shape: `canonical` (default) or `ocsf`.
+    #[schema(pattern = "^(canonical|ocsf)$")]
     #[serde(default)]
     pub schema: Option<String>,
 }
@@ -211,8 +214,10 @@ pub struct CreateWebhook {
 /// `"description": null` clears the description.
 #[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"description": "SIEM (primary)", "enabled": true}))]
 pub struct UpdateWebhook {
     /// New destination.
+    #[schema(pattern = "^https?://")]
     #[serde(default)]
     pub url: Option<String>,
     /// New description; `Some(None)` clears it.
@@ -225,6 +230,7 @@ pub struct UpdateWebhook {
     #[serde(default)]
     pub actions: Option<Vec<String>>,
     /// New body shape (`canonical` or `ocsf`).
+    #[schema(pattern = "^(canonical|ocsf)$")]
     #[serde(default)]
     pub schema: Option<String>,
 }
@@ -251,10 +257,13 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 /// Body of `POST .../{id}/replay`.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}))]
 pub struct ReplayRequest {
     /// Inclusive lower bound on the time events were accepted (`received_at`).
+    #[schema(format = DateTime)]
     pub from: String,
     /// Exclusive upper bound.
+    #[schema(format = DateTime)]
     pub to: String,
     /// The `cursor` of a previous replay answer, to continue a large range.
     #[serde(default)]
