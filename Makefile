@@ -29,11 +29,13 @@ dev: tools
 	scripts/dev.sh
 
 ## Every test: formatting, clippy, template lint, the console's build, unit, integration (against
-## moto) and CLI tests, then the console's end-to-end tests in headless Chromium. Leaves the work
-## tree as it found it: everything it writes goes under target/ (ignored).
+## moto) and CLI tests, the API fuzzed against its OpenAPI document (schemathesis), then the
+## console's end-to-end tests in headless Chromium. Leaves the work tree as it found it:
+## everything it writes goes under target/ (ignored) or a temp dir.
 ## Benches and examples are compiled and linted by clippy; `make bench` runs them.
 test: tools lint template-check console-check
 	scripts/with-moto.sh cargo test --workspace --tests
+	scripts/with-moto.sh scripts/fuzz-api.sh
 	$(MAKE) e2e-test
 
 ## The admin console: console/src (TypeScript) → console/dist, which is committed and compiled

@@ -90,7 +90,9 @@ function renderApp() {
         },
     }, label);
     const main = h("main", { id: "main", tabindex: "-1" });
-    replace(root, h("header", { class: "topbar" }, h("span", { class: "brand", text: "AuditRelay" }), h("nav", { "aria-label": "Organization" }, navLink("logs", "Audit Logs"), isAdmin(w) ? navLink("exports", "Export settings") : null), h("div", { class: "who" }, h("span", { title: `key ${w.key_id}`, text: `${w.org_id} · ${w.role}` }), h("button", { type: "button", class: "secondary small", onclick: () => signOut() }, "Sign out"))), main);
+    replace(root, h("header", { class: "topbar" }, h("span", { class: "brand", text: "AuditRelay" }), h("nav", { "aria-label": "Organization" }, navLink("logs", "Audit Logs"), isAdmin(w) ? navLink("exports", "Export settings") : null), h("div", { class: "who" }, h("span", { title: `key ${w.key_id}`, text: `${w.org_id} · ${w.role}` }), 
+    // Relative, like every API call of the page: it also works under an API Gateway stage.
+    h("a", { href: "../openapi.json", title: "The API's OpenAPI 3.1 document", text: "API reference" }), h("button", { type: "button", class: "secondary small", onclick: () => signOut() }, "Sign out"))), main);
     if (view === "exports")
         renderExports(main, w);
     else

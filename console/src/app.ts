@@ -139,6 +139,8 @@ function renderApp(): void {
         "div",
         { class: "who" },
         h("span", { title: `key ${w.key_id}`, text: `${w.org_id} · ${w.role}` }),
+        // Relative, like every API call of the page: it also works under an API Gateway stage.
+        h("a", { href: "../openapi.json", title: "The API's OpenAPI 3.1 document", text: "API reference" }),
         h("button", { type: "button", class: "secondary small", onclick: () => signOut() }, "Sign out"),
       ),
     ),

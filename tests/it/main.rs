@@ -17,6 +17,7 @@ mod integrity;
 mod limits;
 mod notifications;
 mod object_stores;
+mod openapi;
 mod otel;
 mod query;
 mod s3_export;

@@ -93,7 +93,7 @@ impl ApiError {
 }
 
 /// The JSON body of every error answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// Human-readable message; names the field when one is at fault.
     pub error: String,

@@ -5,6 +5,7 @@ pub mod access;
 pub mod console;
 pub mod error;
 mod extract;
+pub mod openapi;
 mod routes;
 
 use std::sync::Arc;
@@ -102,22 +103,10 @@ impl AppState {
     }
 }
 
-/// The API's routes.
+/// The API's routes: the documented ones ([`openapi::document`]) and the console's files.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::logs::routes())
-        .merge(routes::s3_stream::routes())
-        .merge(routes::credentials::routes())
-        .merge(routes::webhooks::routes())
-        .merge(routes::actions::routes())
-        .merge(routes::console::routes())
-        .merge(routes::otlp::routes())
-        .merge(routes::audit::routes())
-        .merge(routes::export_jobs::routes())
-        .merge(routes::notifications::routes())
-        .merge(routes::class_overrides::routes())
-        .merge(routes::integrity::routes())
-        .merge(routes::health::routes())
+    let (api, _) = routes::api().split_for_parts();
+    api.merge(routes::console::routes())
         .fallback(|| async { ApiError::from(Error::NotFound("route")) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

@@ -2,8 +2,9 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Reader;
 use crate::error::ApiError;
@@ -12,11 +13,18 @@ use crate::AppState;
 use relay_core::error::Error;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/audit/actions", get(list_actions))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_actions))
 }
 
 /// The actions that occur in the caller's org, for the event-type filter.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/actions",
+    operation_id = "list_actions",
+    tag = "trail",
+    responses((status = 200, description = "The org's actions", body = crate::openapi::Object))
+)]
 pub async fn list_actions(
     State(state): State<AppState>,
     Reader(principal): Reader,

@@ -3,9 +3,10 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Reader;
 use crate::error::ApiError;
@@ -15,18 +16,27 @@ use relay_app::summary::read::{org_summary, SummaryParams};
 use relay_app::trails::ResourceRef;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/summary", get(summary))
-        .route("/v1/audit/identities/{identity_id}", get(identity_trail))
-        .route(
-            "/v1/audit/resources/{resource_type}/{*resource_id}",
-            get(resource_trail),
-        )
-        .route("/v1/audit/secrets/{*path}", get(secret_trail))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(summary))
+        .routes(routes!(identity_trail))
+        .routes(routes!(resource_trail))
+        .routes(routes!(secret_trail))
 }
 
 /// `GET /v1/audit/summary?from&to[&top]`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/summary",
+    operation_id = "summary",
+    tag = "trail",
+    params(
+        ("from" = Option<String>, Query, description = "Start (RFC 3339; default `to` less 30 days)"),
+        ("to" = Option<String>, Query, description = "End (RFC 3339; default now)"),
+        ("top" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Entries per top list"),
+    ),
+    responses((status = 200, description = "Counts and top lists", body = crate::openapi::Object))
+)]
 async fn summary(
     State(state): State<AppState>,
     reader: Reader,
@@ -39,6 +49,14 @@ async fn summary(
 }
 
 /// `GET /v1/audit/identities/{identity_id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/identities/{identity_id}",
+    operation_id = "identity_trail",
+    tag = "trail",
+    params(("identity_id" = String, Path, description = "The actor's `user_id`"), crate::openapi::LogParams),
+    responses((status = 200, description = "The identity's trail", body = crate::openapi::Object))
+)]
 async fn identity_trail(
     State(state): State<AppState>,
     reader: Reader,
@@ -59,6 +77,18 @@ async fn identity_trail(
 }
 
 /// `GET /v1/audit/resources/{type}/{id}` (the id may contain `/`).
+#[utoipa::path(
+    get,
+    path = "/v1/audit/resources/{resource_type}/{*resource_id}",
+    operation_id = "resource_trail",
+    tag = "trail",
+    params(
+        ("resource_type" = String, Path, description = "The resource's type"),
+        ("resource_id" = String, Path, description = "The resource's id (may contain `/`)"),
+        crate::openapi::LogParams,
+    ),
+    responses((status = 200, description = "The resource's trail", body = crate::openapi::Object))
+)]
 async fn resource_trail(
     State(state): State<AppState>,
     reader: Reader,
@@ -81,6 +111,17 @@ async fn resource_trail(
 }
 
 /// `GET /v1/audit/secrets/{path}`: the trail of resource type `secret`, id `path`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/secrets/{*path}",
+    operation_id = "secret_trail",
+    tag = "trail",
+    params(
+        ("path" = String, Path, description = "The secret's path (may contain `/`)"),
+        crate::openapi::LogParams,
+    ),
+    responses((status = 200, description = "The secret's trail", body = crate::openapi::Object))
+)]
 async fn secret_trail(
     State(state): State<AppState>,
     reader: Reader,

@@ -5,9 +5,10 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
@@ -17,15 +18,20 @@ use relay_app::class_overrides as service;
 use relay_core::error::Error;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/orgs/{org_id}/ocsf/class-overrides",
-            get(get_overrides).put(put_overrides),
-        )
-        .route("/orgs/{org_id}/ocsf/classification", get(classification))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_overrides, put_overrides))
+        .routes(routes!(classification))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/ocsf/class-overrides",
+    operation_id = "get_class_overrides",
+    tag = "org",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 200, description = "The overrides", body = relay_core::model::class_overrides::ClassOverridesView))
+)]
 async fn get_overrides(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -33,6 +39,15 @@ async fn get_overrides(
     Ok(Json(service::get(state.store(), &org_id).await?).into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/orgs/{org_id}/ocsf/class-overrides",
+    operation_id = "put_class_overrides",
+    tag = "org",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body = relay_core::model::class_overrides::ClassOverridesInput,
+    responses((status = 200, description = "The overrides, replaced", body = relay_core::model::class_overrides::ClassOverridesView))
+)]
 async fn put_overrides(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -42,6 +57,14 @@ async fn put_overrides(
     Ok(Json(view).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/ocsf/classification",
+    operation_id = "classify_action",
+    tag = "org",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("action" = String, Query, description = "An action name")),
+    responses((status = 200, description = "How the action is classified", body = relay_core::model::class_overrides::ClassificationView))
+)]
 async fn classification(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,

@@ -4,10 +4,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
@@ -16,18 +17,20 @@ use crate::AppState;
 use relay_app::credentials as service;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/orgs/{org_id}/audit-export/credentials",
-            get(list).post(put),
-        )
-        .route(
-            "/orgs/{org_id}/audit-export/credentials/{name}",
-            get(show).delete(delete),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, put))
+        .routes(routes!(show, delete))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/audit-export/credentials",
+    operation_id = "list_credentials",
+    tag = "credentials",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 200, description = "`{\"data\": [credential]}` (no secret values)", body = crate::openapi::Object))
+)]
 async fn list(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -37,6 +40,19 @@ async fn list(
 }
 
 /// Creates a credential (201), or rotates one of the same type (200).
+#[utoipa::path(
+    post,
+    path = "/orgs/{org_id}/audit-export/credentials",
+    operation_id = "put_credential",
+    tag = "credentials",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body(
+        content = crate::openapi::Object,
+        description = "`name`, `type` and the type's secret fields",
+        example = json!({"name": "minio-main", "type": "s3_access_key", "accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "example-secret"})
+    ),
+    responses((status = 201, description = "Created", body = relay_core::model::credentials::CredentialView, links(("get_credential" = (operation_id = "get_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))), ("delete_credential" = (operation_id = "delete_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))))), (status = 200, description = "Rotated", body = relay_core::model::credentials::CredentialView, links(("get_credential" = (operation_id = "get_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))), ("delete_credential" = (operation_id = "delete_credential", parameters(("org_id" = "$request.path.org_id"), ("name" = "$response.body#/name")))))))
+)]
 async fn put(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -58,6 +74,14 @@ async fn put(
     Ok((status, Json(view)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/audit-export/credentials/{name}",
+    operation_id = "get_credential",
+    tag = "credentials",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("name" = String, Path, description = "The credential's name")),
+    responses((status = 200, description = "The credential (no secret values)", body = relay_core::model::credentials::CredentialView))
+)]
 async fn show(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -66,6 +90,14 @@ async fn show(
     Ok(Json(service::get(state.store(), &org_id, &name).await?).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org_id}/audit-export/credentials/{name}",
+    operation_id = "delete_credential",
+    tag = "credentials",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("name" = String, Path, description = "The credential's name")),
+    responses((status = 204, description = "Deleted"))
+)]
 async fn delete(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,

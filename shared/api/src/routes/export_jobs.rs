@@ -4,9 +4,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Exporter;
 use crate::error::ApiError;
@@ -16,13 +17,21 @@ use relay_app::destinations::export_job::service;
 use relay_core::model::ids::ExportId;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/export", post(create))
-        .route("/v1/audit/exports", get(list))
-        .route("/v1/audit/exports/{export_id}", get(get_one))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(list))
+        .routes(routes!(get_one))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/audit/export",
+    operation_id = "create_export",
+    tag = "exports",
+    request_body = relay_core::model::export_job::ExportRequest,
+    responses((status = 202, description = "Queued", body = crate::openapi::Object, links(("get_export" = (operation_id = "get_export", parameters(("export_id" = "$response.body#/export_id")))))))
+)]
 async fn create(
     State(state): State<AppState>,
     exporter: Exporter,
@@ -42,6 +51,14 @@ async fn create(
     Ok((StatusCode::ACCEPTED, Json(out)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/exports",
+    operation_id = "list_exports",
+    tag = "exports",
+    params(crate::openapi::PageParams),
+    responses((status = 200, description = "A page of export jobs", body = crate::openapi::Object))
+)]
 async fn list(
     State(state): State<AppState>,
     Exporter(principal): Exporter,
@@ -51,6 +68,14 @@ async fn list(
     Ok(Json(out).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/exports/{export_id}",
+    operation_id = "get_export",
+    tag = "exports",
+    params(("export_id" = String, Path, description = "The job's id (`exp_…`)")),
+    responses((status = 200, description = "The export job", body = relay_core::model::export_job::ExportJobView))
+)]
 async fn get_one(
     State(state): State<AppState>,
     Exporter(principal): Exporter,

@@ -3,9 +3,10 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
@@ -13,10 +14,18 @@ use crate::AppState;
 use relay_app::health as service;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/orgs/{org_id}/audit-export/health", get(report))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(report))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/audit-export/health",
+    operation_id = "destination_health",
+    tag = "org",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 200, description = "Per destination: state, last success, failure streak, lag, hourly counts", body = relay_core::model::health::HealthReport))
+)]
 async fn report(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,

@@ -5,8 +5,9 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Reader;
 use crate::error::ApiError;
@@ -14,12 +15,20 @@ use crate::extract::QueryPairs;
 use crate::AppState;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/integrity/keys", get(keys))
-        .route("/v1/audit/integrity/counts", get(counts))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(keys))
+        .routes(routes!(counts))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/integrity/counts",
+    operation_id = "integrity_counts",
+    tag = "integrity",
+    params(crate::openapi::RangeParams),
+    responses((status = 200, description = "Accepted events per digest period", body = crate::openapi::Object))
+)]
 async fn counts(
     State(state): State<AppState>,
     Reader(principal): Reader,
@@ -35,6 +44,14 @@ async fn counts(
     Ok(Json(view).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/integrity/keys",
+    operation_id = "integrity_keys",
+    tag = "integrity",
+    security(()),
+    responses((status = 200, description = "The public keys (no key needed)", body = crate::openapi::Object))
+)]
 async fn keys(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(relay_app::integrity::public_keys(state.store()).await?).into_response())
 }

@@ -3,10 +3,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Reader, Writer};
 use crate::error::ApiError;
@@ -16,15 +17,23 @@ use relay_core::auth::Principal;
 use relay_core::query::LogQuery;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/audit/events", post(ingest))
-        .route("/v1/audit/logs", get(list_logs))
-        .route("/v1/audit/logs/{event_id}", get(get_log))
-        .route("/v1/whoami", get(whoami))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .routes(routes!(list_logs))
+        .routes(routes!(get_log))
+        .routes(routes!(whoami))
 }
 
 /// `POST /v1/audit/events` (scope `audit:write`).
+#[utoipa::path(
+    post,
+    path = "/v1/audit/events",
+    operation_id = "ingest_events",
+    tag = "trail",
+    request_body = crate::openapi::IngestBody,
+    responses((status = 202, description = "Accepted (stored durably)", body = crate::openapi::Object, links(("get_log" = (operation_id = "get_log", parameters(("event_id" = "$response.body#/events/0/event_id")))))))
+)]
 pub async fn ingest(
     State(state): State<AppState>,
     writer: Writer,
@@ -38,6 +47,14 @@ pub async fn ingest(
 }
 
 /// `GET /v1/audit/logs` (scope `audit:read`, or an admin/owner key).
+#[utoipa::path(
+    get,
+    path = "/v1/audit/logs",
+    operation_id = "list_logs",
+    tag = "trail",
+    params(crate::openapi::LogParams),
+    responses((status = 200, description = "A page of events, newest first", body = crate::openapi::Object))
+)]
 pub async fn list_logs(
     State(state): State<AppState>,
     Reader(principal): Reader,
@@ -50,6 +67,17 @@ pub async fn list_logs(
 }
 
 /// `GET /v1/audit/logs/{event_id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/audit/logs/{event_id}",
+    operation_id = "get_log",
+    tag = "trail",
+    params(
+        ("event_id" = String, Path, description = "The event's id"),
+        ("schema" = Option<String>, Query, description = "`canonical` (default), `entry` or `ocsf`"),
+    ),
+    responses((status = 200, description = "The event", body = crate::openapi::Object))
+)]
 pub async fn get_log(
     State(state): State<AppState>,
     Reader(principal): Reader,
@@ -62,6 +90,13 @@ pub async fn get_log(
 }
 
 /// `GET /v1/whoami`: the key's org, role and scopes (never the token).
+#[utoipa::path(
+    get,
+    path = "/v1/whoami",
+    operation_id = "whoami",
+    tag = "meta",
+    responses((status = 200, description = "The key's org, role and scopes", body = crate::openapi::Object))
+)]
 pub async fn whoami(principal: Principal) -> Json<serde_json::Value> {
     let k = &principal.key;
     Json(json!({

@@ -14,3 +14,26 @@ pub mod notifications;
 pub mod otlp;
 pub mod s3_stream;
 pub mod webhooks;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+/// Every documented route (all but the console's files), with its OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(logs::routes())
+        .merge(s3_stream::routes())
+        .merge(credentials::routes())
+        .merge(webhooks::routes())
+        .merge(actions::routes())
+        .merge(otlp::routes())
+        .merge(audit::routes())
+        .merge(export_jobs::routes())
+        .merge(notifications::routes())
+        .merge(class_overrides::routes())
+        .merge(integrity::routes())
+        .merge(health::routes())
+        .routes(routes!(crate::openapi::serve))
+}

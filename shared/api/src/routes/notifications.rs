@@ -3,9 +3,10 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
@@ -14,11 +15,8 @@ use crate::AppState;
 use relay_app::notifications::{self as service, Topic};
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/orgs/{org_id}/notifications",
-        get(get_settings).put(put_settings),
-    )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_settings, put_settings))
 }
 
 fn topic(state: &AppState) -> Topic<'_> {
@@ -28,6 +26,14 @@ fn topic(state: &AppState) -> Topic<'_> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/notifications",
+    operation_id = "get_notifications",
+    tag = "org",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 200, description = "The settings", body = relay_core::model::notifications::NotificationSettingsView))
+)]
 async fn get_settings(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -35,6 +41,15 @@ async fn get_settings(
     Ok(Json(service::get(state.store(), topic(&state), &org_id).await?).into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/orgs/{org_id}/notifications",
+    operation_id = "put_notifications",
+    tag = "org",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body = relay_core::model::notifications::NotificationSettingsInput,
+    responses((status = 200, description = "The settings, replaced", body = relay_core::model::notifications::NotificationSettingsView))
+)]
 async fn put_settings(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,

@@ -5,9 +5,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
@@ -16,17 +17,22 @@ use crate::AppState;
 use relay_app::destinations::otlp::service;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/orgs/{org_id}/audit-export/otel",
-            get(show).post(upsert).delete(remove),
-        )
-        .route("/orgs/{org_id}/audit-export/otel/test", post(test))
-        .route("/orgs/{org_id}/audit-export/otel/replay", post(replay))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show, upsert, remove))
+        .routes(routes!(test))
+        .routes(routes!(replay))
 }
 
 /// `GET /orgs/{orgId}/audit-export/otel` (404 until configured).
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/audit-export/otel",
+    operation_id = "get_otel",
+    tag = "otel",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 200, description = "The configuration (header values masked)", body = relay_core::model::otlp::OtelConfigView))
+)]
 pub async fn show(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -35,6 +41,15 @@ pub async fn show(
 }
 
 /// `POST /orgs/{orgId}/audit-export/otel` → 201 when created, 200 when updated.
+#[utoipa::path(
+    post,
+    path = "/orgs/{org_id}/audit-export/otel",
+    operation_id = "put_otel",
+    tag = "otel",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body = relay_core::model::otlp::OtelConfigInput,
+    responses((status = 201, description = "Created", body = relay_core::model::otlp::OtelConfigView, links(("get_otel" = (operation_id = "get_otel", parameters(("org_id" = "$request.path.org_id")))), ("delete_otel" = (operation_id = "delete_otel", parameters(("org_id" = "$request.path.org_id")))), ("test_otel" = (operation_id = "test_otel", parameters(("org_id" = "$request.path.org_id")))), ("replay_otel" = (operation_id = "replay_otel", parameters(("org_id" = "$request.path.org_id")))))), (status = 200, description = "Updated", body = relay_core::model::otlp::OtelConfigView, links(("get_otel" = (operation_id = "get_otel", parameters(("org_id" = "$request.path.org_id")))), ("delete_otel" = (operation_id = "delete_otel", parameters(("org_id" = "$request.path.org_id")))), ("test_otel" = (operation_id = "test_otel", parameters(("org_id" = "$request.path.org_id")))), ("replay_otel" = (operation_id = "replay_otel", parameters(("org_id" = "$request.path.org_id")))))))
+)]
 pub async fn upsert(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -57,6 +72,14 @@ pub async fn upsert(
 }
 
 /// `DELETE /orgs/{orgId}/audit-export/otel` → 204.
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org_id}/audit-export/otel",
+    operation_id = "delete_otel",
+    tag = "otel",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 204, description = "Deleted"))
+)]
 pub async fn remove(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -66,6 +89,15 @@ pub async fn remove(
 }
 
 /// `POST .../otel/test`: no body tests the stored configuration; a JSON body tests that one.
+#[utoipa::path(
+    post,
+    path = "/orgs/{org_id}/audit-export/otel/test",
+    operation_id = "test_otel",
+    tag = "otel",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body(content = Option<relay_core::model::otlp::OtelConfigInput>, description = "A configuration to test; none tests the stored one"),
+    responses((status = 200, description = "The collector's answer", body = crate::openapi::Object))
+)]
 pub async fn test(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -83,6 +115,15 @@ pub async fn test(
 }
 
 /// `POST .../otel/replay` with `from`/`to` → 202 with what was enqueued.
+#[utoipa::path(
+    post,
+    path = "/orgs/{org_id}/audit-export/otel/replay",
+    operation_id = "replay_otel",
+    tag = "otel",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body = relay_core::model::webhook::ReplayRequest,
+    responses((status = 202, description = "What was enqueued", body = crate::openapi::Object))
+)]
 pub async fn replay(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,

@@ -6,9 +6,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use time::OffsetDateTime;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::OrgAdmin;
 use crate::error::ApiError;
@@ -17,18 +18,23 @@ use crate::AppState;
 use relay_app::destinations::s3_stream::service;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/orgs/{org_id}/audit-export/config",
-            get(get_config).post(upsert_config).delete(delete_config),
-        )
-        .route("/orgs/{org_id}/audit-export/test-connection", post(test))
-        .route("/orgs/{org_id}/audit-export/verify", post(verify))
-        .route("/orgs/{org_id}/audit-export/runs", get(runs))
-        .route("/orgs/{org_id}/audit-export/setup", get(setup))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_config, upsert_config, delete_config))
+        .routes(routes!(test))
+        .routes(routes!(verify))
+        .routes(routes!(runs))
+        .routes(routes!(setup))
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/audit-export/config",
+    operation_id = "get_stream_config",
+    tag = "stream",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 200, description = "The configuration", body = relay_core::model::s3_stream::S3ConfigView))
+)]
 async fn get_config(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -36,6 +42,15 @@ async fn get_config(
     Ok(Json(service::get(state.store(), &org_id).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/orgs/{org_id}/audit-export/config",
+    operation_id = "put_stream_config",
+    tag = "stream",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body = relay_core::model::s3_stream::S3ConfigInput,
+    responses((status = 201, description = "Saved", body = relay_core::model::s3_stream::S3ConfigView, links(("get_stream_config" = (operation_id = "get_stream_config", parameters(("org_id" = "$request.path.org_id")))), ("delete_stream_config" = (operation_id = "delete_stream_config", parameters(("org_id" = "$request.path.org_id")))), ("test_stream" = (operation_id = "test_stream", parameters(("org_id" = "$request.path.org_id")))), ("verify_stream" = (operation_id = "verify_stream", parameters(("org_id" = "$request.path.org_id")))), ("list_stream_runs" = (operation_id = "list_stream_runs", parameters(("org_id" = "$request.path.org_id")))))))
+)]
 async fn upsert_config(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -53,6 +68,15 @@ async fn upsert_config(
 }
 
 /// Checks the ownership token of a bucket-policy destination.
+#[utoipa::path(
+    post,
+    path = "/orgs/{org_id}/audit-export/verify",
+    operation_id = "verify_stream",
+    tag = "stream",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body = crate::openapi::Object,
+    responses((status = 200, description = "The configuration, verified", body = relay_core::model::s3_stream::S3ConfigView))
+)]
 async fn verify(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -62,6 +86,14 @@ async fn verify(
     Ok(Json(view).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orgs/{org_id}/audit-export/config",
+    operation_id = "delete_stream_config",
+    tag = "stream",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 204, description = "Deleted"))
+)]
 async fn delete_config(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -72,6 +104,15 @@ async fn delete_config(
 
 /// Tests the config in the body (before it is saved), or the stored one when the body is
 /// empty.
+#[utoipa::path(
+    post,
+    path = "/orgs/{org_id}/audit-export/test-connection",
+    operation_id = "test_stream",
+    tag = "stream",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    request_body(content = Option<relay_core::model::s3_stream::S3ConfigInput>, description = "A configuration to test; none tests the stored one"),
+    responses((status = 200, description = "What the store answered", body = crate::openapi::Object))
+)]
 async fn test(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -88,6 +129,14 @@ async fn test(
     Ok(Json(result).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/audit-export/runs",
+    operation_id = "list_stream_runs",
+    tag = "stream",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("limit" = Option<u32>, Query, minimum = 1, description = "How many runs")),
+    responses((status = 200, description = "The latest runs", body = crate::openapi::ObjectList))
+)]
 async fn runs(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
@@ -97,6 +146,14 @@ async fn runs(
 }
 
 /// What a customer needs to grant access: the ExternalId and the exact policies.
+#[utoipa::path(
+    get,
+    path = "/orgs/{org_id}/audit-export/setup",
+    operation_id = "stream_setup",
+    tag = "stream",
+    params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
+    responses((status = 200, description = "The ExternalId and the policies to grant", body = crate::openapi::Object))
+)]
 async fn setup(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,

@@ -13,7 +13,7 @@ pub const DEFAULT_PREFIX: &str = "audit-logs";
 pub const DEFAULT_COMPAT_REGION: &str = "us-east-1";
 
 /// The kind of object store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreType {
     /// Amazon S3 or any S3-compatible store (MinIO, Cloudflare R2, Ceph, GCS's

@@ -17,11 +17,13 @@ pub const MAX_OVERRIDES: usize = 50;
 pub const MAX_PATTERN_CHARS: usize = 256;
 
 /// Body of `PUT /orgs/{orgId}/ocsf/class-overrides`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"overrides": [{"pattern": "document.*", "class_uid": 6003, "activity_id": 2}]}))]
 pub struct ClassOverridesInput {
     /// The overrides, replacing the stored list, first match wins. Taken as any JSON value so
     /// that a wrong type gets a clear error naming the field.
+    #[schema(value_type = Vec<Object>)]
     pub overrides: Value,
 }
 
@@ -124,7 +126,7 @@ fn parse_one(item: &Value, i: usize) -> Result<ClassOverride, Error> {
 }
 
 /// One override as the API shows it, with the class's and activity's names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct ClassOverrideView {
     /// The glob over action names.
     pub pattern: String,
@@ -154,7 +156,7 @@ impl ClassOverrideView {
 }
 
 /// What `GET|PUT /orgs/{orgId}/ocsf/class-overrides` answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClassOverridesView {
     /// The overrides, first match wins.
@@ -175,7 +177,7 @@ impl ClassOverridesView {
 
 /// How `action` is classified with `overrides`: what `GET .../class-overrides?action=` shows
 /// so an admin can try a pattern before events arrive.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct ClassificationView {
     /// The action asked about.
     pub action: String,

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::model::bucket::{validate_account_name, validate_credential_name, StoreType};
 
 /// The kinds of stored credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// An S3 access key pair (S3-compatible stores).
@@ -356,7 +356,7 @@ fn service_account(v: Option<&Value>) -> Result<Map<String, Value>, Error> {
 }
 
 /// A stored credential, as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialView {
     /// Name.

@@ -21,7 +21,7 @@ pub const MAX_FUTURE_SKEW: Duration = Duration::hours(24);
 
 /// Kind of principal that performed the action (the audit-log attributes: machine sessions are
 /// recorded as such).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorType {
     /// A person.
@@ -58,7 +58,7 @@ impl ActorType {
 }
 
 /// Who performed the action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Actor {
     /// The identity (user id, service account id, ...). Queried as `identity_id`.
@@ -78,7 +78,7 @@ pub struct Actor {
 }
 
 /// What the action was performed on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resource {
     /// Resource type, e.g. `document`.
@@ -92,13 +92,15 @@ pub struct Resource {
 }
 
 /// An audit event as stored and delivered. Field order is the wire order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"event_id": "evt_01HXYZABCDEF", "timestamp": "2026-05-22T10:30:00Z", "action": "document.opened", "actor": {"user_id": "usr_01ABCDEFG", "email": "jane@example.com", "ip_address": "203.0.113.42"}, "resource": {"type": "document", "id": "doc_01ABCDEF", "name": "Contract_v2.docx"}}))]
 pub struct AuditEvent {
     /// Unique per org; the idempotency key of ingest. Generated (`evt_` + ULID) when omitted.
     #[serde(default)]
     pub event_id: String,
     /// When the action happened, RFC 3339 exactly as sent. Defaults to `received_at`.
+    #[schema(format = DateTime)]
     #[serde(default)]
     pub timestamp: String,
     /// Dotted lowercase action name, e.g. `document.opened` (also `user_login`).

@@ -15,7 +15,7 @@ use crate::query::{LogFilter, LogQuery};
 use crate::shapes::Schema;
 
 /// A job's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Accepted, waiting for the export function.
@@ -52,7 +52,7 @@ impl JobStatus {
 }
 
 /// `destination` of the request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationInput {
     /// `s3`, `gcs` or `azure_blob`.
@@ -85,14 +85,18 @@ pub struct DestinationInput {
 }
 
 /// Body of `POST /v1/audit/export`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "format": "jsonl"}))]
 pub struct ExportRequest {
     /// Start of the range (inclusive, RFC 3339).
+    #[schema(format = DateTime)]
     pub from: String,
     /// End of the range (exclusive).
+    #[schema(format = DateTime)]
     pub to: String,
     /// `jsonl`, `jsonl.gz`, `csv`, `csv.gz` or `parquet`.
+    #[schema(value_type = FileFormat)]
     pub format: String,
     /// The events' shape: `canonical`, `columnar` or `ocsf` (default: the format's).
     #[serde(default)]
@@ -256,7 +260,7 @@ impl ExportRequest {
 }
 
 /// One written file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportFile {
     /// Object key in the destination bucket.
     pub key: String,
@@ -271,7 +275,7 @@ pub struct ExportFile {
 }
 
 /// How a job's `manifest.json` is signed: what an auditor checks it against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ManifestSeal {
     /// Hex SHA-256 of the manifest's bytes.
     pub manifest_sha256: String,
@@ -329,7 +333,7 @@ pub struct ExportJob {
 }
 
 /// `destination` in the API view (the role ARN is not shown).
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct DestinationView {
     /// `s3`, `gcs` or `azure_blob`.
     #[serde(rename = "type")]
@@ -349,7 +353,7 @@ pub struct DestinationView {
 }
 
 /// `GET /v1/audit/exports/{id}` (the documented fields first).
-#[derive(Debug, Clone, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize)]
 pub struct ExportJobView {
     /// Id.
     pub export_id: ExportId,

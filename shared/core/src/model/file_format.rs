@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::shapes::Schema;
 
 /// A file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum FileFormat {
     /// One JSON document per line.
     #[serde(rename = "jsonl")]

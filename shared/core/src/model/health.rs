@@ -12,14 +12,14 @@ use crate::model::event::rfc3339_millis;
 pub const HOURS: usize = 24;
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 pub struct HealthReport {
     /// Webhook endpoints (oldest first), then the OTLP export, then the continuous export.
     pub destinations: Vec<DestinationHealth>,
 }
 
 /// One destination's health.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationHealth {
     /// `webhook`, `otel` or `s3` (the names of notifications and trail events).
@@ -50,7 +50,7 @@ pub struct DestinationHealth {
 }
 
 /// One hour of a destination's series.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 pub struct HourCount {
     /// Start of the hour (RFC 3339, UTC).
     pub hour: String,

@@ -32,6 +32,7 @@ macro_rules! prefixed_id {
             serde::Serialize,
             serde::Deserialize,
         )]
+        #[derive(utoipa::ToSchema)]
         #[serde(transparent)]
         pub struct $name(String);
 

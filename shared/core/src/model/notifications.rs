@@ -19,11 +19,13 @@ const MAX_LOCAL_BYTES: usize = 64;
 const MAX_LABEL_BYTES: usize = 63;
 
 /// Body of `PUT /orgs/{orgId}/notifications`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"emails": ["secops@example.invalid"]}))]
 pub struct NotificationSettingsInput {
     /// The addresses, replacing the stored list. Taken as any JSON value so that a wrong type
     /// gets a clear error naming the field.
+    #[schema(value_type = Vec<String>)]
     pub emails: Value,
 }
 
@@ -111,7 +113,7 @@ fn validate_email(email: &str) -> Result<(), String> {
 }
 
 /// Whether the person behind an address has confirmed the subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     /// SNS sent a confirmation e-mail; nothing is delivered until its link is followed.
@@ -124,7 +126,7 @@ pub enum SubscriptionStatus {
 }
 
 /// One address of the list and its subscription's state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmailSubscriptionView {
     /// The address.
@@ -134,7 +136,7 @@ pub struct EmailSubscriptionView {
 }
 
 /// The answer of `GET` and `PUT /orgs/{orgId}/notifications`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationSettingsView {
     /// The addresses, in the order they were given.

@@ -96,7 +96,7 @@ pub fn mask_value(v: &str) -> String {
 }
 
 /// State of the export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OtelStatus {
     /// Enabled and exporting.
@@ -189,7 +189,7 @@ impl OtelConfig {
 }
 
 /// The configuration as the API returns it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OtelConfigView {
     /// `otl_…`.
@@ -231,23 +231,28 @@ pub struct OtelConfigView {
 }
 
 /// Body of `POST /orgs/{orgId}/audit-export/otel` (and, optionally, of `.../otel/test`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"endpointUrl": "https://otel.example.invalid:4318", "headers": {"x-api-key": "k"}, "maxBatchSize": 100}))]
 pub struct OtelConfigInput {
     /// The OTLP/HTTP receiver (http or https).
+    #[schema(pattern = "^https?://")]
     pub endpoint_url: String,
     /// Header name → value (an object). Absent: unchanged on an update, none on creation.
     /// Taken as any JSON value (`null` included) so that a wrong type gets a clear error.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     #[serde(default, deserialize_with = "present")]
     pub headers: Option<Value>,
     /// 1 to 1000; absent: unchanged on an update, 100 on creation. Taken as any JSON value so
     /// that `0`, `1.5`, `"10"` or `null` all get the same clear error.
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "present")]
     pub max_batch_size: Option<Value>,
     /// Default true; `true` also resumes an automatically paused export.
     #[serde(default)]
     pub enabled: Option<bool>,
     /// `canonical` (default) or `ocsf`; absent: unchanged on an update.
+    #[schema(pattern = "^(canonical|ocsf)$")]
     #[serde(default)]
     pub schema: Option<String>,
 }

@@ -119,7 +119,7 @@ impl Layout {
 }
 
 /// `securityLake` as given.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SecurityLakeInput {
     /// The AWS account id (12 digits).
@@ -220,8 +220,9 @@ impl SecurityLakeInput {
 
 /// Body of `POST .../audit-export/config` and `.../test-connection` (the AuditExport API,
 /// camelCase, plus the fields of the other stores).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"bucket": "customer-audit-logs", "region": "us-east-1", "roleArn": "arn:aws:iam::123456789012:role/AuditRelayExport"}))]
 pub struct S3ConfigInput {
     /// `s3` (default), `gcs` or `azure_blob`.
     #[serde(default, rename = "type")]
@@ -321,7 +322,7 @@ pub struct S3ExportConfig {
 
 /// The API view (the AuditExport API's `AuditExportConfig` plus `prefix`, `format`,
 /// `externalId`, `pausedReason`). The role ARN is masked.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3ConfigView {
     /// Config id.
@@ -381,7 +382,7 @@ pub struct S3ConfigView {
 }
 
 /// `securityLake` in the API view.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityLakeView {
     /// AWS account id.

@@ -24,7 +24,7 @@ pub const MAX_DESCRIPTION_BYTES: usize = 512;
 pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
 
 /// What state an endpoint is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EndpointStatus {
     /// Enabled and receiving events.
@@ -146,7 +146,7 @@ pub fn unix_to_rfc3339(t: i64) -> String {
 }
 
 /// An endpoint as the API returns it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointView {
     /// `whk_…`.
@@ -188,10 +188,12 @@ pub struct EndpointView {
 }
 
 /// Body of `POST /orgs/{orgId}/audit-export/webhooks`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"url": "https://siem.example.invalid/hook", "description": "SIEM", "actions": ["document.*"]}))]
 pub struct CreateWebhook {
     /// Destination (https).
+    #[schema(pattern = "^https?://")]
     pub url: String,
     /// Free text.
     #[serde(default)]
@@ -203,16 +205,19 @@ pub struct CreateWebhook {
     #[serde(default)]
     pub actions: Option<Vec<String>>,
     /// The body's shape: `canonical` (default) or `ocsf`.
+    #[schema(pattern = "^(canonical|ocsf)$")]
     #[serde(default)]
     pub schema: Option<String>,
 }
 
 /// Body of `PATCH /orgs/{orgId}/audit-export/webhooks/{id}`: absent fields are unchanged,
 /// `"description": null` clears the description.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"description": "SIEM (primary)", "enabled": true}))]
 pub struct UpdateWebhook {
     /// New destination.
+    #[schema(pattern = "^https?://")]
     #[serde(default)]
     pub url: Option<String>,
     /// New description; `Some(None)` clears it.
@@ -225,6 +230,7 @@ pub struct UpdateWebhook {
     #[serde(default)]
     pub actions: Option<Vec<String>>,
     /// New body shape (`canonical` or `ocsf`).
+    #[schema(pattern = "^(canonical|ocsf)$")]
     #[serde(default)]
     pub schema: Option<String>,
 }
@@ -249,12 +255,15 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// Body of `POST .../{id}/replay`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}))]
 pub struct ReplayRequest {
     /// Inclusive lower bound on the time events were accepted (`received_at`).
+    #[schema(format = DateTime)]
     pub from: String,
     /// Exclusive upper bound.
+    #[schema(format = DateTime)]
     pub to: String,
     /// The `cursor` of a previous replay answer, to continue a large range.
     #[serde(default)]
@@ -349,7 +358,7 @@ pub fn validate_description(d: &str) -> Result<(), Error> {
 }
 
 /// What started an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// An accepted event (through the stream).
@@ -382,7 +391,7 @@ impl Trigger {
 }
 
 /// What an attempt came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptStatus {
     /// 2xx.
@@ -416,7 +425,7 @@ impl AttemptStatus {
 }
 
 /// One delivery attempt, as logged (kept 30 days) and listed by `GET .../attempts`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// `att_…` id (sortable by time).
