@@ -41,6 +41,10 @@ trap cleanup EXIT
 auditctl="$target/debug/auditctl"
 export RUST_LOG="${RUST_LOG:-warn}"
 export AUDITRELAY_EVENTS_TABLE="fuzz-events" AUDITRELAY_CONFIG_TABLE="fuzz-config"
+# The fuzzer is to reach every handler, not the rate limits (tests/it/limits.rs proves those):
+# thousands of requests a minute would spend the outbound and replay budgets in seconds.
+export AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_KEY=1000000 AUDITRELAY_RATE_LIMIT_OUTBOUND_PER_ORG=1000000
+export AUDITRELAY_REPLAY_MESSAGES_PER_HOUR=100000000
 
 "$auditctl" provision >/dev/null
 org_id=$("$auditctl" org create --name "Fuzz Org" --tenant-id ten_01FUZZ |
