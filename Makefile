@@ -88,6 +88,8 @@ bench: tools
 	scripts/with-moto.sh target/release/examples/export_bench $(BENCH_EVENTS) csv
 	cargo build --release -p auditrelay-tests --example verify_bench
 	target/release/examples/verify_bench 1000
+	cargo build --release -p auditrelay-tests --example noisy_bench
+	scripts/with-moto.sh target/release/examples/noisy_bench
 
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
 ## sam runs one `cargo lambda build --bin X` per function, one after another; building all of
