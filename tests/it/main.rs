@@ -13,6 +13,7 @@ mod fixtures;
 mod health;
 mod ingest;
 mod integrity;
+mod noisy_neighbour;
 mod notifications;
 mod object_stores;
 mod otel;

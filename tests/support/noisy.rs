@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use relay_app::clients::Clients;
-use relay_app::local::StreamPoller;
-use relay_app::pipeline::queues::ensure_delivery_queues;
+use relay_app::local::{run_delivery_pools, StreamPoller};
+use relay_app::pipeline::queues::{ensure_delivery_queues, slow_queue_name};
 use relay_app::wiring::Wiring;
 use serde_json::{json, Value};
 
@@ -128,8 +128,12 @@ async fn local_stack() -> TestEnv {
     let fast = ensure_delivery_queues(&sqs, &name, 4)
         .await
         .expect("queues");
+    let slow = ensure_delivery_queues(&sqs, &slow_queue_name(&name), 4)
+        .await
+        .expect("slow queues");
     let env = TestEnv::with_config(move |c| {
         c.deliveries_queue_url = Some(fast.queue_url);
+        c.slow_deliveries_queue_url = Some(slow.queue_url);
         c.allow_private_destinations = true;
     })
     .await;
@@ -143,12 +147,11 @@ async fn local_stack() -> TestEnv {
     .await
     .expect("stream poller");
     tokio::spawn(stream.run(Duration::from_millis(200)));
-    let consumer = relay_app::local::QueuePoller::new(
+    tokio::spawn(run_delivery_pools(
         sqs,
-        wiring.config.deliveries_queue_url.clone().expect("queue"),
         wiring.deliverer().expect("deliverer"),
-    );
-    tokio::spawn(consumer.run(4, Duration::from_millis(200)));
+        Duration::from_millis(200),
+    ));
     env
 }
 

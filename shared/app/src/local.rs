@@ -1,18 +1,22 @@
-//! Local stand-ins for the two Lambda triggers, for `auditctl serve` and the tests: a poller of
-//! the events table's DynamoDB stream (what the stream event source mapping does) and a poller
-//! of the deliveries queue (what the SQS event source mapping does). Both call the very
-//! functions the Lambdas call: [`Fanout::process`] and [`Deliverer::process_batch`].
+//! Local stand-ins for the Lambda triggers, for `auditctl serve` and the tests: a poller of
+//! the events table's DynamoDB stream (what the stream event source mapping does), and for each
+//! delivery lane a pool of workers on its queue (what the lanes' SQS event source mappings do).
+//! They call the very functions the Lambdas call: [`Fanout::process`] and
+//! [`Deliverer::process`]. [`QueuePoller`] is the batch-at-a-time poller the tests step by
+//! hand.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 
-use crate::deliver::Deliverer;
+use crate::deliver::{Admitted, Deliverer, OverCap};
 use crate::fanout::Fanout;
 use crate::pipeline::consumer::{Disposition, Received};
-use crate::pipeline::poll::{poll_forever, PollError};
+use crate::pipeline::lanes::Lane;
+use crate::pipeline::poll::{delete, PollError};
 use crate::pipeline::stream::insert_from_streams_api;
 
 /// Reads the events table's stream from its oldest record (TRIM_HORIZON) and fans out.
@@ -189,32 +193,7 @@ impl QueuePoller {
     /// Receives up to 10 messages (long-polling up to `wait_secs`), processes them, deletes
     /// the finished ones.
     pub async fn poll_once(&self, wait_secs: i32) -> Result<QueuePoll, PollError> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(PollError::aws)?;
-        let received: Vec<Received> = out
-            .messages()
-            .iter()
-            .filter_map(|m| {
-                Some(Received {
-                    message_id: m.message_id()?.to_string(),
-                    receipt_handle: m.receipt_handle()?.to_string(),
-                    body: m.body().unwrap_or_default().to_string(),
-                    receive_count: m
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1),
-                })
-            })
-            .collect();
+        let received = receive(&self.sqs, &self.queue_url, 10, wait_secs).await?;
         if received.is_empty() {
             return Ok(QueuePoll::default());
         }
@@ -247,21 +226,262 @@ impl QueuePoller {
             retried: received.len() - done,
         })
     }
+}
 
-    /// Polls forever with `workers` concurrent receivers, so that one slow batch does not hold
-    /// up the others (as Lambda runs concurrent invocations). Short polls with a pause when
-    /// the queue is empty: a long poll still pending when the process is killed would take a
-    /// message to a dead connection and hide it for the whole visibility timeout.
-    pub async fn run(self, workers: usize, idle: Duration) {
-        let tasks = (0..workers.max(1)).map(|_| {
-            let me = self.clone();
-            async move {
-                poll_forever("deliveries queue", idle, || async {
-                    me.poll_once(0).await.map(|p| p.received > 0)
-                })
-                .await
-            }
-        });
-        futures::future::join_all(tasks).await;
+/// Receives up to `max` (at most 10) messages of `queue_url`, long-polling up to `wait_secs`.
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    max: usize,
+    wait_secs: i32,
+) -> Result<Vec<Received>, PollError> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+        .wait_time_seconds(wait_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await
+        .map_err(PollError::aws)?;
+    Ok(out
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            Some(Received {
+                message_id: m.message_id()?.to_string(),
+                receipt_handle: m.receipt_handle()?.to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1),
+            })
+        })
+        .collect())
+}
+
+/// Most messages the local pool holds for orgs at their cap; beyond it they are forwarded.
+const MAX_WAITING: usize = 200;
+/// How often a held message looks for a place.
+const WAIT_STEP: Duration = Duration::from_millis(100);
+/// How long a message is held before it is forwarded to the slow lane (well within the
+/// queue's visibility timeout).
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Messages held for orgs at their cap, with when they were first held.
+type Held = Arc<Mutex<Vec<(tokio::time::Instant, Received)>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a plain list, still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Workers of the fast lane's local pool.
+pub const LOCAL_FAST_WORKERS: usize = 16;
+/// Workers of the slow lane's local pool.
+pub const LOCAL_SLOW_WORKERS: usize = 2;
+
+/// A continuous pool of workers on one lane's queue: it receives while a worker is free, runs
+/// one task per message and deletes each message as soon as it is done, so a slow message
+/// holds up only its own worker (never a batch), and the deliverer's per-org cap keeps places
+/// free for the other orgs.
+#[derive(Debug, Clone)]
+pub struct DeliveryPool {
+    sqs: aws_sdk_sqs::Client,
+    deliverer: Deliverer,
+    lane: Lane,
+    queue_url: String,
+    workers: usize,
+}
+
+impl DeliveryPool {
+    /// A pool of `workers` on `lane`'s queue; `None` when the deliverer has no such lane.
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        deliverer: Deliverer,
+        lane: Lane,
+        workers: usize,
+    ) -> Option<Self> {
+        let queue_url = deliverer.queue_url(lane)?.to_string();
+        Some(DeliveryPool {
+            sqs,
+            deliverer,
+            lane,
+            queue_url,
+            workers: workers.max(1),
+        })
     }
+
+    async fn deliver(&self, admitted: Admitted) {
+        let (id, receipt) = (
+            admitted.received().message_id.clone(),
+            admitted.received().receipt_handle.clone(),
+        );
+        let done = self
+            .deliverer
+            .deliver(self.lane, vec![admitted])
+            .await
+            .first()
+            == Some(&Disposition::Done);
+        if done {
+            if let Err(e) = delete(&self.sqs, &self.queue_url, &receipt).await {
+                // It comes back after its visibility timeout; the delivered marker drops it.
+                tracing::warn!(message_id = %id, error = %e, "deleting a delivered message failed");
+            }
+        }
+    }
+
+    /// Sorts the held messages again every [`WAIT_STEP`], all at once (forwarding in batches):
+    /// a message is sent on a worker once its org has a place, forwarded once its destination
+    /// is marked slow or it waited [`MAX_WAIT`] (it must not outlive its visibility timeout
+    /// here), and held again otherwise.
+    async fn release_held(&self, held: Held, free: Arc<tokio::sync::Semaphore>) {
+        loop {
+            tokio::time::sleep(WAIT_STEP).await;
+            let batch: Vec<(tokio::time::Instant, Received)> = std::mem::take(&mut *lock(&held));
+            if batch.is_empty() {
+                continue;
+            }
+            let (expired, fresh): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .partition(|(since, _)| since.elapsed() >= MAX_WAIT);
+            for (over_cap, group) in [(OverCap::Forward, expired), (OverCap::Hold, fresh)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let (since, messages): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+                let sorted = self
+                    .deliverer
+                    .sort(self.lane, messages.clone(), over_cap)
+                    .await;
+                self.delete_settled(&messages, &sorted.settled).await;
+                for (_, admitted) in sorted.admitted {
+                    let (me, free) = (self.clone(), free.clone());
+                    tokio::spawn(async move {
+                        let Ok(place) = free.acquire_owned().await else {
+                            return;
+                        };
+                        me.deliver(admitted).await;
+                        drop(place);
+                    });
+                }
+                lock(&held).extend(
+                    sorted
+                        .over_cap
+                        .into_iter()
+                        .filter_map(|(i, m)| since.get(i).map(|s| (*s, m))),
+                );
+            }
+        }
+    }
+
+    /// Deletes the messages of a batch that are done without a send (forwarded to the slow
+    /// lane), in one call.
+    async fn delete_settled(&self, messages: &[Received], settled: &[(usize, Disposition)]) {
+        let mut entries = Vec::new();
+        for (i, d) in settled {
+            let Some(m) = messages.get(*i).filter(|_| *d == Disposition::Done) else {
+                continue;
+            };
+            match DeleteMessageBatchRequestEntry::builder()
+                .id(format!("d{i}"))
+                .receipt_handle(&m.receipt_handle)
+                .build()
+            {
+                Ok(e) => entries.push(e),
+                Err(e) => tracing::warn!(error = %e, "building a delete entry failed"),
+            }
+        }
+        // DeleteMessageBatch takes at most 10 entries.
+        for chunk in entries.chunks(10) {
+            if let Err(e) = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(chunk.to_vec()))
+                .send()
+                .await
+            {
+                // They come back after their visibility timeout, and are forwarded again; the
+                // delivered marker keeps the copies from being sent twice.
+                tracing::warn!(error = %PollError::aws(e), "deleting forwarded messages failed");
+            }
+        }
+    }
+
+    /// Runs until the process ends. Short polls with a pause when the queue is empty: a long
+    /// poll still pending when the process is killed would take a message to a dead connection
+    /// and hide it for the whole visibility timeout.
+    pub async fn run(self, idle: Duration) {
+        let free = Arc::new(tokio::sync::Semaphore::new(self.workers));
+        let held: Held = Arc::default();
+        {
+            let (me, held, free) = (self.clone(), held.clone(), free.clone());
+            tokio::spawn(async move { me.release_held(held, free).await });
+        }
+        loop {
+            let Ok(first) = free.clone().acquire_owned().await else {
+                return;
+            };
+            let mut places = vec![first];
+            while places.len() < 10 {
+                match free.clone().try_acquire_owned() {
+                    Ok(p) => places.push(p),
+                    Err(_) => break,
+                }
+            }
+            match receive(&self.sqs, &self.queue_url, places.len(), 0).await {
+                Ok(messages) if messages.is_empty() => {
+                    drop(places);
+                    tokio::time::sleep(idle).await;
+                }
+                Ok(messages) => {
+                    let hold = if lock(&held).len() < MAX_WAITING {
+                        OverCap::Hold
+                    } else {
+                        OverCap::Forward
+                    };
+                    let sorted = self.deliverer.sort(self.lane, messages.clone(), hold).await;
+                    self.delete_settled(&messages, &sorted.settled).await;
+                    // One task per admitted message, each holding a worker's place.
+                    for ((_, admitted), place) in sorted.admitted.into_iter().zip(places) {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            me.deliver(admitted).await;
+                            drop(place);
+                        });
+                    }
+                    // Messages of an org at its cap wait for one of its places without taking
+                    // a worker's, so the receive loop goes on finding the other orgs' messages.
+                    let now = tokio::time::Instant::now();
+                    lock(&held).extend(sorted.over_cap.into_iter().map(|(_, m)| (now, m)));
+                }
+                Err(e) => {
+                    drop(places);
+                    tracing::warn!(error = %e, lane = ?self.lane, "deliveries poll failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the pools of both lanes (the slow one when the deliverer has it) until the process
+/// ends: what `auditctl serve` runs in place of the deliver function's two triggers.
+pub async fn run_delivery_pools(sqs: aws_sdk_sqs::Client, deliverer: Deliverer, idle: Duration) {
+    let fast = DeliveryPool::new(
+        sqs.clone(),
+        deliverer.clone(),
+        Lane::Fast,
+        LOCAL_FAST_WORKERS,
+    );
+    let slow = DeliveryPool::new(sqs, deliverer, Lane::Slow, LOCAL_SLOW_WORKERS);
+    let run = |p: Option<DeliveryPool>| async move {
+        if let Some(p) = p {
+            p.run(idle).await;
+        }
+    };
+    tokio::join!(run(fast), run(slow));
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod export_jobs;
 pub mod integrity;
+pub mod lanes;
 pub mod markers;
 pub mod notifications;
 pub mod orgs;
