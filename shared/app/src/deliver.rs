@@ -293,8 +293,8 @@ impl Deliverer {
                         _pass: pass,
                     },
                 )),
-                (Some(_), Route::OverCap) if over_cap == OverCap::Hold => {
-                    sorted.over_cap.push((i, m));
+                (Some(parsed), Route::OverCap) if over_cap == OverCap::Hold => {
+                    sorted.over_cap.push((i, m, parsed.org().clone()));
                 }
                 (Some(parsed), Route::Forward | Route::OverCap) => {
                     // Every earlier receive of this copy was an attempt; this one is not.
@@ -408,7 +408,7 @@ pub struct Sorted {
     /// Messages to send.
     pub admitted: Vec<(usize, Admitted)>,
     /// Messages of orgs at their cap, left to the caller ([`OverCap::Hold`]).
-    pub over_cap: Vec<(usize, Received)>,
+    pub over_cap: Vec<(usize, Received, OrgId)>,
 }
 
 /// What [`Deliverer::sort`] does with a fast-lane message whose org is at its cap.
@@ -457,4 +457,31 @@ pub async fn handle_sqs_event(deliverer: &Deliverer, event: SqsEvent) -> SqsBatc
             .filter(|(_, d)| *d == Disposition::Retry)
             .map(|(m, _)| m.message_id),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::message::LIVE;
+
+    #[test]
+    fn a_forwarded_copy_carries_the_attempts_used_up() {
+        let first = Parsed::Webhook(DeliveryMessage::webhook(
+            "org_1", "whk_1", "evt_1", LIVE, "{}",
+        ));
+        let body = first.forwarded(2).unwrap();
+        assert!(body.contains(r#""prior_attempts":2"#), "{body}");
+        let back: DeliveryMessage = serde_json::from_str(&body).unwrap();
+        assert_eq!(back.prior_attempts, 2);
+        // Forwarded again (after more receives): the counts add up.
+        let again: DeliveryMessage =
+            serde_json::from_str(&Parsed::Webhook(back).forwarded(1).unwrap()).unwrap();
+        assert_eq!(again.prior_attempts, 3);
+        // Nothing used up: the body is the fanout's, byte for byte.
+        let fresh = DeliveryMessage::webhook("org_1", "whk_1", "evt_1", LIVE, "{}");
+        assert_eq!(
+            Parsed::Webhook(fresh.clone()).forwarded(0).unwrap(),
+            serde_json::to_string(&fresh).unwrap()
+        );
+    }
 }

@@ -18,6 +18,7 @@ use crate::pipeline::consumer::{Disposition, Received};
 use crate::pipeline::lanes::Lane;
 use crate::pipeline::poll::{delete, PollError};
 use crate::pipeline::stream::insert_from_streams_api;
+use relay_core::model::ids::OrgId;
 
 /// Reads the events table's stream from its oldest record (TRIM_HORIZON) and fans out.
 #[derive(Debug)]
@@ -262,16 +263,26 @@ async fn receive(
         .collect())
 }
 
-/// Most messages the local pool holds for orgs at their cap; beyond it they are forwarded.
-const MAX_WAITING: usize = 200;
-/// How often a held message looks for a place.
+/// Most messages the local pool holds for one org at its cap; beyond it they are forwarded.
+const MAX_HELD_PER_ORG: usize = 100;
+/// How often held messages look for a place.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 /// How long a message is held before it is forwarded to the slow lane (well within the
 /// queue's visibility timeout).
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Received batches of one pool being sorted at once.
+const SORTERS: usize = 4;
 
-/// Messages held for orgs at their cap, with when they were first held.
-type Held = Arc<Mutex<Vec<(tokio::time::Instant, Received)>>>;
+/// A message held for its org's place.
+#[derive(Debug)]
+struct HeldMessage {
+    since: tokio::time::Instant,
+    m: Received,
+    org: OrgId,
+}
+
+/// Messages held for orgs at their cap.
+type Held = Arc<Mutex<Vec<HeldMessage>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves a plain list, still usable.
@@ -280,13 +291,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Workers of the fast lane's local pool.
 pub const LOCAL_FAST_WORKERS: usize = 16;
-/// Workers of the slow lane's local pool.
+/// Workers of the slow lane's local pool (as small as the slow lane's Lambda concurrency: it
+/// is where slow receivers wait).
 pub const LOCAL_SLOW_WORKERS: usize = 2;
 
-/// A continuous pool of workers on one lane's queue: it receives while a worker is free, runs
-/// one task per message and deletes each message as soon as it is done, so a slow message
-/// holds up only its own worker (never a batch), and the deliverer's per-org cap keeps places
-/// free for the other orgs.
+/// A continuous pool of workers on one lane's queue: it receives while a worker is free, sorts
+/// each batch in a task of its own, runs one task per message and deletes each message as soon
+/// as it is done, so a slow message holds up only its own worker (never a batch). Messages of
+/// an org at its cap are held without taking a worker's place, so the other orgs always find
+/// one.
 #[derive(Debug, Clone)]
 pub struct DeliveryPool {
     sqs: aws_sdk_sqs::Client,
@@ -333,50 +346,6 @@ impl DeliveryPool {
         }
     }
 
-    /// Sorts the held messages again every [`WAIT_STEP`], all at once (forwarding in batches):
-    /// a message is sent on a worker once its org has a place, forwarded once its destination
-    /// is marked slow or it waited [`MAX_WAIT`] (it must not outlive its visibility timeout
-    /// here), and held again otherwise.
-    async fn release_held(&self, held: Held, free: Arc<tokio::sync::Semaphore>) {
-        loop {
-            tokio::time::sleep(WAIT_STEP).await;
-            let batch: Vec<(tokio::time::Instant, Received)> = std::mem::take(&mut *lock(&held));
-            if batch.is_empty() {
-                continue;
-            }
-            let (expired, fresh): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .partition(|(since, _)| since.elapsed() >= MAX_WAIT);
-            for (over_cap, group) in [(OverCap::Forward, expired), (OverCap::Hold, fresh)] {
-                if group.is_empty() {
-                    continue;
-                }
-                let (since, messages): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-                let sorted = self
-                    .deliverer
-                    .sort(self.lane, messages.clone(), over_cap)
-                    .await;
-                self.delete_settled(&messages, &sorted.settled).await;
-                for (_, admitted) in sorted.admitted {
-                    let (me, free) = (self.clone(), free.clone());
-                    tokio::spawn(async move {
-                        let Ok(place) = free.acquire_owned().await else {
-                            return;
-                        };
-                        me.deliver(admitted).await;
-                        drop(place);
-                    });
-                }
-                lock(&held).extend(
-                    sorted
-                        .over_cap
-                        .into_iter()
-                        .filter_map(|(i, m)| since.get(i).map(|s| (*s, m))),
-                );
-            }
-        }
-    }
-
     /// Deletes the messages of a batch that are done without a send (forwarded to the slow
     /// lane), in one call.
     async fn delete_settled(&self, messages: &[Received], settled: &[(usize, Disposition)]) {
@@ -411,6 +380,94 @@ impl DeliveryPool {
         }
     }
 
+    /// Sorts `messages`, deletes the forwarded ones at once, and starts each admitted one in
+    /// a task of its own on a worker's place; returns the messages of orgs at their cap.
+    async fn sort_and_start(
+        &self,
+        messages: Vec<Received>,
+        over_cap: OverCap,
+        free: &Arc<tokio::sync::Semaphore>,
+    ) -> Vec<(usize, Received, OrgId)> {
+        if messages.is_empty() {
+            return Vec::new();
+        }
+        let sorted = self
+            .deliverer
+            .sort(self.lane, messages.clone(), over_cap)
+            .await;
+        self.delete_settled(&messages, &sorted.settled).await;
+        for (_, admitted) in sorted.admitted {
+            let (me, free) = (self.clone(), free.clone());
+            tokio::spawn(async move {
+                let Ok(place) = free.acquire_owned().await else {
+                    return;
+                };
+                me.deliver(admitted).await;
+                drop(place);
+            });
+        }
+        sorted.over_cap
+    }
+
+    /// Holds messages of orgs at their cap (first held at `since(i)`, else now), up to
+    /// [`MAX_HELD_PER_ORG`] per org: beyond that an org's messages are forwarded, so a flood
+    /// is not kept in memory, while a healthy org's brief overflow waits here.
+    async fn hold(
+        &self,
+        held: &Held,
+        free: &Arc<tokio::sync::Semaphore>,
+        over_cap: Vec<(usize, Received, OrgId)>,
+        since: impl Fn(usize) -> Option<tokio::time::Instant>,
+    ) {
+        let now = tokio::time::Instant::now();
+        let mut overflow = Vec::new();
+        {
+            let mut held = lock(held);
+            let mut per_org: HashMap<OrgId, usize> = HashMap::new();
+            for h in held.iter() {
+                *per_org.entry(h.org.clone()).or_default() += 1;
+            }
+            for (i, m, org) in over_cap {
+                let n = per_org.entry(org.clone()).or_default();
+                if *n >= MAX_HELD_PER_ORG {
+                    overflow.push(m);
+                } else {
+                    *n += 1;
+                    held.push(HeldMessage {
+                        since: since(i).unwrap_or(now),
+                        m,
+                        org,
+                    });
+                }
+            }
+        }
+        self.sort_and_start(overflow, OverCap::Forward, free).await;
+    }
+
+    /// Sorts the held messages again every [`WAIT_STEP`], all at once (forwarding in batches):
+    /// a message is sent on a worker once its org has a place, forwarded once its destination
+    /// is marked slow or it waited [`MAX_WAIT`] (it must not outlive its visibility timeout
+    /// here), and held again otherwise.
+    async fn release_held(&self, held: Held, free: Arc<tokio::sync::Semaphore>) {
+        loop {
+            tokio::time::sleep(WAIT_STEP).await;
+            let batch: Vec<HeldMessage> = std::mem::take(&mut *lock(&held));
+            if batch.is_empty() {
+                continue;
+            }
+            let (expired, fresh): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .partition(|h| h.since.elapsed() >= MAX_WAIT);
+            let expired: Vec<Received> = expired.into_iter().map(|h| h.m).collect();
+            self.sort_and_start(expired, OverCap::Forward, &free).await;
+            let since: Vec<tokio::time::Instant> = fresh.iter().map(|h| h.since).collect();
+            let fresh: Vec<Received> = fresh.into_iter().map(|h| h.m).collect();
+            let again = self.sort_and_start(fresh, OverCap::Hold, &free).await;
+            self.hold(&held, &free, again, |i| since.get(i).copied())
+                .await;
+        }
+    }
+
     /// Runs until the process ends. Short polls with a pause when the queue is empty: a long
     /// poll still pending when the process is killed would take a message to a dead connection
     /// and hide it for the whole visibility timeout.
@@ -421,45 +478,33 @@ impl DeliveryPool {
             let (me, held, free) = (self.clone(), held.clone(), free.clone());
             tokio::spawn(async move { me.release_held(held, free).await });
         }
+        let sorters = Arc::new(tokio::sync::Semaphore::new(SORTERS));
         loop {
-            let Ok(first) = free.clone().acquire_owned().await else {
+            let Ok(sorter) = sorters.clone().acquire_owned().await else {
                 return;
             };
-            let mut places = vec![first];
-            while places.len() < 10 {
-                match free.clone().try_acquire_owned() {
-                    Ok(p) => places.push(p),
-                    Err(_) => break,
-                }
+            // Receive only while a worker is free: admitted messages need one soon.
+            match free.clone().acquire_owned().await {
+                Ok(place) => drop(place),
+                Err(_) => return,
             }
-            match receive(&self.sqs, &self.queue_url, places.len(), 0).await {
+            match receive(&self.sqs, &self.queue_url, 10, 0).await {
                 Ok(messages) if messages.is_empty() => {
-                    drop(places);
+                    drop(sorter);
                     tokio::time::sleep(idle).await;
                 }
                 Ok(messages) => {
-                    let hold = if lock(&held).len() < MAX_WAITING {
-                        OverCap::Hold
-                    } else {
-                        OverCap::Forward
-                    };
-                    let sorted = self.deliverer.sort(self.lane, messages.clone(), hold).await;
-                    self.delete_settled(&messages, &sorted.settled).await;
-                    // One task per admitted message, each holding a worker's place.
-                    for ((_, admitted), place) in sorted.admitted.into_iter().zip(places) {
-                        let me = self.clone();
-                        tokio::spawn(async move {
-                            me.deliver(admitted).await;
-                            drop(place);
-                        });
-                    }
-                    // Messages of an org at its cap wait for one of its places without taking
-                    // a worker's, so the receive loop goes on finding the other orgs' messages.
-                    let now = tokio::time::Instant::now();
-                    lock(&held).extend(sorted.over_cap.into_iter().map(|(_, m)| (now, m)));
+                    // Sorted in a task of its own, so that forwarding one batch of a flood
+                    // does not keep the loop from receiving the next.
+                    let (me, held, free) = (self.clone(), held.clone(), free.clone());
+                    tokio::spawn(async move {
+                        let over_cap = me.sort_and_start(messages, OverCap::Hold, &free).await;
+                        me.hold(&held, &free, over_cap, |_| None).await;
+                        drop(sorter);
+                    });
                 }
                 Err(e) => {
-                    drop(places);
+                    drop(sorter);
                     tracing::warn!(error = %e, lane = ?self.lane, "deliveries poll failed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
