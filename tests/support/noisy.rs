@@ -95,7 +95,8 @@ impl NoisyReport {
     }
 }
 
-async fn endpoint(env: &TestEnv, org: &TestOrg, url: &str) {
+/// Creates a webhook endpoint for all actions at `url` in `org`.
+pub async fn endpoint(env: &TestEnv, org: &TestOrg, url: &str) -> String {
     let r = env
         .call(
             Method::POST,
@@ -105,9 +106,11 @@ async fn endpoint(env: &TestEnv, org: &TestOrg, url: &str) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["id"].as_str().expect("endpoint id").to_string()
 }
 
-fn event(id: &str) -> Value {
+/// An event `id` (`user.login`).
+pub fn event(id: &str) -> Value {
     json!({"event_id": id, "action": "user.login", "actor": {"user_id": "usr_1"}})
 }
 

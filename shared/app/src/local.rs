@@ -179,6 +179,7 @@ pub struct QueuePoller {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     deliverer: Deliverer,
+    lane: Lane,
 }
 
 impl QueuePoller {
@@ -188,7 +189,18 @@ impl QueuePoller {
             sqs,
             queue_url,
             deliverer,
+            lane: Lane::Fast,
         }
+    }
+
+    /// A poller of the deliverer's `lane` (`None` when it has no such lane).
+    pub fn of_lane(sqs: aws_sdk_sqs::Client, deliverer: Deliverer, lane: Lane) -> Option<Self> {
+        Some(QueuePoller {
+            sqs,
+            queue_url: deliverer.queue_url(lane)?.to_string(),
+            deliverer,
+            lane,
+        })
     }
 
     /// Receives up to 10 messages (long-polling up to `wait_secs`), processes them, deletes
@@ -198,7 +210,7 @@ impl QueuePoller {
         if received.is_empty() {
             return Ok(QueuePoll::default());
         }
-        let dispositions = self.deliverer.process_batch(&received).await;
+        let dispositions = self.deliverer.process(self.lane, &received).await;
         let mut entries = Vec::new();
         for (i, (m, d)) in received.iter().zip(&dispositions).enumerate() {
             if *d == Disposition::Done {
