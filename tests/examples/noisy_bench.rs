@@ -4,7 +4,7 @@
 //! (p50, p95, max).
 //!
 //! `make bench` runs it: `noisy_bench [B_EVENTS=20]` (with `RUST_LOG` set, it logs the
-//! pipeline's tracing).
+//! pipeline's tracing; with `NOISY_TRACE=1`, it prints B's latencies in sending order).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup should stop it loudly
 

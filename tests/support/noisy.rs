@@ -212,6 +212,13 @@ pub async fn run(opts: &NoisyOptions) -> NoisyReport {
     for (id, at) in &sent {
         latencies.push(arrival(&b_receiver, id, deadline).await.map(|t| t - *at));
     }
+    if std::env::var_os("NOISY_TRACE").is_some() {
+        let line: Vec<String> = latencies
+            .iter()
+            .map(|l| l.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64())))
+            .collect();
+        println!("B's latencies in sending order: {}", line.join(" "));
+    }
     latencies.sort_by_key(|l| l.unwrap_or(Duration::MAX));
     ingest.sort();
     NoisyReport {

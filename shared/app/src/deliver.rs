@@ -319,6 +319,10 @@ impl Deliverer {
                 }
             }
         }
+        tracing::debug!(?lane, admitted = sorted.admitted.len(), forwarded = forward.len(),
+            over_cap = sorted.over_cap.len(),
+            orgs = ?sorted.admitted.iter().map(|(_, a)| a.parsed.org().as_str()).collect::<Vec<_>>(),
+            "sorted a batch");
         if let (Some(slow), false) = (&self.slow, forward.is_empty()) {
             let bodies: Vec<&RawValue> = forward.iter().map(|(_, _, b)| b.as_ref()).collect();
             let report = enqueue(&self.sqs, &slow.lane.queue_url, &bodies).await;

@@ -495,12 +495,14 @@ impl DeliveryPool {
             let Ok(sorter) = sorters.clone().acquire_owned().await else {
                 return;
             };
-            // Receive only while a worker is free: admitted messages need one soon.
+            // Receive only while a worker is free, and no more than are free: a message
+            // received must start well within its visibility timeout.
             match free.clone().acquire_owned().await {
                 Ok(place) => drop(place),
                 Err(_) => return,
             }
-            match receive(&self.sqs, &self.queue_url, 10, 0).await {
+            let room = free.available_permits().clamp(1, 10);
+            match receive(&self.sqs, &self.queue_url, room, 0).await {
                 Ok(messages) if messages.is_empty() => {
                     drop(sorter);
                     tokio::time::sleep(idle).await;
