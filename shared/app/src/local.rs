@@ -283,7 +283,7 @@ const WAIT_STEP: Duration = Duration::from_millis(100);
 /// queue's visibility timeout).
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Received batches of one pool being sorted at once.
-const SORTERS: usize = 4;
+const SORTERS: usize = 16;
 
 /// A message held for its org's place.
 #[derive(Debug)]
