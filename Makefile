@@ -90,6 +90,8 @@ bench: tools
 	scripts/with-moto.sh target/release/examples/export_bench $(BENCH_EVENTS) csv
 	cargo build --release -p auditrelay-tests --example verify_bench
 	target/release/examples/verify_bench 1000
+	cargo build --release -p auditrelay-tests --example noisy_bench
+	scripts/with-moto.sh target/release/examples/noisy_bench
 
 ## What one event costs, counted from moto's request recorder: COST_EVENTS events of ~1 KB through
 ## `auditctl serve` with a webhook, OTLP and the S3 stream; DynamoDB write units (from item

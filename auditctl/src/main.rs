@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use relay_app::destinations::export_job::local::{ExportPoller, LOCAL_BUDGET};
 use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flusher};
 use relay_app::destinations::s3_stream::local::FlushRequestPoller;
-use relay_app::local::{QueuePoller, StreamPoller};
+use relay_app::local::{run_delivery_pools, StreamPoller};
 use relay_app::pipeline::queues;
 use relay_app::wiring::Wiring;
 use relay_app::{clients, telemetry};
@@ -34,8 +34,6 @@ const CREDENTIALS_KEY_ALIAS: &str = "alias/auditrelay-credentials";
 /// Alias of the local key that signs digests and manifests when `AUDITRELAY_SIGNING_KEY_ID`
 /// names none.
 const SIGNING_KEY_ALIAS: &str = "alias/auditrelay-signing";
-/// Concurrent receivers of the local deliver consumer (Lambda runs batches concurrently too).
-const LOCAL_DELIVER_WORKERS: usize = 4;
 
 #[derive(Parser)]
 #[command(name = "auditctl", version, about = "Operate an AuditRelay deployment")]
@@ -299,6 +297,19 @@ async fn serve(
 ) -> Result<()> {
     let sqs = clients.sqs.clone();
     let queue_url = local_queue(&sqs, &config.deliveries_queue_url, &queue_name(&config)).await?;
+    // Created here too, so that a stack provisioned before the slow lane existed still serves.
+    let slow_url = match &config.slow_deliveries_queue_url {
+        Some(u) => u.clone(),
+        None => {
+            queues::ensure_delivery_queues(
+                &sqs,
+                &queues::slow_queue_name(&queue_name(&config)),
+                config.retry_schedule.max_attempts(),
+            )
+            .await?
+            .queue_url
+        }
+    };
     let flush_url = local_queue(&sqs, &config.flush_queue_url, &flush_queue_name(&config)).await?;
     let export_url =
         local_queue(&sqs, &config.export_queue_url, &export_queue_name(&config)).await?;
@@ -307,6 +318,7 @@ async fn serve(
         None => queues::ensure_topic(&clients.sns, &topic_name(&config)).await?,
     };
     config.deliveries_queue_url = Some(queue_url.clone());
+    config.slow_deliveries_queue_url = Some(slow_url);
     config.flush_queue_url = Some(flush_url.clone());
     config.export_queue_url = Some(export_url.clone());
     config.notify_topic_arn = Some(topic_arn);
@@ -322,9 +334,12 @@ async fn serve(
         wiring.fanout()?,
     )
     .await?;
-    let consumer = QueuePoller::new(sqs.clone(), queue_url.clone(), wiring.deliverer()?);
     tokio::spawn(stream.run(Duration::from_millis(200)));
-    tokio::spawn(consumer.run(LOCAL_DELIVER_WORKERS, Duration::from_millis(200)));
+    tokio::spawn(run_delivery_pools(
+        sqs.clone(),
+        wiring.deliverer()?,
+        Duration::from_millis(200),
+    ));
     // Export jobs and early-flush requests: the functions' handlers, fed from their queues.
     let exports = ExportPoller::new(
         sqs.clone(),
@@ -448,6 +463,12 @@ async fn run(cli: Cli) -> Result<()> {
             let q =
                 queues::ensure_delivery_queues(&clients.sqs, &queue_name(&config), max_attempts)
                     .await?;
+            let slow = queues::ensure_delivery_queues(
+                &clients.sqs,
+                &queues::slow_queue_name(&queue_name(&config)),
+                max_attempts,
+            )
+            .await?;
             let topic = queues::ensure_topic(&clients.sns, &topic_name(&config)).await?;
             let credentials_key = local_credentials_key(&config, &clients).await?;
             let signing_key = local_signing_key(&config, &clients).await?;
@@ -467,6 +488,7 @@ async fn run(cli: Cli) -> Result<()> {
                 "tables": [config.events_table, config.config_table],
                 "created": created,
                 "deliveries_queue_url": q.queue_url,
+                "slow_deliveries_queue_url": slow.queue_url,
                 "credentials_key_id": credentials_key,
                 "signing_key_id": signing_key,
                 "dead_letter_queue_url": q.dlq_url,

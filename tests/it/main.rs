@@ -15,6 +15,7 @@ mod health;
 mod ingest;
 mod integrity;
 mod limits;
+mod noisy_neighbour;
 mod notifications;
 mod object_stores;
 mod openapi;

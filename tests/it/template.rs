@@ -336,6 +336,48 @@ fn deliveries_queue_matches_the_retry_schedule() {
 }
 
 #[test]
+fn the_slow_lane_mirrors_the_deliveries_queue_with_its_own_dlq_and_concurrency() {
+    let t = template();
+    let r = &t["Resources"];
+    let (fast, slow) = (
+        &r["DeliveriesQueue"]["Properties"],
+        &r["SlowDeliveriesQueue"]["Properties"],
+    );
+    for key in ["VisibilityTimeout", "MessageRetentionPeriod"] {
+        assert_eq!(fast[key], slow[key], "{key}");
+    }
+    let redrive = &slow["RedrivePolicy"];
+    assert_eq!(
+        redrive["maxReceiveCount"],
+        fast["RedrivePolicy"]["maxReceiveCount"]
+    );
+    assert!(is_getatt(
+        &redrive["deadLetterTargetArn"],
+        "SlowDeliveriesDeadLetterQueue.Arn"
+    ));
+    let m = &r["DeliverSlowQueueEvents"]["Properties"];
+    assert!(is_ref_to(&m["FunctionName"], "DeliverFunction"));
+    assert!(is_getatt(&m["EventSourceArn"], "SlowDeliveriesQueue.Arn"));
+    let concurrency = |p: &serde_yaml::Value| {
+        as_u64(
+            &p["ScalingConfig"]["MaximumConcurrency"],
+            "MaximumConcurrency",
+        )
+    };
+    assert!(concurrency(m) < concurrency(&r["DeliverQueueEvents"]["Properties"]));
+    for f in ["FanoutFunction", "DeliverFunction"] {
+        assert!(
+            is_ref_to(
+                &r[f]["Properties"]["Environment"]["Variables"]
+                    ["AUDITRELAY_SLOW_DELIVERIES_QUEUE_URL"],
+                "SlowDeliveriesQueue"
+            ),
+            "{f}"
+        );
+    }
+}
+
+#[test]
 fn delivery_triggers_report_partial_batch_failures() {
     let t = template();
     let mut mappings = 0;
@@ -353,8 +395,8 @@ fn delivery_triggers_report_partial_batch_failures() {
         assert_eq!(types, ["ReportBatchItemFailures"], "{name}");
     }
     assert_eq!(
-        mappings, 4,
-        "the stream, the deliveries queue, the flush queue and the export-jobs queue triggers"
+        mappings, 5,
+        "the stream, the two delivery lanes, the flush queue and the export-jobs queue triggers"
     );
     let stream = &t["Resources"]["FanoutEventsStream"]["Properties"];
     assert!(is_ref_to(&stream["FunctionName"], "FanoutFunction"));

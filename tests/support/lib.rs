@@ -19,6 +19,7 @@ use tower::ServiceExt;
 pub mod bench;
 pub mod cost;
 pub mod fixtures;
+pub mod noisy;
 pub mod otel;
 pub mod stores;
 pub mod webhooks;

@@ -2,19 +2,23 @@
 //! outbox) → one SQS message per (matching active endpoint, event), and for an org with an
 //! active OTLP export one message per up to `maxBatchSize` of its events in the batch.
 //!
+//! With a slow lane configured, the messages of destinations marked slow
+//! ([`crate::pipeline::lanes`]) go to the slow deliveries queue instead.
+//!
 //! A record only counts as done once every message it produced is in the queue. The handler
 //! reports the first record that is not done as the batch item failure, so Lambda retries from
 //! there (records before it are checkpointed); messages enqueued twice by such a retry are
 //! deduplicated by the deliver function's delivered marker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::future::join_all;
 
+use crate::pipeline::lanes::SlowMarks;
 use crate::pipeline::message::{
-    enqueue, otel_messages as group_otel, DeliveryMessage, OtelMessage, LIVE,
+    enqueue, otel_messages as group_otel, DeliveryMessage, EnqueueReport, OtelMessage, LIVE,
 };
 use crate::pipeline::stream::{insert_from_lambda, StreamInsert};
 use relay_core::model::ids::OrgId;
@@ -38,6 +42,46 @@ pub struct Fanout {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     early_flush: Option<EarlyFlush>,
+    slow: Option<(String, SlowMarks)>,
+}
+
+/// Enqueues each message to the fast or the slow lane (`slow[i]`), as one report over the input
+/// indexes.
+async fn enqueue_lanes<M: serde::Serialize + Clone>(
+    sqs: &aws_sdk_sqs::Client,
+    fast_url: &str,
+    slow_url: Option<&str>,
+    messages: &[M],
+    slow: &[bool],
+) -> EnqueueReport {
+    let Some(slow_url) = slow_url.filter(|_| slow.contains(&true)) else {
+        return enqueue(sqs, fast_url, messages).await;
+    };
+    let (mut fast_idx, mut slow_idx) = (Vec::new(), Vec::new());
+    for (i, s) in slow.iter().enumerate() {
+        if *s {
+            slow_idx.push(i);
+        } else {
+            fast_idx.push(i);
+        }
+    }
+    let pick = |idx: &[usize]| -> Vec<M> { idx.iter().map(|i| messages[*i].clone()).collect() };
+    let (fast_msgs, slow_msgs) = (pick(&fast_idx), pick(&slow_idx));
+    let (f, s) = tokio::join!(
+        enqueue(sqs, fast_url, &fast_msgs),
+        enqueue(sqs, slow_url, &slow_msgs)
+    );
+    let mut failed: Vec<usize> = f
+        .failed
+        .iter()
+        .filter_map(|i| fast_idx.get(*i).copied())
+        .chain(s.failed.iter().filter_map(|i| slow_idx.get(*i).copied()))
+        .collect();
+    failed.sort_unstable();
+    EnqueueReport {
+        failed,
+        error: f.error.or(s.error),
+    }
 }
 
 /// Where the S3 export's early-flush requests go (the documented batch frequency: "or when
@@ -56,7 +100,14 @@ impl Fanout {
             sqs,
             queue_url,
             early_flush: None,
+            slow: None,
         }
+    }
+
+    /// Routes the messages of destinations marked slow to `slow_queue_url` (when given).
+    pub fn with_slow_lane(mut self, slow_queue_url: Option<String>) -> Self {
+        self.slow = slow_queue_url.map(|u| (u, SlowMarks::new(self.store.clone())));
+        self
     }
 
     /// Also counts accepted events for orgs with an S3 export, and requests an early flush
@@ -103,10 +154,21 @@ impl Fanout {
         let mut orgs: Vec<&OrgId> = inserts.iter().map(|i| &i.org_id).collect();
         orgs.sort_unstable();
         orgs.dedup();
-        let (lists, otel_configs) = tokio::join!(
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (lists, otel_configs, marks) = tokio::join!(
             join_all(orgs.iter().map(|o| self.store.list_webhooks(o, false))),
-            join_all(orgs.iter().map(|o| self.store.get_otel_config(o, false)))
+            join_all(orgs.iter().map(|o| self.store.get_otel_config(o, false))),
+            join_all(orgs.iter().map(|o| async move {
+                match &self.slow {
+                    Some((_, marks)) => marks.marked(o, now).await,
+                    None => HashSet::new(),
+                }
+            }))
         );
+        let marked: HashMap<&str, HashSet<String>> =
+            orgs.iter().map(|o| o.as_str()).zip(marks).collect();
+        let is_slow =
+            |org: &str, destination: &str| marked.get(org).is_some_and(|m| m.contains(destination));
         let mut endpoints: HashMap<&str, Vec<WebhookEndpoint>> = HashMap::new();
         let mut failed: Vec<usize> = Vec::new();
         for (org, res) in orgs.iter().zip(lists) {
@@ -160,6 +222,10 @@ impl Fanout {
                 otel_events.entry(ins.org_id.as_str()).or_default().push(i);
             }
         }
+        let slow: Vec<bool> = messages
+            .iter()
+            .map(|m| is_slow(&m.org_id, &m.endpoint_id))
+            .collect();
         let mut otel_messages: Vec<OtelMessage> = Vec::new();
         let mut otel_owners: Vec<Vec<usize>> = Vec::new();
         for (org, indexes) in &otel_events {
@@ -176,9 +242,20 @@ impl Fanout {
                 otel_owners.push(held.into_iter().map(|h| indexes[h]).collect());
             }
         }
+        let otel_slow: Vec<bool> = otel_messages
+            .iter()
+            .map(|m| is_slow(&m.org_id, &m.config_id))
+            .collect();
+        let slow_url = self.slow.as_ref().map(|(u, _)| u.as_str());
         let (report, otel_report, (), uncounted) = tokio::join!(
-            enqueue(&self.sqs, &self.queue_url, &messages),
-            enqueue(&self.sqs, &self.queue_url, &otel_messages),
+            enqueue_lanes(&self.sqs, &self.queue_url, slow_url, &messages, &slow),
+            enqueue_lanes(
+                &self.sqs,
+                &self.queue_url,
+                slow_url,
+                &otel_messages,
+                &otel_slow
+            ),
             self.count_pending(inserts),
             // The summary counters (exactly once; a failure retries the batch from there).
             crate::summary::update::count_inserts(&self.store, inserts)

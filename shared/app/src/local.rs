@@ -1,19 +1,24 @@
-//! Local stand-ins for the two Lambda triggers, for `auditctl serve` and the tests: a poller of
-//! the events table's DynamoDB stream (what the stream event source mapping does) and a poller
-//! of the deliveries queue (what the SQS event source mapping does). Both call the very
-//! functions the Lambdas call: [`Fanout::process`] and [`Deliverer::process_batch`].
+//! Local stand-ins for the Lambda triggers, for `auditctl serve` and the tests: a poller of
+//! the events table's DynamoDB stream (what the stream event source mapping does), and for each
+//! delivery lane a pool of workers on its queue (what the lanes' SQS event source mappings do).
+//! They call the very functions the Lambdas call: [`Fanout::process`] and
+//! [`Deliverer::process`]. [`QueuePoller`] is the batch-at-a-time poller the tests step by
+//! hand.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 
-use crate::deliver::Deliverer;
+use crate::deliver::{Admitted, Deliverer, OverCap};
 use crate::fanout::Fanout;
 use crate::pipeline::consumer::{Disposition, Received};
-use crate::pipeline::poll::{poll_forever, PollError};
+use crate::pipeline::lanes::Lane;
+use crate::pipeline::poll::{delete, PollError};
 use crate::pipeline::stream::insert_from_streams_api;
+use relay_core::model::ids::OrgId;
 
 /// Reads the events table's stream from its oldest record (TRIM_HORIZON) and fans out.
 #[derive(Debug)]
@@ -174,6 +179,7 @@ pub struct QueuePoller {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     deliverer: Deliverer,
+    lane: Lane,
 }
 
 impl QueuePoller {
@@ -183,42 +189,28 @@ impl QueuePoller {
             sqs,
             queue_url,
             deliverer,
+            lane: Lane::Fast,
         }
+    }
+
+    /// A poller of the deliverer's `lane` (`None` when it has no such lane).
+    pub fn of_lane(sqs: aws_sdk_sqs::Client, deliverer: Deliverer, lane: Lane) -> Option<Self> {
+        Some(QueuePoller {
+            sqs,
+            queue_url: deliverer.queue_url(lane)?.to_string(),
+            deliverer,
+            lane,
+        })
     }
 
     /// Receives up to 10 messages (long-polling up to `wait_secs`), processes them, deletes
     /// the finished ones.
     pub async fn poll_once(&self, wait_secs: i32) -> Result<QueuePoll, PollError> {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait_secs)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .map_err(PollError::aws)?;
-        let received: Vec<Received> = out
-            .messages()
-            .iter()
-            .filter_map(|m| {
-                Some(Received {
-                    message_id: m.message_id()?.to_string(),
-                    receipt_handle: m.receipt_handle()?.to_string(),
-                    body: m.body().unwrap_or_default().to_string(),
-                    receive_count: m
-                        .attributes()
-                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1),
-                })
-            })
-            .collect();
+        let received = receive(&self.sqs, &self.queue_url, 10, wait_secs).await?;
         if received.is_empty() {
             return Ok(QueuePoll::default());
         }
-        let dispositions = self.deliverer.process_batch(&received).await;
+        let dispositions = self.deliverer.process(self.lane, &received).await;
         let mut entries = Vec::new();
         for (i, (m, d)) in received.iter().zip(&dispositions).enumerate() {
             if *d == Disposition::Done {
@@ -247,21 +239,308 @@ impl QueuePoller {
             retried: received.len() - done,
         })
     }
+}
 
-    /// Polls forever with `workers` concurrent receivers, so that one slow batch does not hold
-    /// up the others (as Lambda runs concurrent invocations). Short polls with a pause when
-    /// the queue is empty: a long poll still pending when the process is killed would take a
-    /// message to a dead connection and hide it for the whole visibility timeout.
-    pub async fn run(self, workers: usize, idle: Duration) {
-        let tasks = (0..workers.max(1)).map(|_| {
-            let me = self.clone();
-            async move {
-                poll_forever("deliveries queue", idle, || async {
-                    me.poll_once(0).await.map(|p| p.received > 0)
-                })
-                .await
-            }
-        });
-        futures::future::join_all(tasks).await;
+/// Receives up to `max` (at most 10) messages of `queue_url`, long-polling up to `wait_secs`.
+async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    max: usize,
+    wait_secs: i32,
+) -> Result<Vec<Received>, PollError> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+        .wait_time_seconds(wait_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await
+        .map_err(PollError::aws)?;
+    Ok(out
+        .messages()
+        .iter()
+        .filter_map(|m| {
+            Some(Received {
+                message_id: m.message_id()?.to_string(),
+                receipt_handle: m.receipt_handle()?.to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1),
+            })
+        })
+        .collect())
+}
+
+/// Most messages the local pool holds for one org at its cap; beyond it they are forwarded.
+const MAX_HELD_PER_ORG: usize = 100;
+/// How often held messages look for a place.
+const WAIT_STEP: Duration = Duration::from_millis(100);
+/// How long a message is held before it is forwarded to the slow lane (well within the
+/// queue's visibility timeout).
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Received batches of one pool being sorted at once.
+const SORTERS: usize = 16;
+
+/// A message held for its org's place.
+#[derive(Debug)]
+struct HeldMessage {
+    since: tokio::time::Instant,
+    m: Received,
+    org: OrgId,
+}
+
+/// Messages held for orgs at their cap.
+type Held = Arc<Mutex<Vec<HeldMessage>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a plain list, still usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Workers of the fast lane's local pool.
+pub const LOCAL_FAST_WORKERS: usize = 16;
+/// Workers of the slow lane's local pool (as small as the slow lane's Lambda concurrency: it
+/// is where slow receivers wait).
+pub const LOCAL_SLOW_WORKERS: usize = 2;
+
+/// A continuous pool of workers on one lane's queue: it receives while a worker is free, sorts
+/// each batch in a task of its own, runs one task per message and deletes each message as soon
+/// as it is done, so a slow message holds up only its own worker (never a batch). Messages of
+/// an org at its cap are held without taking a worker's place, so the other orgs always find
+/// one.
+#[derive(Debug, Clone)]
+pub struct DeliveryPool {
+    sqs: aws_sdk_sqs::Client,
+    deliverer: Deliverer,
+    lane: Lane,
+    queue_url: String,
+    workers: usize,
+}
+
+impl DeliveryPool {
+    /// A pool of `workers` on `lane`'s queue; `None` when the deliverer has no such lane.
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        deliverer: Deliverer,
+        lane: Lane,
+        workers: usize,
+    ) -> Option<Self> {
+        let queue_url = deliverer.queue_url(lane)?.to_string();
+        Some(DeliveryPool {
+            sqs,
+            deliverer,
+            lane,
+            queue_url,
+            workers: workers.max(1),
+        })
     }
+
+    async fn deliver(&self, admitted: Admitted) {
+        let (id, receipt) = (
+            admitted.received().message_id.clone(),
+            admitted.received().receipt_handle.clone(),
+        );
+        let done = self
+            .deliverer
+            .deliver(self.lane, vec![admitted])
+            .await
+            .first()
+            == Some(&Disposition::Done);
+        if done {
+            if let Err(e) = delete(&self.sqs, &self.queue_url, &receipt).await {
+                // It comes back after its visibility timeout; the delivered marker drops it.
+                tracing::warn!(message_id = %id, error = %e, "deleting a delivered message failed");
+            }
+        }
+    }
+
+    /// Deletes the messages of a batch that are done without a send (forwarded to the slow
+    /// lane), in one call.
+    async fn delete_settled(&self, messages: &[Received], settled: &[(usize, Disposition)]) {
+        let mut entries = Vec::new();
+        for (i, d) in settled {
+            let Some(m) = messages.get(*i).filter(|_| *d == Disposition::Done) else {
+                continue;
+            };
+            match DeleteMessageBatchRequestEntry::builder()
+                .id(format!("d{i}"))
+                .receipt_handle(&m.receipt_handle)
+                .build()
+            {
+                Ok(e) => entries.push(e),
+                Err(e) => tracing::warn!(error = %e, "building a delete entry failed"),
+            }
+        }
+        // DeleteMessageBatch takes at most 10 entries.
+        for chunk in entries.chunks(10) {
+            if let Err(e) = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(chunk.to_vec()))
+                .send()
+                .await
+            {
+                // They come back after their visibility timeout, and are forwarded again; the
+                // delivered marker keeps the copies from being sent twice.
+                tracing::warn!(error = %PollError::aws(e), "deleting forwarded messages failed");
+            }
+        }
+    }
+
+    /// Sorts `messages`, deletes the forwarded ones at once, and starts each admitted one in
+    /// a task of its own on a worker's place; returns the messages of orgs at their cap.
+    async fn sort_and_start(
+        &self,
+        messages: Vec<Received>,
+        over_cap: OverCap,
+        free: &Arc<tokio::sync::Semaphore>,
+    ) -> Vec<(usize, Received, OrgId)> {
+        if messages.is_empty() {
+            return Vec::new();
+        }
+        let sorted = self
+            .deliverer
+            .sort(self.lane, messages.clone(), over_cap)
+            .await;
+        self.delete_settled(&messages, &sorted.settled).await;
+        for (_, admitted) in sorted.admitted {
+            let (me, free) = (self.clone(), free.clone());
+            tokio::spawn(async move {
+                let Ok(place) = free.acquire_owned().await else {
+                    return;
+                };
+                me.deliver(admitted).await;
+                drop(place);
+            });
+        }
+        sorted.over_cap
+    }
+
+    /// Holds messages of orgs at their cap (first held at `since(i)`, else now), up to
+    /// [`MAX_HELD_PER_ORG`] per org: beyond that an org's messages are forwarded, so a flood
+    /// is not kept in memory, while a healthy org's brief overflow waits here.
+    async fn hold(
+        &self,
+        held: &Held,
+        free: &Arc<tokio::sync::Semaphore>,
+        over_cap: Vec<(usize, Received, OrgId)>,
+        since: impl Fn(usize) -> Option<tokio::time::Instant>,
+    ) {
+        let now = tokio::time::Instant::now();
+        let mut overflow = Vec::new();
+        {
+            let mut held = lock(held);
+            let mut per_org: HashMap<OrgId, usize> = HashMap::new();
+            for h in held.iter() {
+                *per_org.entry(h.org.clone()).or_default() += 1;
+            }
+            for (i, m, org) in over_cap {
+                let n = per_org.entry(org.clone()).or_default();
+                if *n >= MAX_HELD_PER_ORG {
+                    overflow.push(m);
+                } else {
+                    *n += 1;
+                    held.push(HeldMessage {
+                        since: since(i).unwrap_or(now),
+                        m,
+                        org,
+                    });
+                }
+            }
+        }
+        self.sort_and_start(overflow, OverCap::Forward, free).await;
+    }
+
+    /// Sorts the held messages again every [`WAIT_STEP`], all at once (forwarding in batches):
+    /// a message is sent on a worker once its org has a place, forwarded once its destination
+    /// is marked slow or it waited [`MAX_WAIT`] (it must not outlive its visibility timeout
+    /// here), and held again otherwise.
+    async fn release_held(&self, held: Held, free: Arc<tokio::sync::Semaphore>) {
+        loop {
+            tokio::time::sleep(WAIT_STEP).await;
+            let batch: Vec<HeldMessage> = std::mem::take(&mut *lock(&held));
+            if batch.is_empty() {
+                continue;
+            }
+            let (expired, fresh): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .partition(|h| h.since.elapsed() >= MAX_WAIT);
+            let expired: Vec<Received> = expired.into_iter().map(|h| h.m).collect();
+            self.sort_and_start(expired, OverCap::Forward, &free).await;
+            let since: Vec<tokio::time::Instant> = fresh.iter().map(|h| h.since).collect();
+            let fresh: Vec<Received> = fresh.into_iter().map(|h| h.m).collect();
+            let again = self.sort_and_start(fresh, OverCap::Hold, &free).await;
+            self.hold(&held, &free, again, |i| since.get(i).copied())
+                .await;
+        }
+    }
+
+    /// Runs until the process ends. Short polls with a pause when the queue is empty: a long
+    /// poll still pending when the process is killed would take a message to a dead connection
+    /// and hide it for the whole visibility timeout.
+    pub async fn run(self, idle: Duration) {
+        let free = Arc::new(tokio::sync::Semaphore::new(self.workers));
+        let held: Held = Arc::default();
+        {
+            let (me, held, free) = (self.clone(), held.clone(), free.clone());
+            tokio::spawn(async move { me.release_held(held, free).await });
+        }
+        let sorters = Arc::new(tokio::sync::Semaphore::new(SORTERS));
+        loop {
+            let Ok(sorter) = sorters.clone().acquire_owned().await else {
+                return;
+            };
+            // Receive only while a worker is free, and no more than are free: a message
+            // received must start well within its visibility timeout.
+            match free.clone().acquire_owned().await {
+                Ok(place) => drop(place),
+                Err(_) => return,
+            }
+            let room = free.available_permits().clamp(1, 10);
+            match receive(&self.sqs, &self.queue_url, room, 0).await {
+                Ok(messages) if messages.is_empty() => {
+                    drop(sorter);
+                    tokio::time::sleep(idle).await;
+                }
+                Ok(messages) => {
+                    // Sorted in a task of its own, so that forwarding one batch of a flood
+                    // does not keep the loop from receiving the next.
+                    let (me, held, free) = (self.clone(), held.clone(), free.clone());
+                    tokio::spawn(async move {
+                        let over_cap = me.sort_and_start(messages, OverCap::Hold, &free).await;
+                        me.hold(&held, &free, over_cap, |_| None).await;
+                        drop(sorter);
+                    });
+                }
+                Err(e) => {
+                    drop(sorter);
+                    tracing::warn!(error = %e, lane = ?self.lane, "deliveries poll failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the pools of both lanes (the slow one when the deliverer has it) until the process
+/// ends: what `auditctl serve` runs in place of the deliver function's two triggers.
+pub async fn run_delivery_pools(sqs: aws_sdk_sqs::Client, deliverer: Deliverer, idle: Duration) {
+    let fast = DeliveryPool::new(
+        sqs.clone(),
+        deliverer.clone(),
+        Lane::Fast,
+        LOCAL_FAST_WORKERS,
+    );
+    let slow = DeliveryPool::new(sqs, deliverer, Lane::Slow, LOCAL_SLOW_WORKERS);
+    let run = |p: Option<DeliveryPool>| async move {
+        if let Some(p) = p {
+            p.run(idle).await;
+        }
+    };
+    tokio::join!(run(fast), run(slow));
 }

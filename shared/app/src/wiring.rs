@@ -90,7 +90,8 @@ impl Wiring {
             self.clients.sqs.clone(),
             self.deliveries_queue()?,
         )
-        .with_early_flush(self.config.flush_queue_url.clone(), settle))
+        .with_early_flush(self.config.flush_queue_url.clone(), settle)
+        .with_slow_lane(self.config.slow_deliveries_queue_url.clone()))
     }
 
     /// The one outbound HTTP client for webhooks and OTLP (deliveries and the API's tests),
@@ -102,12 +103,13 @@ impl Wiring {
         )
     }
 
-    /// The webhook and OTLP deliverer.
+    /// The webhook and OTLP deliverer, of both lanes when the slow lane's queue is configured.
     pub fn deliverer(&self) -> Result<Deliverer, WiringError> {
-        Ok(Deliverer::new(
+        Ok(Deliverer::with_lanes(
             self.store(),
             self.clients.sqs.clone(),
             self.deliveries_queue()?,
+            self.config.slow_deliveries_queue_url.clone(),
             self.webhook_client()?,
             self.notifier(),
             DeliverySettings::from_config(&self.config),

@@ -24,6 +24,10 @@ pub struct Config {
     pub notify_topic_arn: Option<String>,
     /// SQS queue of webhook and OTLP deliveries (`AUDITRELAY_DELIVERIES_QUEUE_URL`).
     pub deliveries_queue_url: Option<String>,
+    /// SQS queue of the slow delivery lane: messages of destinations marked slow or failing,
+    /// and of orgs over their concurrency cap (`AUDITRELAY_SLOW_DELIVERIES_QUEUE_URL`; unset:
+    /// one lane).
+    pub slow_deliveries_queue_url: Option<String>,
     /// SQS queue of early S3 flush requests (`AUDITRELAY_FLUSH_QUEUE_URL`).
     pub flush_queue_url: Option<String>,
     /// The stack's role that customers trust; assumed before a customer's role so that trust
@@ -176,6 +180,7 @@ impl Config {
             allow_private_destinations: flag("AUDITRELAY_ALLOW_PRIVATE_DESTINATIONS")?,
             notify_topic_arn: optional("AUDITRELAY_NOTIFY_TOPIC_ARN"),
             deliveries_queue_url: optional("AUDITRELAY_DELIVERIES_QUEUE_URL"),
+            slow_deliveries_queue_url: optional("AUDITRELAY_SLOW_DELIVERIES_QUEUE_URL"),
             flush_queue_url: optional("AUDITRELAY_FLUSH_QUEUE_URL"),
             access_role_arn: optional("AUDITRELAY_ACCESS_ROLE_ARN"),
             export_queue_url: optional("AUDITRELAY_EXPORT_QUEUE_URL"),
@@ -220,6 +225,7 @@ impl Config {
             allow_private_destinations: true,
             notify_topic_arn: None,
             deliveries_queue_url: None,
+            slow_deliveries_queue_url: None,
             flush_queue_url: None,
             access_role_arn: None,
             export_queue_url: None,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod export_jobs;
 pub mod integrity;
+pub mod lanes;
 pub mod limits;
 pub mod markers;
 pub mod notifications;

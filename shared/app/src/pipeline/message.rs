@@ -10,6 +10,9 @@
 //! marker is keyed by (endpoint, event, generation), so a redelivered message is never sent
 //! twice, while a replay deliberately sends the event again (with the same `webhook-id`).
 //!
+//! A copy forwarded to the slow lane carries `"prior_attempts":n`, the attempts its first copy
+//! used up, so the attempt number (and the retry schedule) continue where they were.
+//!
 //! An OTLP message ([`OtelMessage`], `"kind":"otel"`) is one export request's worth of one
 //! org's events; see [`otel_messages`].
 
@@ -73,6 +76,13 @@ pub struct OtelMessage {
     pub generation: String,
     /// The events.
     pub events: Vec<OtelEvent>,
+    /// Attempts made before this copy was forwarded to the slow lane (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One event of an [`OtelMessage`].
@@ -113,6 +123,7 @@ pub fn otel_messages(
         config_id: config_id.into(),
         generation: generation.into(),
         events: Vec::new(),
+        prior_attempts: 0,
     };
     let mut out: Vec<(OtelMessage, Vec<usize>)> = Vec::new();
     let mut current = (new(), Vec::new());
@@ -158,6 +169,9 @@ pub struct DeliveryMessage {
     pub generation: String,
     /// The canonical event JSON: the request body, verbatim.
     pub doc: String,
+    /// Attempts made before this copy was forwarded to the slow lane (absent: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_attempts: u32,
 }
 
 impl DeliveryMessage {
@@ -177,6 +191,7 @@ impl DeliveryMessage {
             event_id: event_id.into(),
             generation: generation.into(),
             doc: doc.into(),
+            prior_attempts: 0,
         }
     }
 

@@ -13,7 +13,7 @@
 //! format) and [`queues`] (provisioning); [`consumer`] (what a queue-driven deliverer shares:
 //! settings, the received message, visibility backoff); [`sqs_batch`] (batch-failure
 //! reporting); [`pause`] (failure streak → pause → trail event → notification); [`replay`]
-//! (re-enqueueing a range); [`http_client`] and [`ssrf`] (the one outbound HTTP client and its
+//! (re-enqueueing a range); [`lanes`] (the fast and slow delivery lanes: slow marks, per-org caps); [`http_client`] and [`ssrf`] (the one outbound HTTP client and its
 //! destination rules); [`role`], [`bucket`] and [`bucket_writer`] (the customer's role,
 //! opening their bucket on any store, and writing to it); [`poll`] (the local pollers' loop and error). Signing and the retry schedule are
 //! pure and live in `relay_core` ([`relay_core::signing`], [`relay_core::retry`]).
@@ -22,6 +22,7 @@ pub mod bucket;
 pub mod bucket_writer;
 pub mod consumer;
 pub mod http_client;
+pub mod lanes;
 pub mod message;
 pub mod pause;
 pub mod poll;

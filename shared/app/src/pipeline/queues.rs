@@ -1,4 +1,4 @@
-//! The deliveries queue, its dead-letter queue and the notification topic, for `auditctl
+//! The deliveries queues (the fast and the slow lane, the same settings), their dead-letter queues and the notification topic, for `auditctl
 //! provision` and the tests (the SAM template declares the same settings; a test compares).
 
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -157,6 +157,12 @@ pub async fn ensure_delivery_queues(
         max_receive_count: max_attempts,
     };
     ensure_queue_with_dlq(sqs, name, spec).await
+}
+
+/// The slow delivery lane's queue name beside the deliveries queue `name` (its DLQ is
+/// `{name}-slow-dlq`).
+pub fn slow_queue_name(name: &str) -> String {
+    format!("{name}-slow")
 }
 
 /// The URL of an existing queue.

@@ -27,6 +27,7 @@ use crate::pipeline::consumer::{
     change_visibility, DeliverySettings, Disposition, Received, INTERNAL_RETRY,
 };
 use crate::pipeline::http_client::WebhookClient;
+use crate::pipeline::lanes::SlowMarks;
 use crate::pipeline::message::{OtelEvent, OtelMessage};
 use crate::pipeline::pause::Notifier;
 use relay_core::model::event::rfc3339_millis;
@@ -59,6 +60,7 @@ pub struct OtelDeliverer {
     pub(super) notifier: Notifier,
     pub(super) settings: DeliverySettings,
     shapes: ShapeContexts,
+    marks: Option<SlowMarks>,
 }
 
 /// How the events of a message stand after claiming.
@@ -90,7 +92,15 @@ impl OtelDeliverer {
             notifier,
             settings,
             shapes,
+            marks: None,
         }
+    }
+
+    /// Marks exports slow in `marks` (when there is a slow lane): a request still running
+    /// after [`SLOW_AFTER`](crate::pipeline::lanes::SLOW_AFTER), or a failed one.
+    pub fn with_marks(mut self, marks: Option<SlowMarks>) -> Self {
+        self.marks = marks;
+        self
     }
 
     /// Reads the configurations of `orgs` (strongly consistent: a pause or a deletion is seen
@@ -142,7 +152,8 @@ impl OtelDeliverer {
                 "OTLP export not active; queued events skipped (replay them after re-enabling)");
             return Disposition::Done;
         }
-        let attempt_no = m.receive_count.max(1);
+        // A copy forwarded to the slow lane continues its first copy's count.
+        let attempt_no = msg.prior_attempts.saturating_add(m.receive_count.max(1));
         if attempt_no > self.settings.schedule.max_attempts() {
             tracing::warn!(message_id = %m.message_id, receive_count = m.receive_count,
                 "message received more often than the retry schedule allows; check the queue's maxReceiveCount");
@@ -182,15 +193,18 @@ impl OtelDeliverer {
                 break;
             }
             let docs: Vec<&str> = events.iter().map(|e| e.doc.as_str()).collect();
-            let outcome = export(
+            let request = export(
                 &self.client,
                 &url,
                 &config.headers,
                 config.schema,
                 &ctx,
                 &docs,
-            )
-            .await;
+            );
+            let outcome = match &self.marks {
+                Some(marks) => marks.watch(&config.org_id, &config.id, request).await,
+                None => request.await,
+            };
             let at = rfc3339_millis(OffsetDateTime::now_utc());
             match outcome.verdict {
                 ExportVerdict::Accepted { partial } => {
@@ -218,6 +232,11 @@ impl OtelDeliverer {
                     self.lost(config, events.len(), &error, now).await;
                 }
                 ExportVerdict::Retry { retry_after } => {
+                    if let Some(marks) = &self.marks {
+                        marks
+                            .mark(&config.org_id, &config.id, now_unix, "an attempt failed")
+                            .await;
+                    }
                     let error = outcome.error.unwrap_or_else(|| "failed".into());
                     let rest: Vec<&OtelEvent> =
                         chunks[i..].iter().flat_map(|c| c.iter().copied()).collect();

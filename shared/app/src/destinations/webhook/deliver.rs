@@ -25,6 +25,7 @@ use crate::pipeline::consumer::{
     change_visibility, DeliverySettings, Disposition, Received, INTERNAL_RETRY,
 };
 use crate::pipeline::http_client::WebhookClient;
+use crate::pipeline::lanes::SlowMarks;
 use crate::pipeline::message::{DeliveryMessage, DestinationKind};
 use crate::pipeline::pause::Notifier;
 use relay_core::model::event::rfc3339_millis;
@@ -52,6 +53,7 @@ pub struct WebhookDeliverer {
     pub(super) notifier: Notifier,
     pub(super) settings: DeliverySettings,
     shapes: ShapeContexts,
+    marks: Option<SlowMarks>,
 }
 
 impl WebhookDeliverer {
@@ -74,7 +76,15 @@ impl WebhookDeliverer {
             notifier,
             settings,
             shapes,
+            marks: None,
         }
+    }
+
+    /// Marks endpoints slow in `marks` (when there is a slow lane): an attempt still running
+    /// after [`SLOW_AFTER`](crate::pipeline::lanes::SLOW_AFTER), or a failed one.
+    pub fn with_marks(mut self, marks: Option<SlowMarks>) -> Self {
+        self.marks = marks;
+        self
     }
 
     /// Loads each endpoint that `keys` name once, concurrently.
@@ -127,7 +137,8 @@ impl WebhookDeliverer {
         } else {
             Trigger::Event
         };
-        let attempt_no = m.receive_count.max(1);
+        // A copy forwarded to the slow lane continues its first copy's count.
+        let attempt_no = msg.prior_attempts.saturating_add(m.receive_count.max(1));
         if endpoint.status() != EndpointStatus::Active {
             let why = match endpoint.status() {
                 EndpointStatus::Paused => {
@@ -190,7 +201,11 @@ impl WebhookDeliverer {
             }
         }
 
-        let outcome = send_event(&self.client, endpoint, &ctx, &msg.event_id, &msg.doc, now).await;
+        let send = send_event(&self.client, endpoint, &ctx, &msg.event_id, &msg.doc, now);
+        let outcome = match &self.marks {
+            Some(marks) => marks.watch(&endpoint.org_id, &endpoint.id, send).await,
+            None => send.await,
+        };
         let mut attempt = self.attempt(msg, attempt_no, trigger, now, AttemptStatus::Delivered);
         attempt.status_code = outcome.status_code;
         attempt.latency_ms = Some(outcome.latency_ms);
@@ -252,6 +267,16 @@ impl WebhookDeliverer {
                 Disposition::Done
             }
             Verdict::Failed { retry_after } => {
+                if let Some(marks) = &self.marks {
+                    marks
+                        .mark(
+                            &endpoint.org_id,
+                            &endpoint.id,
+                            now_unix,
+                            "an attempt failed",
+                        )
+                        .await;
+                }
                 match self
                     .settings
                     .schedule
