@@ -14,6 +14,7 @@ pub mod orgs;
 pub mod otlp;
 pub mod s3_stream;
 pub mod schema;
+pub mod stream_position;
 pub mod summary;
 pub mod webhooks;
 
