@@ -19,6 +19,7 @@ mod otel;
 mod query;
 mod s3_export;
 mod shapes;
+mod stream_position;
 mod template;
 mod tls;
 mod webhooks;
