@@ -244,9 +244,6 @@ async fn local_credentials_key(config: &Config, clients: &clients::Clients) -> R
     }
 }
 
-/// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
-/// API, the fanout (stream poller), the deliver consumer, export jobs, early-flush requests
-/// and, every `flush_interval` seconds, the scheduled S3 flush.
 /// How `auditctl serve` runs, from its flags.
 struct ServeArgs {
     addr: SocketAddr,
@@ -255,6 +252,10 @@ struct ServeArgs {
     export_budget: Duration,
 }
 
+/// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
+/// API, the fanout (stream poller, resuming after its recorded position), the deliver
+/// consumer, export jobs, early-flush requests and, every `flush_interval` seconds, the
+/// scheduled S3 flush.
 async fn serve(mut config: Config, clients: clients::Clients, args: ServeArgs) -> Result<()> {
     let ServeArgs {
         addr,
