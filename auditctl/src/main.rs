@@ -67,6 +67,15 @@ enum Command {
         /// Seconds between scheduled S3 flushes (the deployed schedule is 300); 0 disables.
         #[arg(long, default_value_t = 300)]
         flush_interval: u64,
+        /// Seconds an S3 flush holds its org's lease (the deployed value is 900). A killed
+        /// `serve` blocks that org's flushes this long; the crash tests shorten it.
+        #[arg(long, default_value_t = 900)]
+        flush_lease: u64,
+        /// Seconds an export job may run per local invocation before it continues in the
+        /// next (the deployed value is 840); its lease lasts this plus 60 s, so a killed
+        /// `serve` blocks the job that long.
+        #[arg(long, default_value_t = LOCAL_BUDGET.as_secs())]
+        export_budget: u64,
     },
     /// Run one S3 export flush now (every enabled org, or one), as the schedule would.
     Flush {
@@ -286,15 +295,25 @@ async fn local_credentials_key(config: &Config, clients: &clients::Clients) -> R
     }
 }
 
-/// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
-/// API, the fanout (stream poller), the deliver consumer, export jobs, early-flush requests
-/// and, every `flush_interval` seconds, the scheduled S3 flush.
-async fn serve(
-    mut config: Config,
-    clients: clients::Clients,
+/// How `auditctl serve` runs, from its flags.
+struct ServeArgs {
     addr: SocketAddr,
     flush_interval: u64,
-) -> Result<()> {
+    flush_lease: Duration,
+    export_budget: Duration,
+}
+
+/// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
+/// API, the fanout (stream poller, resuming after its recorded position), the deliver
+/// consumer, export jobs, early-flush requests and, every `flush_interval` seconds, the
+/// scheduled S3 flush.
+async fn serve(mut config: Config, clients: clients::Clients, args: ServeArgs) -> Result<()> {
+    let ServeArgs {
+        addr,
+        flush_interval,
+        flush_lease,
+        export_budget,
+    } = args;
     let sqs = clients.sqs.clone();
     let queue_url = local_queue(&sqs, &config.deliveries_queue_url, &queue_name(&config)).await?;
     // Created here too, so that a stack provisioned before the slow lane existed still serves.
@@ -333,7 +352,8 @@ async fn serve(
         &wiring.config.events_table,
         wiring.fanout()?,
     )
-    .await?;
+    .await?
+    .with_position(wiring.store());
     tokio::spawn(stream.run(Duration::from_millis(200)));
     tokio::spawn(run_delivery_pools(
         sqs.clone(),
@@ -345,13 +365,15 @@ async fn serve(
         sqs.clone(),
         export_url,
         wiring.export_runner(),
-        LOCAL_BUDGET,
+        export_budget,
     );
     tokio::spawn(exports.run(Duration::from_millis(500)));
-    let requests = FlushRequestPoller::new(sqs, flush_url, wiring.flusher(), LOCAL_BUDGET);
+    let mut settings = FlushSettings::from_config(&wiring.config);
+    settings.lease = flush_lease;
+    let flusher = Flusher::from_config(&wiring.config, &wiring.clients, settings);
+    let requests = FlushRequestPoller::new(sqs, flush_url, flusher.clone(), LOCAL_BUDGET);
     tokio::spawn(requests.run(Duration::from_millis(500)));
     if flush_interval > 0 {
-        let flusher = wiring.flusher();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(flush_interval));
             tick.tick().await;
@@ -595,7 +617,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             addr,
             flush_interval,
-        } => serve(config, clients, addr, flush_interval).await?,
+            flush_lease,
+            export_budget,
+        } => {
+            let args = ServeArgs {
+                addr,
+                flush_interval,
+                flush_lease: Duration::from_secs(flush_lease),
+                export_budget: Duration::from_secs(export_budget),
+            };
+            serve(config, clients, args).await?
+        }
     }
     Ok(())
 }

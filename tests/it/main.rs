@@ -24,6 +24,7 @@ mod query;
 mod s3_export;
 mod sealing;
 mod shapes;
+mod stream_position;
 mod template;
 mod tls;
 mod webhooks;

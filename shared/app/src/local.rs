@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use relay_store::stream_position::ShardPosition;
+use relay_store::Store;
 
 use crate::deliver::{Admitted, Deliverer, OverCap};
 use crate::fanout::Fanout;
@@ -20,14 +22,30 @@ use crate::pipeline::poll::{delete, PollError};
 use crate::pipeline::stream::insert_from_streams_api;
 use relay_core::model::ids::OrgId;
 
-/// Reads the events table's stream from its oldest record (TRIM_HORIZON) and fans out.
+/// Reads the events table's stream and fans out: from its oldest record (TRIM_HORIZON), or,
+/// with [`StreamPoller::with_position`], after the last batch a previous poller finished.
 #[derive(Debug)]
 pub struct StreamPoller {
     streams: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
     /// Open shards and where to read next (`None`: the shard is closed and fully read).
     shards: HashMap<String, Option<String>>,
+    /// Per shard, the last record whose work is durable: where a lost iterator (expired,
+    /// trimmed) or the next process resumes.
+    done: HashMap<String, ShardPosition>,
+    /// Where the positions are persisted (`auditctl serve`), loaded on the first poll.
+    persist: Option<Persist>,
     fanout: Fanout,
+}
+
+#[derive(Debug)]
+struct Persist {
+    store: Store,
+    loaded: bool,
+}
+
+fn position_error(e: relay_store::error::StoreError) -> PollError {
+    PollError::Aws(format!("stream position: {e}"))
 }
 
 impl StreamPoller {
@@ -58,8 +76,26 @@ impl StreamPoller {
             streams,
             stream_arn,
             shards: HashMap::new(),
+            done: HashMap::new(),
+            persist: None,
             fanout,
         })
+    }
+
+    /// Persists the position per shard in `store` (the config table) after every batch whose
+    /// work is durable, and starts from the persisted positions, so that a restarted process
+    /// re-reads at most the batch that was in flight when it stopped.
+    pub fn with_position(mut self, store: Store) -> Self {
+        self.persist = Some(Persist {
+            store,
+            loaded: false,
+        });
+        self
+    }
+
+    /// The stream's ARN.
+    pub fn stream_arn(&self) -> &str {
+        &self.stream_arn
     }
 
     async fn iterator(
@@ -81,27 +117,104 @@ impl StreamPoller {
             .shard_iterator)
     }
 
+    /// Where to start reading `shard`: after its last finished record, else at its oldest.
+    /// A position the stream no longer has (trimmed after 24 hours, or from another stream)
+    /// falls back to the oldest record: re-read events are suppressed downstream, skipped ones
+    /// would be lost.
+    async fn start(
+        &self,
+        shard: &str,
+        first_seq: Option<&str>,
+    ) -> Result<Option<String>, PollError> {
+        match self.done.get(shard) {
+            Some(p) if p.closed => Ok(None),
+            Some(ShardPosition { seq: Some(seq), .. }) if !before(seq, first_seq) => {
+                match self
+                    .iterator(shard, ShardIteratorType::AfterSequenceNumber, Some(seq))
+                    .await
+                {
+                    Ok(it) => Ok(it),
+                    Err(e) => {
+                        tracing::warn!(shard, seq = %seq, error = %e, "stream position unusable; reading the shard from its oldest record");
+                        self.iterator(shard, ShardIteratorType::TrimHorizon, None)
+                            .await
+                    }
+                }
+            }
+            _ => {
+                self.iterator(shard, ShardIteratorType::TrimHorizon, None)
+                    .await
+            }
+        }
+    }
+
+    /// The stream's shards and the first sequence number of each.
+    async fn list_shards(&self) -> Result<Vec<(String, Option<String>)>, PollError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let desc = self
+                .streams
+                .describe_stream()
+                .stream_arn(&self.stream_arn)
+                .set_exclusive_start_shard_id(after.take())
+                .send()
+                .await
+                .map_err(PollError::aws)?;
+            let Some(d) = desc.stream_description() else {
+                return Ok(out);
+            };
+            for s in d.shards() {
+                if let Some(id) = s.shard_id() {
+                    let first = s
+                        .sequence_number_range()
+                        .and_then(|r| r.starting_sequence_number())
+                        .map(str::to_string);
+                    out.push((id.to_string(), first));
+                }
+            }
+            match d.last_evaluated_shard_id() {
+                Some(last) => after = Some(last.to_string()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Records that `shard`'s work is durable up to `position`.
+    async fn finished(&mut self, shard: &str, position: ShardPosition) {
+        if self.done.get(shard) == Some(&position) {
+            return;
+        }
+        if let Some(p) = &self.persist {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if let Err(e) = p
+                .store
+                .put_stream_position(&self.stream_arn, shard, &position, now)
+                .await
+            {
+                // The work is done; a restart before the next save re-reads a little more.
+                tracing::warn!(shard, error = %e, "could not save the stream position");
+            }
+        }
+        self.done.insert(shard.to_string(), position);
+    }
+
     /// Reads every shard once and fans out what it finds; returns the number of records read.
     pub async fn poll_once(&mut self) -> Result<usize, PollError> {
-        let desc = self
-            .streams
-            .describe_stream()
-            .stream_arn(&self.stream_arn)
-            .send()
-            .await
-            .map_err(PollError::aws)?;
-        let ids: Vec<String> = desc
-            .stream_description()
-            .map(|d| d.shards())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| s.shard_id().map(str::to_string))
-            .collect();
-        for id in ids {
+        if let Some(p) = &mut self.persist {
+            if !p.loaded {
+                self.done = p
+                    .store
+                    .stream_positions(&self.stream_arn)
+                    .await
+                    .map_err(position_error)?;
+                p.loaded = true;
+                tracing::info!(stream = %self.stream_arn, positions = ?self.done, "stream poller starts from its recorded positions");
+            }
+        }
+        for (id, first) in self.list_shards().await? {
             if !self.shards.contains_key(&id) {
-                let it = self
-                    .iterator(&id, ShardIteratorType::TrimHorizon, None)
-                    .await?;
+                let it = self.start(&id, first.as_deref()).await?;
                 self.shards.insert(id, it);
             }
         }
@@ -112,14 +225,22 @@ impl StreamPoller {
             .filter_map(|(id, it)| it.clone().map(|it| (id.clone(), it)))
             .collect();
         for (shard, it) in open {
-            let out = self
+            let out = match self
                 .streams
                 .get_records()
                 .shard_iterator(it)
                 .limit(100)
                 .send()
                 .await
-                .map_err(PollError::aws)?;
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    // An expired or trimmed iterator is not coming back: the next poll starts
+                    // the shard again from its last finished record.
+                    self.shards.remove(&shard);
+                    return Err(PollError::aws(e));
+                }
+            };
             let mut inserts = Vec::new();
             for r in out.records() {
                 match insert_from_streams_api(r) {
@@ -129,19 +250,56 @@ impl StreamPoller {
                 }
             }
             seen += out.records().len();
+            tracing::debug!(shard = %shard, records = out.records().len(), inserts = inserts.len(), "stream batch");
             let report = self.fanout.process(&inserts).await;
-            let next = match report.first_failed.and_then(|i| inserts.get(i)) {
-                // Read again from the first event not fully enqueued, as Lambda would.
-                Some(failed) => {
-                    self.iterator(
-                        &shard,
-                        ShardIteratorType::AtSequenceNumber,
-                        Some(&failed.sequence_number),
-                    )
-                    .await?
+            let failed = report
+                .first_failed
+                .and_then(|i| inserts.get(i).map(|f| (i, f)));
+            let (next, durable) = match failed {
+                // Read again from the first event not fully enqueued, as Lambda would; what
+                // came before it is durable.
+                Some((i, failed)) => {
+                    let durable =
+                        i.checked_sub(1)
+                            .and_then(|j| inserts.get(j))
+                            .map(|d| ShardPosition {
+                                seq: Some(d.sequence_number.clone()),
+                                closed: false,
+                            });
+                    let next = self
+                        .iterator(
+                            &shard,
+                            ShardIteratorType::AtSequenceNumber,
+                            Some(&failed.sequence_number),
+                        )
+                        .await?;
+                    (next, durable)
                 }
-                None => out.next_shard_iterator().map(str::to_string),
+                None => {
+                    let next = out.next_shard_iterator().map(str::to_string);
+                    let last = out
+                        .records()
+                        .last()
+                        .and_then(|r| r.dynamodb())
+                        .and_then(|c| c.sequence_number())
+                        .map(str::to_string);
+                    let durable = match (last, next.is_none()) {
+                        (Some(seq), closed) => Some(ShardPosition {
+                            seq: Some(seq),
+                            closed,
+                        }),
+                        (None, true) => Some(ShardPosition {
+                            seq: self.done.get(&shard).and_then(|p| p.seq.clone()),
+                            closed: true,
+                        }),
+                        (None, false) => None,
+                    };
+                    (next, durable)
+                }
             };
+            if let Some(position) = durable {
+                self.finished(&shard, position).await;
+            }
             self.shards.insert(shard, next);
         }
         Ok(seen)
@@ -159,6 +317,29 @@ impl StreamPoller {
                 }
             }
         }
+    }
+}
+
+/// Whether sequence number `seq` comes before `first` (a shard's first record): then it
+/// cannot be a position in that shard. Sequence numbers are decimal strings of up to 40
+/// digits, so they compare by length first.
+fn before(seq: &str, first: Option<&str>) -> bool {
+    first.is_some_and(|first| (seq.len(), seq) < (first.len(), first))
+}
+
+#[cfg(test)]
+mod stream_position_tests {
+    use super::before;
+
+    #[test]
+    fn a_position_before_the_shards_first_record_is_not_in_that_shard() {
+        let first = Some("1100000000017454423009");
+        assert!(before("999", first));
+        assert!(before("1100000000017454423008", first));
+        assert!(!before("1100000000017454423009", first));
+        assert!(!before("1100000000017454423100", first));
+        assert!(!before("21000000000174544230090", first));
+        assert!(!before("5", None));
     }
 }
 

@@ -18,6 +18,7 @@ pub mod otlp;
 pub mod s3_stream;
 pub mod schema;
 pub mod sealing;
+pub mod stream_position;
 pub mod summary;
 pub mod webhooks;
 

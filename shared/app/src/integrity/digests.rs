@@ -38,7 +38,7 @@ use relay_store::Store;
 pub const MAX_DIGESTS_PER_RUN: usize = 24;
 /// How long a writer may hold the org's lease: far more than [`MAX_DIGESTS_PER_RUN`] digests
 /// take.
-const LEASE_SECS: i64 = 300;
+pub const LEASE: Duration = Duration::from_secs(300);
 
 /// The record of an object the flush wrote from `batch` (events in acceptance order): what
 /// the digest of its period lists for it.
@@ -105,6 +105,9 @@ pub struct DigestWriter {
     buckets: Buckets,
     signer: Signer,
     period: Duration,
+    /// How long a run holds the org's lease (a writer killed mid-run blocks the org's flush
+    /// this long).
+    lease: Duration,
 }
 
 impl DigestWriter {
@@ -115,7 +118,15 @@ impl DigestWriter {
             buckets,
             signer,
             period,
+            lease: LEASE,
         }
+    }
+
+    /// Holds the org's lease at most `lease` (never longer than [`LEASE`]): a flush with a
+    /// shorter lease (`auditctl serve --flush-lease`) is not blocked longer by its digests.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.min(LEASE);
+        self
     }
 
     /// Whether digests are written at all (a signing key is configured).
@@ -144,7 +155,12 @@ impl DigestWriter {
         // The flush's lease: also skips disabled and unverified destinations.
         let Some(state) = self
             .store
-            .acquire_flush_lease(org_id, &owner, now_s, now_s + LEASE_SECS)
+            .acquire_flush_lease(
+                org_id,
+                &owner,
+                now_s,
+                now_s + i64::try_from(self.lease.as_secs()).unwrap_or(300),
+            )
             .await?
         else {
             return Ok(DigestOutcome::default());

@@ -185,7 +185,8 @@ impl Flusher {
             store.clone(),
         );
         let digests =
-            DigestWriter::new(store.clone(), buckets.clone(), signer, config.digest_period);
+            DigestWriter::new(store.clone(), buckets.clone(), signer, config.digest_period)
+                .with_lease(settings.lease);
         Flusher::new(
             store,
             buckets,
