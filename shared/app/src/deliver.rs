@@ -5,11 +5,12 @@
 //! Messages come from one of two lanes ([`crate::pipeline::lanes`]). In the fast lane a
 //! message whose destination is marked slow, or whose org already has
 //! [`ORG_CAP`](crate::pipeline::lanes::ORG_CAP) messages in flight in this process, is
-//! forwarded to the slow lane without being sent, carrying the attempts it used up. Within a
+//! forwarded to the slow lane without being sent, carrying the attempts it used up; in the
+//! slow lane, a message whose destination has been marked fast since is forwarded back. Within a
 //! batch, messages are processed concurrently, so one slow receiver does not hold up the
 //! others' sends.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -22,7 +23,7 @@ use crate::destinations::otlp::deliver::OtelDeliverer;
 use crate::destinations::webhook::deliver::WebhookDeliverer;
 use crate::pipeline::consumer::{change_visibility, DeliverySettings, Disposition, Received};
 use crate::pipeline::http_client::WebhookClient;
-use crate::pipeline::lanes::{same_queue, Lane, OrgGate, Pass, SlowMarks, ORG_CAP};
+use crate::pipeline::lanes::{same_queue, Lane, LaneMarks, Marked, OrgGate, Pass, ORG_CAP};
 use crate::pipeline::message::{enqueue, DeliveryMessage, DestinationKind, Envelope, OtelMessage};
 use crate::pipeline::pause::Notifier;
 use crate::pipeline::sqs_batch;
@@ -44,7 +45,7 @@ struct LaneDeliverers {
 #[derive(Debug, Clone)]
 struct SlowLane {
     lane: LaneDeliverers,
-    marks: SlowMarks,
+    marks: LaneMarks,
     gate: OrgGate,
 }
 
@@ -117,7 +118,7 @@ fn parse(m: &Received) -> Option<Parsed> {
 enum Route {
     /// Send it here (holding the org's place while it runs, in the fast lane).
     Deliver(Option<Pass>),
-    /// Forward it to the slow lane.
+    /// Forward it to the other lane.
     Forward,
     /// Its org has its cap of messages in flight.
     OverCap,
@@ -152,7 +153,7 @@ impl Deliverer {
         let shapes = ShapeContexts::new(store.clone());
         let marks = slow_queue_url
             .as_ref()
-            .map(|_| SlowMarks::new(store.clone()));
+            .map(|_| LaneMarks::new(store.clone()));
         let lane = |url: &String| LaneDeliverers {
             queue_url: url.clone(),
             otel: OtelDeliverer::new(
@@ -220,7 +221,7 @@ impl Deliverer {
     }
 
     async fn routes(&self, lane: Lane, parsed: &[Option<Parsed>]) -> Vec<Route> {
-        let Some(slow) = self.slow.as_ref().filter(|_| lane == Lane::Fast) else {
+        let Some(slow) = self.slow.as_ref() else {
             return parsed
                 .iter()
                 .map(|p| match p {
@@ -233,7 +234,7 @@ impl Deliverer {
         let mut orgs: Vec<&OrgId> = parsed.iter().flatten().map(Parsed::org).collect();
         orgs.sort_unstable();
         orgs.dedup();
-        let marked: HashMap<&OrgId, HashSet<String>> = orgs
+        let marked: HashMap<&OrgId, Marked> = orgs
             .iter()
             .copied()
             .zip(join_all(orgs.iter().map(|o| slow.marks.marked(o, now))).await)
@@ -244,15 +245,26 @@ impl Deliverer {
                 let Some(p) = p else {
                     return Route::Reject;
                 };
-                if marked
-                    .get(p.org())
-                    .is_some_and(|m| m.contains(p.destination()))
-                {
-                    return Route::Forward;
-                }
-                match slow.gate.try_enter(p.org()) {
-                    Some(pass) => Route::Deliver(Some(pass)),
-                    None => Route::OverCap,
+                let m = marked.get(p.org());
+                match lane {
+                    // A destination marked slow leaves the fast lane unsent.
+                    Lane::Fast if m.is_some_and(|m| m.slow.contains(p.destination())) => {
+                        Route::Forward
+                    }
+                    // One that answers in time cannot hold a worker long: no cap.
+                    Lane::Fast if m.is_some_and(|m| m.fast.contains(p.destination())) => {
+                        Route::Deliver(None)
+                    }
+                    Lane::Fast => match slow.gate.try_enter(p.org()) {
+                        Some(pass) => Route::Deliver(Some(pass)),
+                        None => Route::OverCap,
+                    },
+                    // One marked fast since (a new destination's burst beyond its allowance)
+                    // goes back, so it does not wait behind slow receivers.
+                    Lane::Slow if m.is_some_and(|m| m.fast.contains(p.destination())) => {
+                        Route::Forward
+                    }
+                    Lane::Slow => Route::Deliver(None),
                 }
             })
             .collect()
@@ -273,8 +285,8 @@ impl Deliverer {
     }
 
     /// Sorts a received batch of `lane`: in the fast lane, the messages of destinations marked
-    /// slow and of orgs at their cap are forwarded to the slow lane (all in one
-    /// SendMessageBatch); undecodable messages are let go to the dead-letter queue; the rest
+    /// slow and of orgs at their cap are forwarded to the slow lane, in the slow lane those of
+    /// destinations marked fast to the fast lane (all in one SendMessageBatch); undecodable messages are let go to the dead-letter queue; the rest
     /// are admitted, to be sent by [`Deliverer::deliver`]. Messages of an org at its cap go as
     /// `over_cap` says.
     pub async fn sort(&self, lane: Lane, messages: Vec<Received>, over_cap: OverCap) -> Sorted {
@@ -325,10 +337,14 @@ impl Deliverer {
             "sorted a batch");
         if let (Some(slow), false) = (&self.slow, forward.is_empty()) {
             let bodies: Vec<&RawValue> = forward.iter().map(|(_, _, b)| b.as_ref()).collect();
-            let report = enqueue(&self.sqs, &slow.lane.queue_url, &bodies).await;
+            let other = match lane {
+                Lane::Fast => &slow.lane.queue_url,
+                Lane::Slow => &self.fast.queue_url,
+            };
+            let report = enqueue(&self.sqs, other, &bodies).await;
             if let Some(e) = &report.error {
-                tracing::warn!(error = %e, failed = report.failed.len(),
-                    "forwarding to the slow lane failed; retrying later");
+                tracing::warn!(error = %e, failed = report.failed.len(), ?lane,
+                    "forwarding to the other lane failed; retrying later");
             }
             for (k, (i, m, _)) in forward.iter().enumerate() {
                 if report.failed.contains(&k) {

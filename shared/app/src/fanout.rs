@@ -10,13 +10,13 @@
 //! there (records before it are checkpointed); messages enqueued twice by such a retry are
 //! deduplicated by the deliver function's delivered marker.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use futures::future::join_all;
 
-use crate::pipeline::lanes::SlowMarks;
+use crate::pipeline::lanes::{FastAllowance, LaneMarks, Marked};
 use crate::pipeline::message::{
     enqueue, otel_messages as group_otel, DeliveryMessage, EnqueueReport, OtelMessage, LIVE,
 };
@@ -42,7 +42,7 @@ pub struct Fanout {
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     early_flush: Option<EarlyFlush>,
-    slow: Option<(String, SlowMarks)>,
+    slow: Option<(String, LaneMarks, FastAllowance)>,
 }
 
 /// Enqueues each message to the fast or the slow lane (`slow[i]`), as one report over the input
@@ -106,7 +106,13 @@ impl Fanout {
 
     /// Routes the messages of destinations marked slow to `slow_queue_url` (when given).
     pub fn with_slow_lane(mut self, slow_queue_url: Option<String>) -> Self {
-        self.slow = slow_queue_url.map(|u| (u, SlowMarks::new(self.store.clone())));
+        self.slow = slow_queue_url.map(|u| {
+            (
+                u,
+                LaneMarks::new(self.store.clone()),
+                FastAllowance::default(),
+            )
+        });
         self
     }
 
@@ -160,15 +166,25 @@ impl Fanout {
             join_all(orgs.iter().map(|o| self.store.get_otel_config(o, false))),
             join_all(orgs.iter().map(|o| async move {
                 match &self.slow {
-                    Some((_, marks)) => marks.marked(o, now).await,
-                    None => HashSet::new(),
+                    Some((_, marks, _)) => marks.marked(o, now).await,
+                    None => Marked::default(),
                 }
             }))
         );
-        let marked: HashMap<&str, HashSet<String>> =
-            orgs.iter().map(|o| o.as_str()).zip(marks).collect();
-        let is_slow =
-            |org: &str, destination: &str| marked.get(org).is_some_and(|m| m.contains(destination));
+        let marked: HashMap<&str, Marked> = orgs.iter().map(|o| o.as_str()).zip(marks).collect();
+        // The slow lane for a destination marked slow, and for one with no mark yet beyond its
+        // small fast-lane allowance (a new destination's burst must not queue up ahead of
+        // other orgs' messages before its first attempts show how it answers).
+        let is_slow = |org: &OrgId, destination: &str| {
+            let Some((_, _, allowance)) = &self.slow else {
+                return false;
+            };
+            match marked.get(org.as_str()) {
+                Some(m) if m.slow.contains(destination) => true,
+                Some(m) if m.fast.contains(destination) => false,
+                _ => !allowance.take(org, destination),
+            }
+        };
         let mut endpoints: HashMap<&str, Vec<WebhookEndpoint>> = HashMap::new();
         let mut failed: Vec<usize> = Vec::new();
         for (org, res) in orgs.iter().zip(lists) {
@@ -246,7 +262,7 @@ impl Fanout {
             .iter()
             .map(|m| is_slow(&m.org_id, &m.config_id))
             .collect();
-        let slow_url = self.slow.as_ref().map(|(u, _)| u.as_str());
+        let slow_url = self.slow.as_ref().map(|(u, _, _)| u.as_str());
         let (report, otel_report, (), uncounted) = tokio::join!(
             enqueue_lanes(&self.sqs, &self.queue_url, slow_url, &messages, &slow),
             enqueue_lanes(

@@ -8,10 +8,16 @@
 //!
 //! A destination is marked slow for [`MARK_FOR`] when an attempt is still running after
 //! [`SLOW_AFTER`] (marked while the attempt is in flight, not when it ends) or when an
-//! attempt fails; the mark is one small item per destination ([`SlowMarks`]), written when it
-//! is set or renewed, not per event. The fanout routes the messages of marked destinations to
-//! the slow lane; the fast lane forwards a message of a marked destination there without
-//! sending it. [`OrgGate`] caps the messages one org has in flight in a process.
+//! attempt fails, and marked fast when an attempt is delivered within [`SLOW_AFTER`]; the mark
+//! is one small item per destination ([`LaneMarks`]), written when it is set or renewed, not
+//! per event. The fanout routes the messages of destinations marked slow to the slow lane, and
+//! gives a destination with no mark yet (a new one) only [`FAST_ALLOWANCE`] messages per
+//! [`ALLOWANCE_WINDOW`] in the fast lane ([`FastAllowance`]): until its first attempts show how
+//! it answers, a burst for it cannot queue up ahead of other orgs' messages. The fast lane
+//! forwards a message of a destination marked slow to the slow lane without sending it, and
+//! the slow lane forwards a message of a destination marked fast back. [`OrgGate`] caps the
+//! messages one org has in flight in a process, except those of destinations marked fast (they
+//! answer in time, so they cannot hold the workers).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -19,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use relay_core::model::ids::OrgId;
+use relay_store::lanes::LaneMark;
 use relay_store::Store;
 
 /// An attempt still running after this long marks its destination slow.
@@ -33,6 +40,11 @@ const MARKS_FRESH: Duration = Duration::from_secs(1);
 /// the local pool); the rest go to the slow lane. Healthy receivers answer in milliseconds, so
 /// only an org whose messages hang reaches it.
 pub const ORG_CAP: usize = 4;
+/// Messages a destination with no mark may put in the fast lane per [`ALLOWANCE_WINDOW`] from
+/// one fanout process; the rest take the slow lane until its attempts mark it.
+pub const FAST_ALLOWANCE: u32 = 10;
+/// The window of [`FAST_ALLOWANCE`].
+pub const ALLOWANCE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Which queue a message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,41 +72,60 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Cached {
     read_at: Instant,
-    until: HashMap<String, i64>,
+    until: HashMap<String, (LaneMark, i64)>,
 }
 
-/// The slow marks of destinations, read through a short per-process cache.
+/// An org's destinations with a live mark, by lane.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marked {
+    /// Marked slow.
+    pub slow: HashSet<String>,
+    /// Marked fast.
+    pub fast: HashSet<String>,
+}
+
+impl Marked {
+    fn of(until: &HashMap<String, (LaneMark, i64)>, now: i64) -> Self {
+        let mut m = Marked::default();
+        for (d, (mark, u)) in until {
+            if *u > now {
+                match mark {
+                    LaneMark::Slow => m.slow.insert(d.clone()),
+                    LaneMark::Fast => m.fast.insert(d.clone()),
+                };
+            }
+        }
+        m
+    }
+}
+
+/// The lane marks of destinations, read through a short per-process cache.
 #[derive(Debug, Clone)]
-pub struct SlowMarks {
+pub struct LaneMarks {
     store: Store,
     cache: Arc<Mutex<HashMap<OrgId, Cached>>>,
 }
 
-impl SlowMarks {
+impl LaneMarks {
     /// Marks kept in `store`.
     pub fn new(store: Store) -> Self {
-        SlowMarks {
+        LaneMarks {
             store,
             cache: Arc::default(),
         }
     }
 
-    /// The org's destinations marked slow at `now` (unix seconds). A failed read counts as
-    /// none marked: the fast lane then simply tries them.
-    pub async fn marked(&self, org: &OrgId, now: i64) -> HashSet<String> {
+    /// The org's destinations marked at `now` (unix seconds). A failed read counts as none
+    /// marked: the fast lane then simply tries them.
+    pub async fn marked(&self, org: &OrgId, now: i64) -> Marked {
         if let Some(c) = lock(&self.cache).get(org) {
             if c.read_at.elapsed() < MARKS_FRESH {
-                return c
-                    .until
-                    .iter()
-                    .filter(|(_, u)| **u > now)
-                    .map(|(d, _)| d.clone())
-                    .collect();
+                return Marked::of(&c.until, now);
             }
         }
-        match self.store.slow_marks(org, now).await {
+        match self.store.lane_marks(org, now).await {
             Ok(until) => {
-                let out = until.keys().cloned().collect();
+                let out = Marked::of(&until, now);
                 lock(&self.cache).insert(
                     org.clone(),
                     Cached {
@@ -105,27 +136,44 @@ impl SlowMarks {
                 out
             }
             Err(e) => {
-                tracing::warn!(org_id = %org, error = %e, "reading the slow marks failed");
-                HashSet::new()
+                tracing::warn!(org_id = %org, error = %e, "reading the lane marks failed");
+                Marked::default()
             }
         }
     }
 
-    /// Marks `destination` slow for [`MARK_FOR`] from `now`, unless this process knows of a
-    /// mark with more than half of that left (so a destination that stays slow costs a write
-    /// per half period, not one per event).
+    /// Marks `destination` slow for [`MARK_FOR`] from `now`.
     pub async fn mark(&self, org: &OrgId, destination: &str, now: i64, why: &str) {
+        self.set(org, destination, LaneMark::Slow, now, why).await;
+    }
+
+    /// Marks `destination` fast for [`MARK_FOR`] from `now` (an attempt was delivered in time).
+    pub async fn mark_fast(&self, org: &OrgId, destination: &str, now: i64) {
+        self.set(
+            org,
+            destination,
+            LaneMark::Fast,
+            now,
+            "an attempt was delivered in time",
+        )
+        .await;
+    }
+
+    /// Sets a mark, unless this process knows of the same mark with more than half of
+    /// [`MARK_FOR`] left (so a destination that stays as it is costs a write per half period,
+    /// not one per event).
+    async fn set(&self, org: &OrgId, destination: &str, mark: LaneMark, now: i64, why: &str) {
         let period = i64::try_from(MARK_FOR.as_secs()).unwrap_or(300);
         let known = lock(&self.cache)
             .get(org)
             .and_then(|c| c.until.get(destination).copied());
-        if known.is_some_and(|u| u > now + period / 2) {
+        if known.is_some_and(|(m, u)| m == mark && u > now + period / 2) {
             return;
         }
         let until = now + period;
-        match self.store.mark_slow(org, destination, until).await {
+        match self.store.mark_lane(org, destination, mark, until).await {
             Ok(()) => {
-                tracing::info!(org_id = %org, destination, why, "destination marked slow");
+                tracing::info!(org_id = %org, destination, ?mark, why, "destination marked");
                 lock(&self.cache)
                     .entry(org.clone())
                     .or_insert_with(|| Cached {
@@ -133,10 +181,10 @@ impl SlowMarks {
                         until: HashMap::new(),
                     })
                     .until
-                    .insert(destination.to_string(), until);
+                    .insert(destination.to_string(), (mark, until));
             }
             Err(e) => {
-                tracing::warn!(org_id = %org, destination, error = %e, "marking a destination slow failed");
+                tracing::warn!(org_id = %org, destination, error = %e, "marking a destination failed");
             }
         }
     }
@@ -156,6 +204,44 @@ impl SlowMarks {
             attempt
         );
         out
+    }
+
+    /// After a delivered attempt that took `took`: marks the destination fast when it
+    /// answered within [`SLOW_AFTER`].
+    pub async fn delivered(&self, org: &OrgId, destination: &str, took: Duration, now: i64) {
+        if took < SLOW_AFTER {
+            self.mark_fast(org, destination, now).await;
+        }
+    }
+}
+
+/// (org, destination) → (when its window started, messages taken in it).
+type AllowanceWindows = HashMap<(OrgId, String), (Instant, u32)>;
+
+/// What each destination with no mark has left of its fast-lane allowance in this process.
+#[derive(Debug, Clone, Default)]
+pub struct FastAllowance {
+    used: Arc<Mutex<AllowanceWindows>>,
+}
+
+impl FastAllowance {
+    /// Takes one message of `destination`'s allowance; false when it is spent for this window.
+    pub fn take(&self, org: &OrgId, destination: &str) -> bool {
+        let mut used = lock(&self.used);
+        if used.len() > 10_000 {
+            used.retain(|_, (start, _)| start.elapsed() < ALLOWANCE_WINDOW);
+        }
+        let entry = used
+            .entry((org.clone(), destination.to_string()))
+            .or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= ALLOWANCE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        if entry.1 >= FAST_ALLOWANCE {
+            return false;
+        }
+        entry.1 += 1;
+        true
     }
 }
 
@@ -227,6 +313,16 @@ mod tests {
     }
 
     #[test]
+    fn a_destination_without_a_mark_has_a_small_allowance_per_window() {
+        let allowance = FastAllowance::default();
+        let org: OrgId = "org_a".into();
+        let taken = (0..25).filter(|_| allowance.take(&org, "whk_1")).count();
+        assert_eq!(taken, usize::try_from(FAST_ALLOWANCE).unwrap());
+        // Another destination has its own.
+        assert!(allowance.take(&org, "whk_2"));
+    }
+
+    #[test]
     fn a_record_arn_names_its_queue() {
         let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/relay-slow-deliveries";
         assert!(same_queue(
@@ -246,7 +342,7 @@ mod tests {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build();
-        let marks = SlowMarks::new(Store::new(
+        let marks = LaneMarks::new(Store::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             &relay_core::config::Config::with_prefix("t"),
         ));

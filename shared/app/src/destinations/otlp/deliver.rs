@@ -27,7 +27,7 @@ use crate::pipeline::consumer::{
     change_visibility, DeliverySettings, Disposition, Received, INTERNAL_RETRY,
 };
 use crate::pipeline::http_client::WebhookClient;
-use crate::pipeline::lanes::SlowMarks;
+use crate::pipeline::lanes::LaneMarks;
 use crate::pipeline::message::{OtelEvent, OtelMessage};
 use crate::pipeline::pause::Notifier;
 use relay_core::model::event::rfc3339_millis;
@@ -60,7 +60,7 @@ pub struct OtelDeliverer {
     pub(super) notifier: Notifier,
     pub(super) settings: DeliverySettings,
     shapes: ShapeContexts,
-    marks: Option<SlowMarks>,
+    marks: Option<LaneMarks>,
 }
 
 /// How the events of a message stand after claiming.
@@ -98,7 +98,7 @@ impl OtelDeliverer {
 
     /// Marks exports slow in `marks` (when there is a slow lane): a request still running
     /// after [`SLOW_AFTER`](crate::pipeline::lanes::SLOW_AFTER), or a failed one.
-    pub fn with_marks(mut self, marks: Option<SlowMarks>) -> Self {
+    pub fn with_marks(mut self, marks: Option<LaneMarks>) -> Self {
         self.marks = marks;
         self
     }
@@ -201,16 +201,23 @@ impl OtelDeliverer {
                 &ctx,
                 &docs,
             );
+            let started = std::time::Instant::now();
             let outcome = match &self.marks {
                 Some(marks) => marks.watch(&config.org_id, &config.id, request).await,
                 None => request.await,
             };
+            let took = started.elapsed();
             let at = rfc3339_millis(OffsetDateTime::now_utc());
             match outcome.verdict {
                 ExportVerdict::Accepted { partial } => {
                     if let Some(p) = &partial {
                         tracing::warn!(org_id = %config.org_id, rejected = p.rejected,
                             message = %p.message, "OTLP receiver reported a partial success");
+                    }
+                    if let Some(marks) = &self.marks {
+                        marks
+                            .delivered(&config.org_id, &config.id, took, now_unix)
+                            .await;
                     }
                     self.finish(config, msg, events, DELIVERED, now_unix).await;
                     self.record(

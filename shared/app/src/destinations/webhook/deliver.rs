@@ -25,7 +25,7 @@ use crate::pipeline::consumer::{
     change_visibility, DeliverySettings, Disposition, Received, INTERNAL_RETRY,
 };
 use crate::pipeline::http_client::WebhookClient;
-use crate::pipeline::lanes::SlowMarks;
+use crate::pipeline::lanes::LaneMarks;
 use crate::pipeline::message::{DeliveryMessage, DestinationKind};
 use crate::pipeline::pause::Notifier;
 use relay_core::model::event::rfc3339_millis;
@@ -53,7 +53,7 @@ pub struct WebhookDeliverer {
     pub(super) notifier: Notifier,
     pub(super) settings: DeliverySettings,
     shapes: ShapeContexts,
-    marks: Option<SlowMarks>,
+    marks: Option<LaneMarks>,
 }
 
 impl WebhookDeliverer {
@@ -82,7 +82,7 @@ impl WebhookDeliverer {
 
     /// Marks endpoints slow in `marks` (when there is a slow lane): an attempt still running
     /// after [`SLOW_AFTER`](crate::pipeline::lanes::SLOW_AFTER), or a failed one.
-    pub fn with_marks(mut self, marks: Option<SlowMarks>) -> Self {
+    pub fn with_marks(mut self, marks: Option<LaneMarks>) -> Self {
         self.marks = marks;
         self
     }
@@ -202,10 +202,12 @@ impl WebhookDeliverer {
         }
 
         let send = send_event(&self.client, endpoint, &ctx, &msg.event_id, &msg.doc, now);
+        let started = std::time::Instant::now();
         let outcome = match &self.marks {
             Some(marks) => marks.watch(&endpoint.org_id, &endpoint.id, send).await,
             None => send.await,
         };
+        let took = started.elapsed();
         let mut attempt = self.attempt(msg, attempt_no, trigger, now, AttemptStatus::Delivered);
         attempt.status_code = outcome.status_code;
         attempt.latency_ms = Some(outcome.latency_ms);
@@ -223,10 +225,18 @@ impl WebhookDeliverer {
                         }
                     }
                 };
+                let fast = async {
+                    if let Some(marks) = &self.marks {
+                        marks
+                            .delivered(&endpoint.org_id, &endpoint.id, took, now_unix)
+                            .await;
+                    }
+                };
                 tokio::join!(
                     self.finish(&endpoint.id, &marker, AttemptStatus::Delivered, now_unix),
                     self.log_attempt(attempt),
-                    reset
+                    reset,
+                    fast
                 );
                 Disposition::Done
             }
