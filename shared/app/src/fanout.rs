@@ -22,8 +22,8 @@ use crate::pipeline::message::{
 };
 use crate::pipeline::stream::{insert_from_lambda, StreamInsert};
 use relay_core::model::ids::OrgId;
-use relay_core::model::otlp::{OtelConfig, OtelStatus};
-use relay_core::model::webhook::{EndpointStatus, WebhookEndpoint};
+use relay_core::model::otlp::OtelRoute;
+use relay_core::model::webhook::WebhookRoute;
 use relay_store::Store;
 
 /// What a fanout of some inserts did.
@@ -162,8 +162,8 @@ impl Fanout {
         orgs.dedup();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let (lists, otel_configs, marks) = tokio::join!(
-            join_all(orgs.iter().map(|o| self.store.list_webhooks(o, false))),
-            join_all(orgs.iter().map(|o| self.store.get_otel_config(o, false))),
+            join_all(orgs.iter().map(|o| self.store.list_webhook_routes(o))),
+            join_all(orgs.iter().map(|o| self.store.get_otel_route(o))),
             join_all(orgs.iter().map(|o| async move {
                 match &self.slow {
                     Some((_, marks, _)) => marks.marked(o, now).await,
@@ -185,15 +185,12 @@ impl Fanout {
                 _ => !allowance.take(org, destination),
             }
         };
-        let mut endpoints: HashMap<&str, Vec<WebhookEndpoint>> = HashMap::new();
+        let mut endpoints: HashMap<&str, Vec<WebhookRoute>> = HashMap::new();
         let mut failed: Vec<usize> = Vec::new();
         for (org, res) in orgs.iter().zip(lists) {
             match res {
                 Ok(list) => {
-                    let active = list
-                        .into_iter()
-                        .filter(|e| e.status() == EndpointStatus::Active)
-                        .collect();
+                    let active = list.into_iter().filter(|e| e.active).collect();
                     endpoints.insert(org, active);
                 }
                 Err(e) => {
@@ -202,11 +199,11 @@ impl Fanout {
             }
         }
         // Some(config) for an active export, None for none; absent: could not be read.
-        let mut otel: HashMap<&str, Option<OtelConfig>> = HashMap::new();
+        let mut otel: HashMap<&str, Option<OtelRoute>> = HashMap::new();
         for (org, res) in orgs.iter().zip(otel_configs) {
             match res {
                 Ok(c) => {
-                    otel.insert(org, c.filter(|c| c.status() == OtelStatus::Active));
+                    otel.insert(org, c.filter(|c| c.active));
                 }
                 Err(e) => {
                     tracing::warn!(org_id = %org, error = %e, "reading the OTLP export failed");

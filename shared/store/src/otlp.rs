@@ -18,7 +18,7 @@ use super::markers::Claim;
 use super::{conditional, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::model::ids::OrgId;
-use relay_core::model::otlp::{OtelConfig, OtelDestination, OtelHeaders};
+use relay_core::model::otlp::{OtelConfig, OtelDestination, OtelHeaders, OtelRoute};
 use relay_core::shapes::Schema;
 
 /// Sort key of the configuration item.
@@ -164,6 +164,31 @@ impl Store {
             .await
             .map_err(StoreError::from_sdk)?;
         self.config_from_opt(out.item()).await
+    }
+
+    /// The org's OTLP export as the fanout routes to it: only the id, the batch size and the
+    /// state are read (a projection), so routing neither reads nor opens a header value.
+    pub async fn get_otel_route(&self, org_id: &OrgId) -> Result<Option<OtelRoute>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.config_table)
+            .key("pk", pk(org_id))
+            .key("sk", s(SK))
+            .projection_expression("id, max_batch_size, enabled, paused_at")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let Some(it) = out.item() else {
+            return Ok(None);
+        };
+        Ok(Some(OtelRoute {
+            id: get_s(it, "id")?.to_string(),
+            max_batch_size: opt_n(it, "max_batch_size")
+                .ok_or_else(|| StoreError::Corrupt("otel config without max_batch_size".into()))?,
+            active: matches!(it.get("enabled"), Some(AttributeValue::Bool(true)))
+                && opt_s(it, "paused_at").is_none(),
+        }))
     }
 
     /// Creates or updates the org's OTLP export (its id and creation time are kept). Enabling

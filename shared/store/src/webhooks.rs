@@ -18,7 +18,7 @@ use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use crate::schema::GSI_BY_RECEIVED;
 use relay_core::model::ids::{EndpointId, OrgId};
-use relay_core::model::webhook::{Attempt, AttemptStatus, Trigger, WebhookEndpoint};
+use relay_core::model::webhook::{Attempt, AttemptStatus, Trigger, WebhookEndpoint, WebhookRoute};
 use relay_core::shapes::Schema;
 use relay_core::signing::WebhookSecret;
 
@@ -353,6 +353,42 @@ impl Store {
                 self.endpoint_from_stored(&it.map_err(StoreError::from_sdk)?)
                     .await?,
             );
+        }
+        Ok(out)
+    }
+
+    /// The org's endpoints as the fanout routes to them: only the id, the action patterns and
+    /// the state are read (a projection), so routing neither reads nor opens a secret.
+    pub async fn list_webhook_routes(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Vec<WebhookRoute>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.config_table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :w)")
+            .expression_attribute_values(":pk", s(format!("ORG#{org_id}")))
+            .expression_attribute_values(":w", s("WEBHOOK#"))
+            .projection_expression("id, actions, enabled, paused_at")
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(it) = pages.next().await {
+            let it = it.map_err(StoreError::from_sdk)?;
+            let actions = match it.get("actions") {
+                Some(AttributeValue::L(list)) => {
+                    list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+                }
+                _ => return Err(StoreError::Corrupt("webhook without actions".into())),
+            };
+            out.push(WebhookRoute {
+                id: get_s(&it, "id")?.into(),
+                actions,
+                active: matches!(it.get("enabled"), Some(AttributeValue::Bool(true)))
+                    && opt_s(&it, "paused_at").is_none(),
+            });
         }
         Ok(out)
     }

@@ -108,6 +108,18 @@ pub enum OtelStatus {
     Disabled,
 }
 
+/// What the fanout needs of an org's OTLP export to route events to it: never its header
+/// values, so routing reads no secret and opens none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtelRoute {
+    /// The configuration's id.
+    pub id: String,
+    /// Enabled and not paused.
+    pub active: bool,
+    /// Most records per request.
+    pub max_batch_size: u32,
+}
+
 /// A stored OTLP export configuration with its delivery state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OtelConfig {

@@ -36,6 +36,32 @@ pub enum EndpointStatus {
     Disabled,
 }
 
+/// Whether `action` matches one of the patterns (`*` and `?` wildcards).
+pub fn actions_match(patterns: &[String], action: &str) -> bool {
+    patterns
+        .iter()
+        .any(|p| wildmatch::WildMatch::new(p).matches(action))
+}
+
+/// What the fanout needs of an endpoint to route events to it: never its secrets, so routing
+/// reads no secret and opens none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRoute {
+    /// The endpoint.
+    pub id: EndpointId,
+    /// Its action patterns.
+    pub actions: Vec<String>,
+    /// Enabled and not paused.
+    pub active: bool,
+}
+
+impl WebhookRoute {
+    /// Whether events with `action` go to this endpoint.
+    pub fn matches(&self, action: &str) -> bool {
+        actions_match(&self.actions, action)
+    }
+}
+
 /// A webhook endpoint. `Debug` masks the secrets (they are `WebhookSecret`s).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEndpoint {
@@ -89,9 +115,7 @@ impl WebhookEndpoint {
 
     /// Whether events with `action` go to this endpoint.
     pub fn matches(&self, action: &str) -> bool {
-        self.actions
-            .iter()
-            .any(|p| wildmatch::WildMatch::new(p).matches(action))
+        actions_match(&self.actions, action)
     }
 
     /// The secrets that sign at `now` (unix seconds): the current one, and the previous one
