@@ -214,3 +214,112 @@ async fn openapi_document_is_valid_openapi_3_1_with_errors_rate_limits_and_beare
         );
     }
 }
+
+/// The answers whose shape is the caller's choice, documented as any object on purpose: an
+/// event in the query's `schema` (the stored event verbatim, an `entry` or an OCSF record),
+/// passed through as raw JSON; and IAM statements, whose grammar is AWS's.
+const FREE_FORM: [&str; 8] = [
+    "get_log 200",
+    "list_logs 200 .logs[]",
+    "identity_trail 200 .logs[]",
+    "resource_trail 200 .logs[]",
+    "secret_trail 200 .logs[]",
+    "stream_setup 200 .bucketPolicy.Statement[]",
+    "stream_setup 200 .permissionPolicy.Statement[]",
+    "stream_setup 200 .trustPolicy.Statement[]",
+];
+
+/// Where in `schema` (followed through `$ref`s, arrays and compositions) an object has no
+/// declared fields, as `.field` / `[]` paths from the answer's root.
+fn bare_objects(
+    doc: &Value,
+    schema: &Value,
+    at: &str,
+    seen: &mut Vec<String>,
+    out: &mut Vec<String>,
+) {
+    if let Some(r) = schema["$ref"].as_str() {
+        if seen.iter().any(|s| s == r) {
+            return; // a recursive type: its fields are checked where it is first met
+        }
+        seen.push(r.to_string());
+        let name = r.trim_start_matches("#/components/schemas/");
+        bare_objects(doc, &doc["components"]["schemas"][name], at, seen, out);
+        seen.pop();
+        return;
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        for s in schema[key].as_array().into_iter().flatten() {
+            bare_objects(doc, s, at, seen, out);
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if types.contains(&"array") {
+        bare_objects(doc, &schema["items"], &format!("{at}[]"), seen, out);
+    }
+    if types.contains(&"object") {
+        let props = schema["properties"].as_object();
+        let typed_map = schema["additionalProperties"]
+            .as_object()
+            .is_some_and(|a| !a.is_empty());
+        if props.is_none_or(|p| p.is_empty()) && !typed_map {
+            out.push(at.to_string());
+        }
+        for (name, s) in props.into_iter().flatten() {
+            bare_objects(doc, s, &format!("{at}.{name}"), seen, out);
+        }
+        if typed_map {
+            bare_objects(
+                doc,
+                &schema["additionalProperties"],
+                &format!("{at}.*"),
+                seen,
+                out,
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn openapi_every_2xx_answer_of_a_keyed_operation_declares_its_fields() {
+    let env = TestEnv::new().await;
+    let doc = document(&env).await;
+    std::fs::write("/tmp/schemas-openapi.json", doc.to_string()).unwrap();
+    let mut found = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op["security"] == serde_json::json!([{}]) {
+                continue;
+            }
+            let id = op["operationId"].as_str().unwrap();
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for (media, content) in response["content"].as_object().into_iter().flatten() {
+                    assert!(
+                        content["schema"].is_object(),
+                        "{method} {path} {status} {media}: no schema"
+                    );
+                    let mut bare = Vec::new();
+                    bare_objects(&doc, &content["schema"], "", &mut Vec::new(), &mut bare);
+                    for at in bare {
+                        found.insert(format!("{id} {status} {at}").trim_end().to_string());
+                    }
+                }
+            }
+        }
+    }
+    let allowed: BTreeSet<String> = FREE_FORM.iter().map(|s| s.to_string()).collect();
+    let unexplained: Vec<_> = found.difference(&allowed).collect();
+    assert!(
+        unexplained.is_empty(),
+        "2xx answers documented as objects without fields: {unexplained:#?}"
+    );
+    let stale: Vec<_> = allowed.difference(&found).collect();
+    assert!(stale.is_empty(), "exceptions no longer needed: {stale:#?}");
+}

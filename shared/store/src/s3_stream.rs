@@ -152,7 +152,7 @@ fn state_from_item(item: &Item) -> Result<FlushState, StoreError> {
 }
 
 /// One flush run, as listed by `GET .../audit-export/runs`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportRun {
     /// `run_…` id.
