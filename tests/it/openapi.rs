@@ -343,6 +343,9 @@ for label, schema, body in given["cases"]:
 sys.exit(1 if bad else 0)
 "#;
 
+/// One request of the conformance test: operation id, method, URI, key, body, expected status.
+type Call<'a> = (&'a str, Method, String, &'a str, Option<Value>, u16);
+
 /// The documented schema of `operation_id`'s answer with `status`.
 fn answer_schema(doc: &Value, operation_id: &str, status: u16) -> Value {
     for item in doc["paths"].as_object().unwrap().values() {
@@ -407,7 +410,7 @@ async fn openapi_real_answers_conform_to_their_documented_schemas() {
         fmt(now + time::Duration::hours(1)),
     );
     let admin = format!("/orgs/{org}/audit-export");
-    let calls: Vec<(&str, Method, String, &str, Option<Value>, u16)> = vec![
+    let calls: Vec<Call> = vec![
         (
             "ingest_events",
             Method::POST,
