@@ -163,6 +163,7 @@ pub struct ExportRun {
     pub finished_at: Option<String>,
     /// `running`, `succeeded`, `partial` (stopped at the time budget, continues next run),
     /// `failed`.
+    #[schema(pattern = "^(running|succeeded|partial|failed)$")]
     pub status: String,
     /// Events written.
     pub event_count: u64,

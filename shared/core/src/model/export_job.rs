@@ -428,6 +428,7 @@ pub struct ExportJobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The events' shape in the files (`canonical`, `columnar`, `ocsf`).
+    #[schema(pattern = "^(canonical|columnar|ocsf)$")]
     pub schema: &'static str,
     /// The files' format (`jsonl`, `jsonl.gz`, `csv`, `csv.gz`, `parquet`).
     pub format: FileFormat,
