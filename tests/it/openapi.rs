@@ -592,6 +592,21 @@ async fn openapi_real_answers_conform_to_their_documented_schemas() {
         ]));
     }
     let id = export_id.expect("an export id");
+    // Queued: no manifest seal yet (its fields are absent, not null).
+    let r = env
+        .call(
+            Method::GET,
+            &format!("/v1/audit/exports/{id}"),
+            Some(owner),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["status"], "queued", "{}", r.text);
+    cases.push(serde_json::json!([
+        "get_export (queued)",
+        answer_schema(&doc, "get_export", 200),
+        r.body
+    ]));
     let runner = ExportRunner::new(
         env.store.clone(),
         Clients::new(&sdk),
