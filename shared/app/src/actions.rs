@@ -7,7 +7,7 @@ use relay_core::model::ids::OrgId;
 use relay_store::Store;
 
 /// The answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ActionsResponse {
     /// Every action the org's trail has held, in lexical order (at most 1,000).
     pub actions: Vec<String>,

@@ -144,6 +144,13 @@ pub async fn put(
     }
 }
 
+/// The answer of `GET .../audit-export/credentials`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CredentialList {
+    /// The org's credentials, without their secret values.
+    pub data: Vec<CredentialView>,
+}
+
 /// The org's credentials, masked.
 pub async fn list(store: &Store, org_id: &OrgId) -> Result<Vec<CredentialView>, Error> {
     Ok(store

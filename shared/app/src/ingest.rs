@@ -17,16 +17,17 @@ pub const MAX_BATCH: usize = 500;
 const PUT_CONCURRENCY: usize = 32;
 
 /// What happened to one event of the request.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct EventStatus {
     /// Its id (generated when it was not sent).
     pub event_id: String,
     /// `created`, or `duplicate` when it was stored before (a re-send).
+    #[schema(value_type = String, pattern = "^(created|duplicate)$")]
     pub status: &'static str,
 }
 
 /// Answer of a successful ingest (202).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     /// Events in the request.
     pub accepted: usize,

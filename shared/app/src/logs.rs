@@ -15,9 +15,12 @@ use relay_core::shapes::{entry, ocsf, Schema, ShapeContext};
 use relay_store::Store;
 
 /// The documented `GET /v1/audit/logs` response shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogsResponse {
-    /// Events in the asked shape, newest first.
+    /// Events in the asked shape, newest first. Documented as objects: the shape is the
+    /// query's `schema` (the stored event verbatim, an `entry` or an OCSF record), passed
+    /// through as raw JSON.
+    #[schema(value_type = Vec<Object>)]
     pub logs: Vec<Box<RawValue>>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub cursor: Option<String>,

@@ -16,7 +16,7 @@ use relay_core::summary::buckets::Dim;
 use relay_store::Store;
 
 /// A resource, as named in a trail's path.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ResourceRef {
     /// `resource.type`.
     #[serde(rename = "type")]
@@ -26,13 +26,15 @@ pub struct ResourceRef {
 }
 
 /// `GET /v1/audit/identities/{identity_id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IdentityTrail {
     /// The identity (`actor.user_id`).
     pub identity_id: String,
     /// Its events in the summary's range.
     pub summary: TrailSummary,
-    /// Its events, newest first (the page).
+    /// Its events, newest first (the page), in the query's `schema` (raw JSON, as
+    /// `GET /v1/audit/logs`).
+    #[schema(value_type = Vec<Object>)]
     pub logs: Vec<Box<RawValue>>,
     /// Next page's cursor.
     pub cursor: Option<String>,
@@ -41,7 +43,7 @@ pub struct IdentityTrail {
 }
 
 /// `GET /v1/audit/resources/{type}/{id}` and `GET /v1/audit/secrets/{path}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResourceTrail {
     /// The resource.
     pub resource: ResourceRef,
@@ -50,7 +52,9 @@ pub struct ResourceTrail {
     pub path: Option<String>,
     /// Its events in the summary's range (30 days unless `from`/`to` say otherwise).
     pub summary: TrailSummary,
-    /// Its events, newest first (the page).
+    /// Its events, newest first (the page), in the query's `schema` (raw JSON, as
+    /// `GET /v1/audit/logs`).
+    #[schema(value_type = Vec<Object>)]
     pub logs: Vec<Box<RawValue>>,
     /// Next page's cursor.
     pub cursor: Option<String>,

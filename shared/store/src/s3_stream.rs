@@ -152,7 +152,7 @@ fn state_from_item(item: &Item) -> Result<FlushState, StoreError> {
 }
 
 /// One flush run, as listed by `GET .../audit-export/runs`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportRun {
     /// `run_…` id.
@@ -163,6 +163,7 @@ pub struct ExportRun {
     pub finished_at: Option<String>,
     /// `running`, `succeeded`, `partial` (stopped at the time budget, continues next run),
     /// `failed`.
+    #[schema(pattern = "^(running|succeeded|partial|failed)$")]
     pub status: String,
     /// Events written.
     pub event_count: u64,

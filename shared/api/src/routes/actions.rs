@@ -23,7 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     path = "/v1/audit/actions",
     operation_id = "list_actions",
     tag = "trail",
-    responses((status = 200, description = "The org's actions", body = crate::openapi::Object))
+    responses((status = 200, description = "The org's actions", body = relay_app::actions::ActionsResponse))
 )]
 pub async fn list_actions(
     State(state): State<AppState>,

@@ -35,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ("to" = Option<String>, Query, description = "End (RFC 3339; default now)"),
         ("top" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Entries per top list"),
     ),
-    responses((status = 200, description = "Counts and top lists", body = crate::openapi::Object))
+    responses((status = 200, description = "Counts and top lists", body = relay_app::summary::read::OrgSummary))
 )]
 async fn summary(
     State(state): State<AppState>,
@@ -55,7 +55,7 @@ async fn summary(
     operation_id = "identity_trail",
     tag = "trail",
     params(("identity_id" = String, Path, description = "The actor's `user_id`"), crate::openapi::LogParams),
-    responses((status = 200, description = "The identity's trail", body = crate::openapi::Object))
+    responses((status = 200, description = "The identity's trail", body = relay_app::trails::IdentityTrail))
 )]
 async fn identity_trail(
     State(state): State<AppState>,
@@ -87,7 +87,7 @@ async fn identity_trail(
         ("resource_id" = String, Path, description = "The resource's id (may contain `/`)"),
         crate::openapi::LogParams,
     ),
-    responses((status = 200, description = "The resource's trail", body = crate::openapi::Object))
+    responses((status = 200, description = "The resource's trail", body = relay_app::trails::ResourceTrail))
 )]
 async fn resource_trail(
     State(state): State<AppState>,
@@ -120,7 +120,7 @@ async fn resource_trail(
         ("path" = String, Path, description = "The secret's path (may contain `/`)"),
         crate::openapi::LogParams,
     ),
-    responses((status = 200, description = "The secret's trail", body = crate::openapi::Object))
+    responses((status = 200, description = "The secret's trail", body = relay_app::trails::ResourceTrail))
 )]
 async fn secret_trail(
     State(state): State<AppState>,

@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -15,6 +14,7 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::AppState;
 use relay_app::credentials as service;
+use relay_app::credentials::CredentialList;
 
 /// This module's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -29,14 +29,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
     operation_id = "list_credentials",
     tag = "credentials",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
-    responses((status = 200, description = "`{\"data\": [credential]}` (no secret values)", body = crate::openapi::Object))
+    responses((status = 200, description = "The stored credentials (no secret values)", body = CredentialList))
 )]
 async fn list(
     State(state): State<AppState>,
     OrgAdmin { org_id, .. }: OrgAdmin,
 ) -> Result<Response, ApiError> {
     let data = service::list(state.store(), &org_id).await?;
-    Ok(Json(json!({ "data": data })).into_response())
+    Ok(Json(CredentialList { data }).into_response())
 }
 
 /// Creates a credential (201), or rotates one of the same type (200).

@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     operation_id = "create_export",
     tag = "exports",
     request_body = relay_core::model::export_job::ExportRequest,
-    responses((status = 202, description = "Queued", body = crate::openapi::Object, links(("get_export" = (operation_id = "get_export", parameters(("export_id" = "$response.body#/export_id")))))))
+    responses((status = 202, description = "Queued", body = relay_app::destinations::export_job::service::Created, links(("get_export" = (operation_id = "get_export", parameters(("export_id" = "$response.body#/export_id")))))))
 )]
 async fn create(
     State(state): State<AppState>,
@@ -57,7 +57,7 @@ async fn create(
     operation_id = "list_exports",
     tag = "exports",
     params(crate::openapi::PageParams),
-    responses((status = 200, description = "A page of export jobs", body = crate::openapi::Object))
+    responses((status = 200, description = "A page of export jobs", body = relay_app::destinations::export_job::service::ExportList))
 )]
 async fn list(
     State(state): State<AppState>,

@@ -27,7 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     operation_id = "integrity_counts",
     tag = "integrity",
     params(crate::openapi::RangeParams),
-    responses((status = 200, description = "Accepted events per digest period", body = crate::openapi::Object))
+    responses((status = 200, description = "Accepted events per digest period", body = relay_app::integrity::CountsView))
 )]
 async fn counts(
     State(state): State<AppState>,
@@ -50,7 +50,7 @@ async fn counts(
     operation_id = "integrity_keys",
     tag = "integrity",
     security(()),
-    responses((status = 200, description = "The public keys (no key needed)", body = crate::openapi::Object))
+    responses((status = 200, description = "The public keys (no key needed)", body = relay_app::integrity::PublicKeysView))
 )]
 async fn keys(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(relay_app::integrity::public_keys(state.store()).await?).into_response())

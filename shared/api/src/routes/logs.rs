@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,7 +14,10 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryPairs};
 use crate::AppState;
 use relay_core::auth::Principal;
+use relay_core::model::ids::{KeyId, OrgId};
+use relay_core::model::{Role, Scope};
 use relay_core::query::LogQuery;
+use utoipa::ToSchema;
 
 /// This module's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -32,7 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     operation_id = "ingest_events",
     tag = "trail",
     request_body = crate::openapi::IngestBody,
-    responses((status = 202, description = "Accepted (stored durably)", body = crate::openapi::Object, links(("get_log" = (operation_id = "get_log", parameters(("event_id" = "$response.body#/events/0/event_id")))))))
+    responses((status = 202, description = "Accepted (stored durably)", body = relay_app::ingest::IngestResponse, links(("get_log" = (operation_id = "get_log", parameters(("event_id" = "$response.body#/events/0/event_id")))))))
 )]
 pub async fn ingest(
     State(state): State<AppState>,
@@ -53,7 +56,7 @@ pub async fn ingest(
     operation_id = "list_logs",
     tag = "trail",
     params(crate::openapi::LogParams),
-    responses((status = 200, description = "A page of events, newest first", body = crate::openapi::Object))
+    responses((status = 200, description = "A page of events, newest first", body = relay_app::logs::LogsResponse))
 )]
 pub async fn list_logs(
     State(state): State<AppState>,
@@ -95,14 +98,27 @@ pub async fn get_log(
     path = "/v1/whoami",
     operation_id = "whoami",
     tag = "meta",
-    responses((status = 200, description = "The key's org, role and scopes", body = crate::openapi::Object))
+    responses((status = 200, description = "The key's org, role and scopes", body = WhoAmI))
 )]
-pub async fn whoami(principal: Principal) -> Json<serde_json::Value> {
-    let k = &principal.key;
-    Json(json!({
-        "org_id": k.org_id,
-        "key_id": k.key_id,
-        "role": k.role,
-        "scopes": k.scopes,
-    }))
+pub async fn whoami(principal: Principal) -> Json<WhoAmI> {
+    let k = principal.key;
+    Json(WhoAmI {
+        org_id: k.org_id,
+        key_id: k.key_id,
+        role: k.role,
+        scopes: k.scopes,
+    })
+}
+
+/// The answer of `GET /v1/whoami`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The key's org.
+    pub org_id: OrgId,
+    /// The key's id (never its token).
+    pub key_id: KeyId,
+    /// The holder's role.
+    pub role: Role,
+    /// The key's explicit scopes.
+    pub scopes: Vec<Scope>,
 }

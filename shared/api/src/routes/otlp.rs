@@ -96,7 +96,7 @@ pub async fn remove(
     tag = "otel",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
     request_body(content = Option<relay_core::model::otlp::OtelConfigInput>, description = "A configuration to test; none tests the stored one"),
-    responses((status = 200, description = "The collector's answer", body = crate::openapi::Object))
+    responses((status = 200, description = "The collector's answer", body = relay_app::destinations::otlp::service::TestResult))
 )]
 pub async fn test(
     State(state): State<AppState>,
@@ -122,7 +122,7 @@ pub async fn test(
     tag = "otel",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
     request_body = relay_core::model::webhook::ReplayRequest,
-    responses((status = 202, description = "What was enqueued", body = crate::openapi::Object))
+    responses((status = 202, description = "What was enqueued", body = relay_app::destinations::otlp::service::ReplayResult))
 )]
 pub async fn replay(
     State(state): State<AppState>,

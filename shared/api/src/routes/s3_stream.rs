@@ -111,7 +111,7 @@ async fn delete_config(
     tag = "stream",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
     request_body(content = Option<relay_core::model::s3_stream::S3ConfigInput>, description = "A configuration to test; none tests the stored one"),
-    responses((status = 200, description = "What the store answered", body = crate::openapi::Object))
+    responses((status = 200, description = "What the store answered", body = relay_app::pipeline::bucket::TestResult))
 )]
 async fn test(
     State(state): State<AppState>,
@@ -135,7 +135,7 @@ async fn test(
     operation_id = "list_stream_runs",
     tag = "stream",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("limit" = Option<u32>, Query, minimum = 1, description = "How many runs")),
-    responses((status = 200, description = "The latest runs", body = crate::openapi::ObjectList))
+    responses((status = 200, description = "The latest runs", body = Vec<relay_store::s3_stream::ExportRun>))
 )]
 async fn runs(
     State(state): State<AppState>,
@@ -152,7 +152,7 @@ async fn runs(
     operation_id = "stream_setup",
     tag = "stream",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)")),
-    responses((status = 200, description = "The ExternalId and the policies to grant", body = crate::openapi::Object))
+    responses((status = 200, description = "The ExternalId and the policies to grant", body = relay_app::pipeline::role::SetupView))
 )]
 async fn setup(
     State(state): State<AppState>,

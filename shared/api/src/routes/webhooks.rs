@@ -160,7 +160,7 @@ pub async fn rotate_secret(
     operation_id = "test_webhook",
     tag = "webhooks",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
-    responses((status = 200, description = "The receiver's status and latency", body = crate::openapi::Object))
+    responses((status = 200, description = "The receiver's status and latency", body = relay_app::destinations::webhook::service::TestResult))
 )]
 pub async fn test(
     State(state): State<AppState>,
@@ -185,7 +185,7 @@ pub async fn test(
     operation_id = "list_webhook_attempts",
     tag = "webhooks",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("id" = String, Path, description = "The endpoint's id (`whk_…`)"), crate::openapi::PageParams),
-    responses((status = 200, description = "A page of delivery attempts", body = crate::openapi::Object))
+    responses((status = 200, description = "A page of delivery attempts", body = relay_app::destinations::webhook::service::AttemptsPage))
 )]
 pub async fn attempts(
     State(state): State<AppState>,
@@ -205,7 +205,7 @@ pub async fn attempts(
     tag = "webhooks",
     params(("org_id" = String, Path, description = "The org's id (the caller's own)"), ("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
     request_body = relay_core::model::webhook::ReplayRequest,
-    responses((status = 202, description = "What was enqueued", body = crate::openapi::Object))
+    responses((status = 202, description = "What was enqueued", body = relay_app::destinations::webhook::service::ReplayResult))
 )]
 pub async fn replay(
     State(state): State<AppState>,

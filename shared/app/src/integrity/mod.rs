@@ -13,14 +13,16 @@ use relay_core::integrity::SIGNATURE_ALGORITHM;
 use relay_store::Store;
 
 /// One signing key as `GET /v1/audit/integrity/keys` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyView {
     /// Hex SHA-256 of the DER public key: what digests name in `publicKeyFingerprint`.
     pub fingerprint: String,
     /// `ECDSA_SHA_256`.
+    #[schema(value_type = String, pattern = "^ECDSA_SHA_256$")]
     pub algorithm: &'static str,
     /// `ECC_NIST_P256`.
+    #[schema(value_type = String, pattern = "^ECC_NIST_P256$")]
     pub key_spec: &'static str,
     /// Base64 of the DER SubjectPublicKeyInfo.
     pub public_key: String,
@@ -34,7 +36,7 @@ pub struct PublicKeyView {
 }
 
 /// The answer of `GET /v1/audit/integrity/keys`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicKeysView {
     /// Every key that ever signed, oldest first.
     pub keys: Vec<PublicKeyView>,
@@ -75,7 +77,7 @@ pub async fn public_keys(store: &Store) -> Result<PublicKeysView, Error> {
 pub const MAX_COUNT_PERIODS: u64 = 744;
 
 /// Events accepted in one period.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeriodCount {
     /// Start (inclusive).
     pub start: String,
@@ -86,7 +88,7 @@ pub struct PeriodCount {
 }
 
 /// The answer of `GET /v1/audit/integrity/counts`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CountsView {
     /// The deployment's digest period, in seconds.

@@ -18,8 +18,9 @@ use relay_core::model::ids::OrgId;
 use relay_store::Store;
 
 /// The AuditExport API's `AuditExportTestResult`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = S3TestResult)]
 pub struct TestResult {
     /// Whether the write (and, for a role, the delete) worked.
     pub success: bool,

@@ -183,49 +183,82 @@ pub fn setup_policies(
     external_id: &str,
     bucket: &str,
     prefix: &str,
-) -> serde_json::Value {
-    serde_json::json!({
-        "externalId": external_id,
-        "principalArn": principal_arn,
-        "trustPolicy": {
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"AWS": principal_arn},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"sts:ExternalId": external_id}}
-            }]
+) -> SetupView {
+    // The statements stay JSON: IAM's grammar (`Principal`, `Condition`...) is AWS's, and
+    // they are meant to be pasted into IAM as they are.
+    let statements = |v: serde_json::Value| PolicyDocument {
+        version: POLICY_VERSION,
+        statement: match v {
+            serde_json::Value::Array(list) => list,
+            other => vec![other],
         },
-        "permissionPolicy": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AuditRelayWriteBatches",
-                    "Effect": "Allow",
-                    "Action": "s3:PutObject",
-                    "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/*")
-                },
-                {
-                    "Sid": "AuditRelayDeleteConnectionTestObject",
-                    "Effect": "Allow",
-                    "Action": "s3:DeleteObject",
-                    "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/.verify/*")
-                }
-            ]
-        },
-        // The other model (`"access": "bucket_policy"`): no role; the bucket itself lets the
-        // stack's principal put objects under the prefix, and nothing else.
-        "bucketPolicy": {
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "AuditRelayPutObjects",
+    };
+    SetupView {
+        external_id: external_id.to_string(),
+        principal_arn: principal_arn.to_string(),
+        trust_policy: statements(serde_json::json!([{
+            "Effect": "Allow",
+            "Principal": {"AWS": principal_arn},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id}}
+        }])),
+        permission_policy: statements(serde_json::json!([
+            {
+                "Sid": "AuditRelayWriteBatches",
                 "Effect": "Allow",
-                "Principal": {"AWS": principal_arn},
                 "Action": "s3:PutObject",
                 "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/*")
-            }]
-        }
-    })
+            },
+            {
+                "Sid": "AuditRelayDeleteConnectionTestObject",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/.verify/*")
+            }
+        ])),
+        // The other model (`"access": "bucket_policy"`): no role; the bucket itself lets the
+        // stack's principal put objects under the prefix, and nothing else.
+        bucket_policy: statements(serde_json::json!([{
+            "Sid": "AuditRelayPutObjects",
+            "Effect": "Allow",
+            "Principal": {"AWS": principal_arn},
+            "Action": "s3:PutObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/{prefix}/*")
+        }])),
+    }
+}
+
+/// The IAM policy language's version every policy here is written in.
+const POLICY_VERSION: &str = "2012-10-17";
+
+/// An IAM policy document, as IAM reads it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PolicyDocument {
+    /// `2012-10-17`.
+    #[serde(rename = "Version")]
+    #[schema(value_type = String, pattern = "^2012-10-17$")]
+    pub version: &'static str,
+    /// IAM statements (`Sid`, `Effect`, `Principal`, `Action`, `Resource`, `Condition`).
+    #[serde(rename = "Statement")]
+    #[schema(value_type = Vec<Object>)]
+    pub statement: Vec<serde_json::Value>,
+}
+
+/// The answer of `GET .../audit-export/setup`: what a customer grants, for either access
+/// model.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupView {
+    /// The org's ExternalId (the role's trust policy requires it).
+    pub external_id: String,
+    /// The stack's principal that assumes the role or writes to the bucket.
+    pub principal_arn: String,
+    /// The role's trust policy (`"access": "role"`).
+    pub trust_policy: PolicyDocument,
+    /// The role's permission policy (`"access": "role"`).
+    pub permission_policy: PolicyDocument,
+    /// The bucket policy (`"access": "bucket_policy"`).
+    pub bucket_policy: PolicyDocument,
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub const DEFAULT_TOP: usize = 10;
 pub const MAX_TOP: usize = 100;
 
 /// One of the most active identities.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TopIdentity {
     /// `actor.user_id`.
     pub identity_id: String,
@@ -36,7 +36,7 @@ pub struct TopIdentity {
 }
 
 /// One of the most used resources.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TopResource {
     /// `resource.id` (the secret path of the documented `top_resources`).
     pub path: String,
@@ -48,7 +48,7 @@ pub struct TopResource {
 }
 
 /// The documented `GET /v1/audit/summary` answer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OrgSummary {
     /// Events with `from <= timestamp < to`.
     pub total_events: u64,
@@ -65,7 +65,7 @@ pub struct OrgSummary {
 }
 
 /// The summary of one identity's or one resource's events in a range.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TrailSummary {
     /// Start of the range (inclusive).
     pub from: String,

@@ -103,6 +103,7 @@ pub struct ExportRequest {
     pub schema: Option<String>,
     /// The filters of `GET /v1/audit/logs`, as a JSON object.
     #[serde(default)]
+    #[schema(value_type = Option<ExportFilters>)]
     pub filters: Option<Map<String, Value>>,
     /// Where to write; the org's S3 export destination when omitted.
     #[serde(default)]
@@ -285,6 +286,64 @@ pub struct ManifestSeal {
     pub public_key_fingerprint: String,
 }
 
+/// The schema of [`ManifestSeal`]'s fields flattened into [`ExportJobView`]: all three are
+/// there once the manifest is signed, none before. Documentation only: utoipa documents an
+/// optional flattened struct as "the struct or null", which no object answer matches.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ManifestSealFields {
+    /// Hex SHA-256 of the manifest's bytes.
+    manifest_sha256: Option<String>,
+    /// The signature (hex, ECDSA P-256 SHA-256, ASN.1 DER) of the manifest's signing string.
+    manifest_signature: Option<String>,
+    /// Hex SHA-256 of the signing key's DER public key.
+    public_key_fingerprint: Option<String>,
+}
+
+/// The schema of an export's `filters` ([`FILTER_NAMES`], as [`filter_pairs`] reads them).
+/// Documentation only: the object is validated field by field so that an error names
+/// `filters.{name}`, and an answer shows it as it was given.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ExportFilters {
+    /// One action, comma-separated actions, or a list of them.
+    action: Option<ActionsFilter>,
+    /// The actor's `user_id`.
+    identity_id: Option<String>,
+    /// The actor's type.
+    identity_type: Option<String>,
+    /// Resource path prefix.
+    path_prefix: Option<String>,
+    /// `true`/`false`, as a boolean or a string.
+    success: Option<SuccessFilter>,
+    /// The actor's IP address.
+    source_ip: Option<String>,
+    /// The request id.
+    request_id: Option<String>,
+}
+
+/// `filters.action`: a string or a list of strings.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum ActionsFilter {
+    /// One action, or several comma-separated.
+    One(String),
+    /// A list of actions.
+    Many(Vec<String>),
+}
+
+/// `filters.success`: a boolean, or `"true"`/`"false"`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum SuccessFilter {
+    /// `true` or `false`.
+    Bool(bool),
+    /// `"true"` or `"false"`.
+    Text(String),
+}
+
 /// A stored export job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportJob {
@@ -369,6 +428,7 @@ pub struct ExportJobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The events' shape in the files (`canonical`, `columnar`, `ocsf`).
+    #[schema(pattern = "^(canonical|columnar|ocsf)$")]
     pub schema: &'static str,
     /// The files' format (`jsonl`, `jsonl.gz`, `csv`, `csv.gz`, `parquet`).
     pub format: FileFormat,
@@ -377,6 +437,7 @@ pub struct ExportJobView {
     /// Range end.
     pub to: String,
     /// Filters, as given.
+    #[schema(value_type = ExportFilters)]
     pub filters: Map<String, Value>,
     /// Where the files are.
     pub destination: DestinationView,
@@ -384,6 +445,7 @@ pub struct ExportJobView {
     pub manifest_key: Option<String>,
     /// The manifest's hash, signature and signing key (once completed and signed).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = ManifestSealFields)]
     pub manifest_seal: Option<ManifestSeal>,
     /// The estimate given at creation.
     pub estimated_records: u64,

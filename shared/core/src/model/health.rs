@@ -23,6 +23,7 @@ pub struct HealthReport {
 #[serde(rename_all = "camelCase")]
 pub struct DestinationHealth {
     /// `webhook`, `otel` or `s3` (the names of notifications and trail events).
+    #[schema(pattern = "^(webhook|otel|s3)$")]
     pub kind: &'static str,
     /// The destination's id (`whk_…`, `otl_…`, `s3x_…`).
     pub id: String,
@@ -30,6 +31,7 @@ pub struct DestinationHealth {
     pub name: String,
     /// Its configuration's status (`active`, `paused`, `disabled`, and for the continuous
     /// export `pendingVerification`).
+    #[schema(pattern = "^(active|paused|disabled|pendingVerification)$")]
     pub status: String,
     /// When it last worked (see each kind's `report` for what counts).
     pub last_success_at: Option<String>,
@@ -41,6 +43,7 @@ pub struct DestinationHealth {
     pub lag_seconds: Option<i64>,
     /// What `hourly` counts: `attempts` (webhook requests), `runs` (continuous export), or
     /// `none` when the destination keeps no per-request record (OTLP).
+    #[schema(pattern = "^(attempts|runs|none)$")]
     pub unit: &'static str,
     /// Whether more was recorded in the window than the report read (then the oldest hours
     /// undercount).

@@ -217,6 +217,7 @@ pub struct OtelConfigView {
     /// Most records per request.
     pub max_batch_size: u32,
     /// The records' shape (`canonical` or `ocsf`).
+    #[schema(pattern = "^(canonical|ocsf)$")]
     pub schema: &'static str,
     /// The admin's switch.
     pub enabled: bool,

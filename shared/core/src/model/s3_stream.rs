@@ -337,6 +337,7 @@ pub struct S3ConfigView {
     /// Region (empty where the store has none).
     pub region: String,
     /// `role`, `credentials` or `bucket_policy`.
+    #[schema(pattern = "^(role|credentials|bucket_policy)$")]
     pub access: &'static str,
     /// The role ARN with its account id and role name masked (role access only).
     pub role_arn_masked: Option<String>,
@@ -352,6 +353,7 @@ pub struct S3ConfigView {
     pub enabled: bool,
     /// `active`, `disabled`, `paused` or `pendingVerification` (bucket-policy access, until
     /// the ownership token is posted to `.../audit-export/verify`).
+    #[schema(pattern = "^(active|disabled|paused|pendingVerification)$")]
     pub status: &'static str,
     /// Last connection test time.
     pub last_tested_at: Option<String>,
@@ -370,12 +372,14 @@ pub struct S3ConfigView {
     /// File format.
     pub format: FileFormat,
     /// The events' shape (`canonical`, `columnar`, `ocsf`).
+    #[schema(pattern = "^(canonical|columnar|ocsf)$")]
     pub schema: &'static str,
     /// The ExternalId the customer's trust policy must require (read-only, per org).
     pub external_id: String,
     /// Why the destination was paused automatically, if it was.
     pub paused_reason: Option<String>,
     /// `standard` or `security_lake`.
+    #[schema(pattern = "^(standard|security_lake)$")]
     pub layout: &'static str,
     /// The Security Lake settings (layout `security_lake`), else null.
     pub security_lake: Option<SecurityLakeView>,

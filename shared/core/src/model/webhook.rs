@@ -190,6 +190,7 @@ pub struct EndpointView {
     /// Action patterns.
     pub actions: Vec<String>,
     /// The body's shape: `canonical` or `ocsf`.
+    #[schema(pattern = "^(canonical|ocsf)$")]
     pub schema: &'static str,
     /// The full secret at creation and rotation; `whsec_****` + last 4 characters otherwise.
     pub secret: String,

@@ -28,7 +28,8 @@ pub const DEFAULT_LIST_LIMIT: usize = 20;
 pub const MAX_LIST_LIMIT: usize = 100;
 
 /// The documented `202 Accepted` answer of `POST /v1/audit/export`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = ExportCreated)]
 pub struct Created {
     /// The job's id.
     pub export_id: ExportId,
@@ -41,7 +42,7 @@ pub struct Created {
 }
 
 /// A page of jobs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExportList {
     /// Newest first.
     pub exports: Vec<ExportJobView>,

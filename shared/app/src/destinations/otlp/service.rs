@@ -97,8 +97,9 @@ pub async fn delete(store: &Store, org_id: &OrgId) -> Result<(), Error> {
 }
 
 /// Answer of `POST .../otel/test`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OtelTestResult)]
 pub struct TestResult {
     /// Whether the receiver accepted the record (2xx, nothing rejected).
     pub success: bool,
@@ -207,8 +208,9 @@ pub async fn test(
 }
 
 /// Answer of `POST .../otel/replay`.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OtelReplayResult)]
 pub struct ReplayResult {
     /// Id of this replay.
     pub replay_id: String,

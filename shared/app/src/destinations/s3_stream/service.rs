@@ -8,7 +8,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::pipeline::bucket::{token_hash, Buckets, TestResult};
-use crate::pipeline::role::setup_policies;
+use crate::pipeline::role::{setup_policies, SetupView};
 use relay_core::error::Error;
 use relay_core::model::bucket::{FieldNames, DEFAULT_PREFIX};
 use relay_core::model::event::{rfc3339_millis, sortable_time};
@@ -223,7 +223,7 @@ pub async fn setup(
     store: &Store,
     access_role_arn: Option<&str>,
     org_id: &OrgId,
-) -> Result<Value, Error> {
+) -> Result<SetupView, Error> {
     let external_id = store.external_id(org_id).await?;
     let stored = store.get_s3_config(org_id).await?;
     let (bucket, prefix) = stored

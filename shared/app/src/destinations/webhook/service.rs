@@ -205,8 +205,9 @@ pub async fn rotate_secret(
 }
 
 /// Answer of `POST .../{id}/test`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = WebhookTestResult)]
 pub struct TestResult {
     /// Whether the receiver answered 2xx.
     pub success: bool,
@@ -282,7 +283,7 @@ pub async fn test(
 }
 
 /// Answer of `GET .../{id}/attempts`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptsPage {
     /// Attempts, newest first.
@@ -342,8 +343,9 @@ pub async fn attempts(
 }
 
 /// Answer of `POST .../{id}/replay`.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = WebhookReplayResult)]
 pub struct ReplayResult {
     /// Id of this replay (in the attempt log of its deliveries).
     pub replay_id: String,
