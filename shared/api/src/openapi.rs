@@ -70,11 +70,6 @@ impl Modify for BearerKey {
 #[allow(dead_code)] // documentation only, never built
 pub struct Object(serde_json::Map<String, serde_json::Value>);
 
-/// A JSON array of objects.
-#[derive(ToSchema)]
-#[allow(dead_code)] // documentation only, never built
-pub struct ObjectList(Vec<Object>);
-
 /// `POST /v1/audit/events`: one event, or a batch of 1 to 500.
 #[derive(ToSchema)]
 #[serde(untagged)]

@@ -126,9 +126,11 @@ pub async fn create(
             cfg.dest.target
         }
     };
+    // A deployment without the export queue cannot run jobs: the service is unavailable for
+    // them (503), which is not a fault of the request nor a crash.
     let queue_url = queue_url.ok_or_else(|| {
-        Error::Internal(
-            "AUDITRELAY_EXPORT_QUEUE_URL is not set: export jobs cannot be queued".into(),
+        Error::Unavailable(
+            "export jobs are not available: AUDITRELAY_EXPORT_QUEUE_URL is not set".into(),
         )
     })?;
     let estimated_records = estimate(store, &org.org_id, &v.filter).await?;
