@@ -122,6 +122,17 @@ impl Counter<'_> {
     fn id(&self) -> String {
         format!("{}#{}#{}", self.subject, self.class, self.window.start)
     }
+
+    /// Its item's key: `RATE#{subject}` / `{class}#{window start}`.
+    fn key(&self) -> Item {
+        Item::from([
+            ("pk".to_string(), s(format!("RATE#{}", self.subject))),
+            (
+                "sk".to_string(),
+                s(format!("{}#{}", self.class, self.window.start)),
+            ),
+        ])
+    }
 }
 
 fn overrides_from(item: &Item) -> LimitOverrides {
@@ -256,11 +267,7 @@ impl Store {
             .ddb
             .update_item()
             .table_name(&self.config_table)
-            .key("pk", s(format!("RATE#{}", counter.subject)))
-            .key(
-                "sk",
-                s(format!("{}#{}", counter.class, counter.window.start)),
-            )
+            .set_key(Some(counter.key()))
             .update_expression("ADD #used :count SET #exp = :exp")
             .condition_expression("attribute_not_exists(#used) OR #used <= :room")
             .expression_attribute_names("#used", "used")
@@ -283,11 +290,7 @@ impl Store {
             .ddb
             .get_item()
             .table_name(&self.config_table)
-            .key("pk", s(format!("RATE#{}", counter.subject)))
-            .key(
-                "sk",
-                s(format!("{}#{}", counter.class, counter.window.start)),
-            )
+            .set_key(Some(counter.key()))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;

@@ -13,6 +13,7 @@
 //!   included).
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use futures::StreamExt;
 
 use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
@@ -57,17 +58,22 @@ fn stored_under(item: &Item) -> Result<(OrgId, &str), StoreError> {
     Ok((org.into(), id))
 }
 
+/// An endpoint item's action patterns.
+fn actions_of(item: &Item) -> Result<Vec<String>, StoreError> {
+    match item.get("actions") {
+        Some(AttributeValue::L(list)) => {
+            Ok(list.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        }
+        _ => Err(StoreError::Corrupt("webhook without actions".into())),
+    }
+}
+
 fn endpoint_from_item(
     item: &Item,
     secret: WebhookSecret,
     previous_secret: Option<(WebhookSecret, i64)>,
 ) -> Result<WebhookEndpoint, StoreError> {
-    let actions = match item.get("actions") {
-        Some(AttributeValue::L(list)) => {
-            list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
-        }
-        _ => return Err(StoreError::Corrupt("webhook without actions".into())),
-    };
+    let actions = actions_of(item)?;
     Ok(WebhookEndpoint {
         id: get_s(item, "id")?.into(),
         org_id: get_s(item, "org_id")?.into(),
@@ -329,15 +335,14 @@ impl Store {
         Ok(())
     }
 
-    /// The org's endpoints, oldest first. `consistent` for the API (read-your-writes); the
-    /// fanout reads eventually consistent at half the cost.
-    pub async fn list_webhooks(
+    /// The org's endpoint items, oldest first, with only `projection`'s attributes if given.
+    fn endpoint_items(
         &self,
         org_id: &OrgId,
         consistent: bool,
-    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        let mut out = Vec::new();
-        let mut pages = self
+        projection: Option<&str>,
+    ) -> impl futures::Stream<Item = Result<Item, StoreError>> {
+        let pages = self
             .ddb
             .query()
             .table_name(&self.config_table)
@@ -345,47 +350,46 @@ impl Store {
             .expression_attribute_values(":pk", s(format!("ORG#{org_id}")))
             .expression_attribute_values(":w", s("WEBHOOK#"))
             .consistent_read(consistent)
+            .set_projection_expression(projection.map(String::from))
             .into_paginator()
             .items()
             .send();
-        while let Some(it) = pages.next().await {
-            out.push(
-                self.endpoint_from_stored(&it.map_err(StoreError::from_sdk)?)
-                    .await?,
-            );
+        futures::stream::unfold(pages, |mut pages| async move {
+            let next = pages.next().await?;
+            Some((next.map_err(StoreError::from_sdk), pages))
+        })
+    }
+
+    /// The org's endpoints, oldest first. `consistent` for the API (read-your-writes).
+    pub async fn list_webhooks(
+        &self,
+        org_id: &OrgId,
+        consistent: bool,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let mut out = Vec::new();
+        let items = self.endpoint_items(org_id, consistent, None);
+        futures::pin_mut!(items);
+        while let Some(it) = items.next().await {
+            out.push(self.endpoint_from_stored(&it?).await?);
         }
         Ok(out)
     }
 
     /// The org's endpoints as the fanout routes to them: only the id, the action patterns and
-    /// the state are read (a projection), so routing neither reads nor opens a secret.
+    /// the state are read (a projection, eventually consistent), so routing neither reads nor
+    /// opens a secret.
     pub async fn list_webhook_routes(
         &self,
         org_id: &OrgId,
     ) -> Result<Vec<WebhookRoute>, StoreError> {
         let mut out = Vec::new();
-        let mut pages = self
-            .ddb
-            .query()
-            .table_name(&self.config_table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :w)")
-            .expression_attribute_values(":pk", s(format!("ORG#{org_id}")))
-            .expression_attribute_values(":w", s("WEBHOOK#"))
-            .projection_expression("id, actions, enabled, paused_at")
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(it) = pages.next().await {
-            let it = it.map_err(StoreError::from_sdk)?;
-            let actions = match it.get("actions") {
-                Some(AttributeValue::L(list)) => {
-                    list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
-                }
-                _ => return Err(StoreError::Corrupt("webhook without actions".into())),
-            };
+        let items = self.endpoint_items(org_id, false, Some("id, actions, enabled, paused_at"));
+        futures::pin_mut!(items);
+        while let Some(it) = items.next().await {
+            let it = it?;
             out.push(WebhookRoute {
                 id: get_s(&it, "id")?.into(),
-                actions,
+                actions: actions_of(&it)?,
                 active: matches!(it.get("enabled"), Some(AttributeValue::Bool(true)))
                     && opt_s(&it, "paused_at").is_none(),
             });
