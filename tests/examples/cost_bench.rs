@@ -301,28 +301,7 @@ async fn count_lines(s3: &aws_sdk_s3::Client, bucket: &str) -> usize {
             if !(key.ends_with(".jsonl") || key.ends_with(".jsonl.gz")) || key.contains("digest") {
                 continue;
             }
-            let body = s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes();
-            let text = if key.ends_with(".gz") {
-                use std::io::Read;
-                let mut s = String::new();
-                flate2::read::GzDecoder::new(&body[..])
-                    .read_to_string(&mut s)
-                    .unwrap();
-                s
-            } else {
-                String::from_utf8_lossy(&body).into_owned()
-            };
+            let text = support::object_text(s3, bucket, key).await;
             lines += text.lines().filter(|l| !l.trim().is_empty()).count();
         }
     }

@@ -77,27 +77,7 @@ async fn objects(bucket: &str) -> BTreeMap<String, Vec<Value>> {
         .expect("list");
     for obj in list.contents() {
         let key = obj.key().unwrap().to_string();
-        let bytes = s3
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        let text = if key.ends_with(".gz") {
-            let mut s = String::new();
-            flate2::read::GzDecoder::new(&bytes[..])
-                .read_to_string(&mut s)
-                .expect("valid gzip");
-            s
-        } else {
-            String::from_utf8(bytes.to_vec()).unwrap()
-        };
+        let text = support::object_text(&s3, bucket, &key).await;
         assert!(text.ends_with('\n'), "JSONL ends with a newline");
         let lines = text
             .lines()

@@ -24,6 +24,32 @@ pub mod otel;
 pub mod stores;
 pub mod webhooks;
 
+/// An object's text, gzip-decoded when its key ends in `.gz`.
+pub async fn object_text(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    use std::io::Read;
+    let bytes = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get object")
+        .body
+        .collect()
+        .await
+        .expect("object body")
+        .into_bytes();
+    if key.ends_with(".gz") {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut s)
+            .expect("valid gzip");
+        s
+    } else {
+        String::from_utf8(bytes.to_vec()).expect("UTF-8 text")
+    }
+}
+
 /// The documented example event, verbatim.
 pub fn seed_event() -> Value {
     serde_json::from_str(SEED_EVENT).expect("seed event is JSON")
