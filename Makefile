@@ -102,12 +102,10 @@ cost: tools
 	scripts/with-moto.sh $${CARGO_TARGET_DIR:-target}/debug/examples/cost_bench $(COST_EVENTS)
 
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).
-## sam runs one `cargo lambda build --bin X` per function, one after another; building all of
-## them in one cargo invocation first (same flags, so sam's builds then find them fresh) links
-## the five binaries in parallel (docs/operations.md, "Build").
-FUNCTION_BINS := $(shell sed -n 's/^ *Binary: *//p' template.yaml)
+## Every function runs the one `auditrelay` binary (its Handler picks the handler); sam runs
+## one `cargo lambda build --bin auditrelay` per function, the first builds it and the others
+## find it fresh (docs/operations.md, "Build").
 sam-build: tools
-	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTION_BINS))
 	sam build
 
 clean:

@@ -12,6 +12,7 @@ use relay_app::destinations::export_job::local::{ExportPoller, LOCAL_BUDGET};
 use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flusher};
 use relay_app::destinations::s3_stream::local::FlushRequestPoller;
 use relay_app::local::{run_delivery_pools, StreamPoller};
+use relay_app::pipeline::consumer::{DeliverySettings, DELIVERY_LEASE};
 use relay_app::pipeline::queues;
 use relay_app::wiring::Wiring;
 use relay_app::{clients, telemetry};
@@ -72,10 +73,16 @@ enum Command {
         #[arg(long, default_value_t = 900)]
         flush_lease: u64,
         /// Seconds an export job may run per local invocation before it continues in the
-        /// next (the deployed value is 840); its lease lasts this plus 60 s, so a killed
-        /// `serve` blocks the job that long.
+        /// next (the deployed value is 840); its lease outlasts this by the smaller of 60 s
+        /// and the budget, so a killed `serve` blocks the job that long.
         #[arg(long, default_value_t = LOCAL_BUDGET.as_secs())]
         export_budget: u64,
+        /// Seconds a claimed delivery is reserved for its sender (the deployed value is 60).
+        /// It must outlast an HTTP attempt (15 s); a killed `serve` holds the deliveries it had
+        /// claimed this long, so the crash tests shorten it.
+        #[arg(long, default_value_t = DELIVERY_LEASE.as_secs(),
+              value_parser = clap::value_parser!(u64).range(20..))]
+        delivery_lease: u64,
     },
     /// Run one S3 export flush now (every enabled org, or one), as the schedule would.
     Flush {
@@ -301,6 +308,7 @@ struct ServeArgs {
     flush_interval: u64,
     flush_lease: Duration,
     export_budget: Duration,
+    delivery_lease: Duration,
 }
 
 /// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
@@ -313,6 +321,7 @@ async fn serve(mut config: Config, clients: clients::Clients, args: ServeArgs) -
         flush_interval,
         flush_lease,
         export_budget,
+        delivery_lease,
     } = args;
     let sqs = clients.sqs.clone();
     let queue_url = local_queue(&sqs, &config.deliveries_queue_url, &queue_name(&config)).await?;
@@ -355,9 +364,11 @@ async fn serve(mut config: Config, clients: clients::Clients, args: ServeArgs) -
     .await?
     .with_position(wiring.store());
     tokio::spawn(stream.run(Duration::from_millis(200)));
+    let mut delivery = DeliverySettings::from_config(&wiring.config);
+    delivery.lease = delivery_lease;
     tokio::spawn(run_delivery_pools(
         sqs.clone(),
-        wiring.deliverer()?,
+        wiring.deliverer_with(delivery)?,
         Duration::from_millis(200),
     ));
     // Export jobs and early-flush requests: the functions' handlers, fed from their queues.
@@ -619,12 +630,14 @@ async fn run(cli: Cli) -> Result<()> {
             flush_interval,
             flush_lease,
             export_budget,
+            delivery_lease,
         } => {
             let args = ServeArgs {
                 addr,
                 flush_interval,
                 flush_lease: Duration::from_secs(flush_lease),
                 export_budget: Duration::from_secs(export_budget),
+                delivery_lease: Duration::from_secs(delivery_lease),
             };
             serve(config, clients, args).await?
         }

@@ -247,7 +247,7 @@ fn every_function_is_a_cargo_lambda_arm64_al2023_binary() {
             }
         };
         assert_eq!(prop("Runtime"), "provided.al2023", "{name}: Runtime");
-        assert_eq!(prop("Handler"), "bootstrap", "{name}: Handler");
+        assert_is_a_handler(str_at(prop("Handler"), &format!("{name}: Handler")));
         let arch: Vec<&str> = seq_at(prop("Architectures"), &format!("{name}.Architectures"))
             .iter()
             .map(|a| str_at(a, "architecture"))
@@ -257,11 +257,10 @@ fn every_function_is_a_cargo_lambda_arm64_al2023_binary() {
             res["Metadata"]["BuildMethod"], "rust-cargolambda",
             "{name}: BuildMethod"
         );
-        let binary = str_at(
-            &res["Metadata"]["BuildProperties"]["Binary"],
-            &format!("{name}: Metadata.BuildProperties.Binary"),
+        assert_eq!(
+            res["Metadata"]["BuildProperties"]["Binary"], FUNCTIONS_BINARY,
+            "{name}: Metadata.BuildProperties.Binary"
         );
-        assert_is_a_function_binary(binary);
     }
     assert!(
         functions > 0,
@@ -450,28 +449,33 @@ fn delivery_functions_get_the_queue_and_the_topic() {
         t["Resources"]["NotificationTopic"]["Type"],
         "AWS::SNS::Topic"
     );
-    for (name, binary) in [("FanoutFunction", "fanout"), ("DeliverFunction", "deliver")] {
-        assert_eq!(
-            t["Resources"][name]["Metadata"]["BuildProperties"]["Binary"],
-            binary
-        );
-        assert_is_a_function_binary(binary);
+    for (name, handler) in [("FanoutFunction", "fanout"), ("DeliverFunction", "deliver")] {
+        assert_eq!(t["Resources"][name]["Properties"]["Handler"], handler);
+        assert_is_a_handler(handler);
     }
 }
 
-/// `binary` is a `[[bin]]` of the one `functions` package, with its source under
-/// `functions/{binary}/` (one package, so `sam build` compiles the dependencies once).
-fn assert_is_a_function_binary(binary: &str) {
+/// The one binary of the `functions` package, which every function runs.
+const FUNCTIONS_BINARY: &str = "auditrelay";
+
+/// `handler` is one the functions' binary dispatches on (`_HANDLER`), with its module in
+/// `functions/src/{handler}.rs`, and the binary is the package's one `[[bin]]`.
+fn assert_is_a_handler(handler: &str) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
     let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).expect("manifest");
     assert!(
         manifest.contains(&format!(
-            "[[bin]]\nname = \"{binary}\"\npath = \"{binary}/src/main.rs\""
+            "[[bin]]\nname = \"{FUNCTIONS_BINARY}\"\npath = \"src/main.rs\""
         )),
-        "functions/Cargo.toml has no [[bin]] {binary}"
+        "functions/Cargo.toml has no [[bin]] {FUNCTIONS_BINARY}"
     );
-    let main = format!("{root}/{binary}/src/main.rs");
-    assert!(std::path::Path::new(&main).exists(), "{main}");
+    let main = std::fs::read_to_string(format!("{root}/src/main.rs")).expect("main.rs");
+    assert!(
+        main.contains(&format!("\"{handler}\" => {handler}::run().await")),
+        "functions/src/main.rs does not dispatch {handler:?}"
+    );
+    let module = format!("{root}/src/{handler}.rs");
+    assert!(std::path::Path::new(&module).exists(), "{module}");
 }
 
 #[test]
@@ -531,8 +535,8 @@ fn the_export_jobs_queue_matches_what_provision_creates() {
         "ExportJobsDeadLetterQueue.Arn"
     ));
     let f = &t["Resources"]["ExportFunction"];
-    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "export");
-    assert_is_a_function_binary("export");
+    assert_eq!(f["Properties"]["Handler"], "export");
+    assert_is_a_handler("export");
     // A message is never visible again while an invocation may still work on it.
     let timeout = as_u64(&f["Properties"]["Timeout"], "Timeout");
     assert!(timeout < u64::from(spec.visibility_secs));

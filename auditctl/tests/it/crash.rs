@@ -9,14 +9,15 @@
 //! The kill points come from a seeded RNG; the seed is printed (`CRASH_SEED=N` replays the
 //! same points, as far as the timing of two busy cores allows) and `CRASH_ROUNDS` sets the
 //! kills per phase (default 3; the export phase gets a third of them, at least one, because
-//! a killed job's lease holds it for its budget plus 60 s). `CRASH_REREAD=1` also times a
+//! a killed job's lease holds it for twice its budget). `CRASH_REREAD=1` also times a
 //! restart with the stream position deleted (the old behaviour: minutes), `CRASH_SERVE_LOG`
 //! sets the killed processes' `RUST_LOG` (their log's path is printed on a failure).
 //!
 //! Timing knobs, all shortened for the test only: the flush settles for 0 s and runs every
-//! second with a 3 s lease, an export invocation has a 10 s budget, and the queues hand a
-//! message out again after 30 s (deliveries) or 75 s (export jobs), so that a message taken
-//! by the killed process comes back within the test.
+//! second with a 3 s lease, an export invocation has a 10 s budget (and a lease of 20 s), a
+//! delivery claim lasts 20 s, and the queues hand a message out again after 20 s (deliveries)
+//! or 25 s (export jobs), so that a message taken by the killed process comes back within the
+//! test.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -370,10 +371,10 @@ fn serve_killed_at_random_points_delivers_every_accepted_event_exactly_once() {
             &std::env::var("CRASH_SERVE_LOG").unwrap_or("warn".into()),
         );
     ctl.json(&["provision"]);
-    // A message the killed process had received comes back after this (the deliver lease,
-    // 60 s, still holds its events; the export job's lease is its budget plus 60 s).
+    // A message the killed process had received comes back after this, when its claims
+    // have expired (the delivery lease is 20 s; the export job's is twice its budget).
     rt.block_on(async {
-        for (suffix, secs) in [("deliveries", "30"), ("exports", "75")] {
+        for (suffix, secs) in [("deliveries", "20"), ("exports", "25")] {
             sqs.set_queue_attributes()
                 .queue_url(queue(suffix))
                 .attributes(QueueAttributeName::VisibilityTimeout, secs)
@@ -409,6 +410,8 @@ fn serve_killed_at_random_points_delivers_every_accepted_event_exactly_once() {
             "3",
             "--export-budget",
             "10",
+            "--delivery-lease",
+            "20",
         ]
         .map(String::from)
         .to_vec(),
@@ -478,7 +481,7 @@ fn serve_killed_at_random_points_delivers_every_accepted_event_exactly_once() {
     progress("ingest");
 
     // 2. An export job of the ingested events, killed while it writes. Its lease holds it for
-    //    its budget plus 60 s after a kill: the next phases run meanwhile.
+    //    twice its budget after a kill: the next phases run meanwhile.
     let now = time::OffsetDateTime::now_utc();
     let fmt = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)

@@ -105,6 +105,11 @@ impl Wiring {
 
     /// The webhook and OTLP deliverer, of both lanes when the slow lane's queue is configured.
     pub fn deliverer(&self) -> Result<Deliverer, WiringError> {
+        self.deliverer_with(DeliverySettings::from_config(&self.config))
+    }
+
+    /// The deliverer with other settings (`auditctl serve --delivery-lease`).
+    pub fn deliverer_with(&self, settings: DeliverySettings) -> Result<Deliverer, WiringError> {
         Ok(Deliverer::with_lanes(
             self.store(),
             self.clients.sqs.clone(),
@@ -112,7 +117,7 @@ impl Wiring {
             self.config.slow_deliveries_queue_url.clone(),
             self.webhook_client()?,
             self.notifier(),
-            DeliverySettings::from_config(&self.config),
+            settings,
         ))
     }
 

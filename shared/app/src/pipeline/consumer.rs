@@ -12,6 +12,10 @@ use relay_core::retry::RetrySchedule;
 /// Retry delay after an internal failure (storage unavailable) before anything was sent.
 pub(crate) const INTERNAL_RETRY: Duration = Duration::from_secs(10);
 
+/// How long a claimed delivery is reserved for its sender by default: longer than an HTTP
+/// attempt (15 s), shorter than the deliver function's timeout.
+pub const DELIVERY_LEASE: Duration = Duration::from_secs(60);
+
 /// Tunables of the deliver function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliverySettings {
@@ -28,7 +32,7 @@ impl Default for DeliverySettings {
         DeliverySettings {
             schedule: RetrySchedule::seed(),
             pause: PauseRule::default(),
-            lease: Duration::from_secs(60),
+            lease: DELIVERY_LEASE,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use super::run::ExportRunner;
-use super::trigger::handle_message;
+use super::trigger::{handle_message, MARGIN};
 use crate::pipeline::poll::{delete, poll_forever, PollError};
 
 /// How long a local invocation may work on a job before continuing in the next (the Lambda's
@@ -24,6 +24,10 @@ pub struct ExportPoller {
 
 impl ExportPoller {
     /// A poller of `queue_url`; each job gets `budget` per invocation.
+    ///
+    /// A local invocation has no timeout that ends it: it stops between parts once its budget
+    /// is spent. Its lease outlasts the budget by the smaller of the Lambda's margin and the
+    /// budget itself, so a killed `serve` holds a job for at most twice a short budget.
     pub fn new(
         sqs: aws_sdk_sqs::Client,
         queue_url: String,
@@ -33,7 +37,7 @@ impl ExportPoller {
         ExportPoller {
             sqs,
             queue_url,
-            runner,
+            runner: runner.with_lease_margin(budget.min(MARGIN)),
             budget,
         }
     }

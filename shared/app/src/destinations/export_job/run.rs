@@ -58,6 +58,9 @@ pub struct ExportSettings {
     pub max_failures: u32,
     /// Delay of a retry after a transient failure, times the failure count.
     pub retry_delay: Duration,
+    /// How long a job's lease outlasts the invocation's deadline: until the invocation must
+    /// have ended (the Lambda's margin between its deadline and its timeout).
+    pub lease_margin: Duration,
 }
 
 impl Default for ExportSettings {
@@ -68,6 +71,7 @@ impl Default for ExportSettings {
             max_inflight_parts: 2,
             max_failures: 5,
             retry_delay: Duration::from_secs(30),
+            lease_margin: super::trigger::MARGIN,
         }
     }
 }
@@ -243,6 +247,12 @@ impl ExportRunner {
         }
     }
 
+    /// The same runner, its leases outlasting an invocation's deadline by `margin`.
+    pub fn with_lease_margin(mut self, margin: Duration) -> Self {
+        self.settings.lease_margin = margin;
+        self
+    }
+
     /// The same runner, signing each job's manifest with `signer` (when it has a key).
     pub fn with_signer(mut self, signer: Signer) -> Self {
         self.signer = signer.enabled().then_some(signer);
@@ -284,7 +294,8 @@ impl ExportRunner {
         let now = OffsetDateTime::now_utc();
         let left = deadline.saturating_duration_since(Instant::now());
         // The lease ends when this invocation must have ended anyway.
-        let until = now.unix_timestamp() + left.as_secs() as i64 + 60;
+        let until = now.unix_timestamp()
+            + i64::try_from((left + self.settings.lease_margin).as_secs()).unwrap_or(i64::MAX);
         let Some(job) = self
             .store
             .acquire_export_lease(

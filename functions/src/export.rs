@@ -1,4 +1,4 @@
-//! The `export` Lambda: the export-jobs queue (batch size 1) → JSONL/CSV files in the
+//! The `export` handler: the export-jobs queue (batch size 1) → JSONL/CSV files in the
 //! customer's bucket through their role. A job that does not finish before the deadline puts
 //! itself back on the queue and continues from its last file in the next invocation.
 
@@ -7,8 +7,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use relay_app::destinations::export_job::trigger::{handle, MARGIN};
 use relay_app::wiring::Wiring;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+/// Builds what this function serves once per cold start, then serves its invocations.
+pub async fn run() -> Result<(), Error> {
     let runner = &Wiring::from_env().await?.export_runner();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let until = relay_core::invocation::stop_at(event.context.deadline, MARGIN);

@@ -1,4 +1,4 @@
-//! The `fanout` Lambda: the events table's DynamoDB stream → delivery messages, summary
+//! The `fanout` handler: the events table's DynamoDB stream → delivery messages, summary
 //! counters and early-flush requests. Reports partial batch failures, so Lambda retries from
 //! the first event not fully handled.
 
@@ -7,8 +7,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use relay_app::fanout::handle_stream_event;
 use relay_app::wiring::Wiring;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+/// Builds what this function serves once per cold start, then serves its invocations.
+pub async fn run() -> Result<(), Error> {
     let fanout = &Wiring::from_env().await?.fanout()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         Ok::<_, Error>(handle_stream_event(fanout, event.payload).await)
