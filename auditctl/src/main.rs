@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use relay_app::destinations::export_job::local::{ExportPoller, LOCAL_BUDGET};
 use relay_app::destinations::s3_stream::flush::{FlushOutcome, FlushSettings, Flusher};
 use relay_app::destinations::s3_stream::local::FlushRequestPoller;
-use relay_app::local::{run_delivery_pools, StreamPoller};
+use relay_app::local::{run_delivery_pools, StreamConsumer, StreamPoller};
 use relay_app::pipeline::consumer::{DeliverySettings, DELIVERY_LEASE};
 use relay_app::pipeline::queues;
 use relay_app::wiring::Wiring;
@@ -58,9 +58,9 @@ enum Command {
         command: KeyCommand,
     },
     /// Run the whole service locally with the very code the Lambdas run, built by the same
-    /// wiring: the HTTP API, the fanout (polling the events table's stream), the deliver
-    /// consumer (polling the deliveries queue), export jobs, early-flush requests and the S3
-    /// flush on its schedule.
+    /// wiring: the HTTP API, the fanout and the summary counters (each polling the events
+    /// table's stream), the deliver consumer (polling the deliveries queues), export jobs,
+    /// early-flush requests and the S3 flush on its schedule.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -312,8 +312,8 @@ struct ServeArgs {
 }
 
 /// Runs everything the stack runs, from the same wiring as the functions, until Ctrl-C: the
-/// API, the fanout (stream poller, resuming after its recorded position), the deliver
-/// consumer, export jobs, early-flush requests and, every `flush_interval` seconds, the
+/// API, the fanout and the summary counters (a stream poller each, resuming after its
+/// recorded position), the deliver consumer, export jobs, early-flush requests and, every `flush_interval` seconds, the
 /// scheduled S3 flush.
 async fn serve(mut config: Config, clients: clients::Clients, args: ServeArgs) -> Result<()> {
     let ServeArgs {
@@ -354,16 +354,21 @@ async fn serve(mut config: Config, clients: clients::Clients, args: ServeArgs) -
     config.signing_key_id = Some(local_signing_key(&config, &clients).await?);
     let wiring = Wiring::new(config, clients);
 
+    // The stream's two consumers, each with its own position, as each has its own event
+    // source mapping when deployed.
     let streams = aws_sdk_dynamodbstreams::Client::new(&wiring.clients.sdk);
-    let stream = StreamPoller::new(
-        &wiring.clients.ddb,
-        streams,
-        &wiring.config.events_table,
-        wiring.fanout()?,
-    )
-    .await?
-    .with_position(wiring.store());
-    tokio::spawn(stream.run(Duration::from_millis(200)));
+    let consumers: [StreamConsumer; 2] = [wiring.fanout()?.into(), wiring.summarizer().into()];
+    for consumer in consumers {
+        let stream = StreamPoller::new(
+            &wiring.clients.ddb,
+            streams.clone(),
+            &wiring.config.events_table,
+            consumer,
+        )
+        .await?
+        .with_position(wiring.store());
+        tokio::spawn(stream.run(Duration::from_millis(200)));
+    }
     let mut delivery = DeliverySettings::from_config(&wiring.config);
     delivery.lease = delivery_lease;
     tokio::spawn(run_delivery_pools(

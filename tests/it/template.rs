@@ -394,23 +394,63 @@ fn delivery_triggers_report_partial_batch_failures() {
         assert_eq!(types, ["ReportBatchItemFailures"], "{name}");
     }
     assert_eq!(
-        mappings, 5,
-        "the stream, the two delivery lanes, the flush queue and the export-jobs queue triggers"
+        mappings, 6,
+        "the stream's two consumers, the two delivery lanes, the flush queue and the export-jobs \
+         queue triggers"
     );
-    let stream = &t["Resources"]["FanoutEventsStream"]["Properties"];
-    assert!(is_ref_to(&stream["FunctionName"], "FanoutFunction"));
-    assert!(is_getatt(
-        &stream["EventSourceArn"],
-        "EventsTable.StreamArn"
-    ));
-    assert_eq!(stream["BisectBatchOnFunctionError"], true);
-    // Never give up on a record: an accepted event is never skipped.
-    assert_eq!(stream["MaximumRetryAttempts"], -1);
-    assert_eq!(stream["MaximumRecordAgeInSeconds"], -1);
+    // The stream's consumers, the summary counters apart from delivery: a batch one of them
+    // cannot handle is retried by that one alone.
+    for (mapping, function) in [
+        ("FanoutEventsStream", "FanoutFunction"),
+        ("SummarizeEventsStream", "SummarizeFunction"),
+    ] {
+        let stream = &t["Resources"][mapping]["Properties"];
+        assert!(is_ref_to(&stream["FunctionName"], function), "{mapping}");
+        assert!(is_getatt(
+            &stream["EventSourceArn"],
+            "EventsTable.StreamArn"
+        ));
+        assert_eq!(stream["BisectBatchOnFunctionError"], true, "{mapping}");
+        // Never give up on a record: an accepted event is never skipped.
+        assert_eq!(stream["MaximumRetryAttempts"], -1, "{mapping}");
+        assert_eq!(stream["MaximumRecordAgeInSeconds"], -1, "{mapping}");
+        // Only inserts invoke them (neither has anything to do for TTL deletes), filtered by
+        // the field the handlers read.
+        let filters = seq_at(
+            &stream["FilterCriteria"]["Filters"],
+            "FilterCriteria.Filters",
+        );
+        assert_eq!(filters.len(), 1, "{mapping}");
+        let pattern: serde_json::Value =
+            serde_json::from_str(str_at(&filters[0]["Pattern"], "Pattern"))
+                .expect("a JSON pattern");
+        assert_eq!(
+            pattern,
+            serde_json::json!({"eventName": ["INSERT"]}),
+            "{mapping}"
+        );
+    }
+    assert_eq!(
+        t["Resources"]["SummarizeFunction"]["Properties"]["Handler"],
+        "summarize"
+    );
+    assert_is_a_handler("summarize");
+    for name in ["DeliverQueueEvents", "DeliverSlowQueueEvents"] {
+        let queue = &t["Resources"][name]["Properties"];
+        assert!(is_ref_to(&queue["FunctionName"], "DeliverFunction"));
+        assert!(as_u64(&queue["BatchSize"], "BatchSize") <= 10, "{name}");
+        // A batch gathers what arrives within a second, rather than one message each.
+        assert_eq!(
+            as_u64(
+                &queue["MaximumBatchingWindowInSeconds"],
+                "MaximumBatchingWindowInSeconds"
+            ),
+            1,
+            "{name}"
+        );
+    }
     let queue = &t["Resources"]["DeliverQueueEvents"]["Properties"];
-    assert!(is_ref_to(&queue["FunctionName"], "DeliverFunction"));
     assert!(is_getatt(&queue["EventSourceArn"], "DeliveriesQueue.Arn"));
-    assert!(as_u64(&queue["BatchSize"], "BatchSize") <= 10);
     // SAM `Events` of these kinds would attach account-wide managed policies.
     for (name, res) in resources(&t) {
         for (_, ev) in res["Properties"]["Events"]

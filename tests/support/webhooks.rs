@@ -25,6 +25,7 @@ use relay_app::pipeline::pause::Notifier;
 use relay_app::pipeline::pause::PauseRule;
 use relay_app::pipeline::queues::{ensure_delivery_queues, ensure_topic, DeliveryQueues};
 use relay_app::pipeline::ssrf::SsrfPolicy;
+use relay_app::summary::stream::Summarizer;
 use relay_core::retry::RetrySchedule;
 use relay_core::signing::SignatureHeaderName;
 use serde_json::{json, Value};
@@ -292,9 +293,12 @@ pub struct WebhookEnv {
     pub deliverer: Deliverer,
     /// The fanout function's logic.
     pub fanout: Fanout,
+    /// The summarize function's logic (the stream's other consumer).
+    pub summarizer: Summarizer,
     /// The SQS trigger stand-in.
     pub queue_poller: QueuePoller,
     stream: tokio::sync::Mutex<StreamPoller>,
+    summary_stream: tokio::sync::Mutex<StreamPoller>,
 }
 
 impl WebhookEnv {
@@ -385,6 +389,15 @@ impl WebhookEnv {
         )
         .await
         .expect("stream poller");
+        let summarizer = Summarizer::new(env.store.clone());
+        let summary_stream = StreamPoller::new(
+            env.store.client(),
+            aws_sdk_dynamodbstreams::Client::new(&sdk),
+            &env.config.events_table,
+            summarizer.clone(),
+        )
+        .await
+        .expect("summary stream poller");
         let queue_poller =
             QueuePoller::new(recorded_sqs, queues.queue_url.clone(), deliverer.clone());
         WebhookEnv {
@@ -396,8 +409,10 @@ impl WebhookEnv {
             recorder,
             deliverer,
             fanout,
+            summarizer,
             queue_poller,
             stream: tokio::sync::Mutex::new(stream),
+            summary_stream: tokio::sync::Mutex::new(summary_stream),
         }
     }
 
@@ -451,17 +466,17 @@ impl WebhookEnv {
         self.env.ingest(&self.env.a.writer, body).await
     }
 
-    /// Runs the fanout over everything new in the stream; returns the records read.
+    /// Runs the fanout, then the summary counters, over everything new in the stream; returns
+    /// the records the fanout read.
     pub async fn pump(&self) -> usize {
-        let mut stream = self.stream.lock().await;
-        let mut total = 0;
-        loop {
-            let n = stream.poll_once().await.expect("stream poll");
-            if n == 0 {
-                return total;
-            }
-            total += n;
-        }
+        let total = drain_stream(&self.stream).await;
+        drain_stream(&self.summary_stream).await;
+        total
+    }
+
+    /// Runs the fanout alone over everything new in the stream; returns the records read.
+    pub async fn pump_fanout(&self) -> usize {
+        drain_stream(&self.stream).await
     }
 
     /// One receive-and-deliver round of up to 10 messages.
@@ -677,4 +692,17 @@ pub async fn verify_with_hmac_snippet(header: &str, cases: &[(&str, &Recorded)])
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Polls `stream` until it reads nothing new; the records read.
+async fn drain_stream(stream: &tokio::sync::Mutex<StreamPoller>) -> usize {
+    let mut stream = stream.lock().await;
+    let mut total = 0;
+    loop {
+        let n = stream.poll_once().await.expect("stream poll");
+        if n == 0 {
+            return total;
+        }
+        total += n;
+    }
 }

@@ -15,9 +15,10 @@
 //!
 //! Timing knobs, all shortened for the test only: the flush settles for 0 s and runs every
 //! second with a 3 s lease, an export invocation has a 10 s budget (and a lease of 20 s), a
-//! delivery claim lasts 20 s, and the queues hand a message out again after 20 s (deliveries)
+//! delivery claim lasts 20 s, and the queues hand a message out again after 30 s (deliveries)
 //! or 25 s (export jobs), so that a message taken by the killed process comes back within the
-//! test.
+//! test, and (as deployed) only once its claim has expired: a copy that found the claim still
+//! held would spend one of its receives.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -374,7 +375,7 @@ fn serve_killed_at_random_points_delivers_every_accepted_event_exactly_once() {
     // A message the killed process had received comes back after this, when its claims
     // have expired (the delivery lease is 20 s; the export job's is twice its budget).
     rt.block_on(async {
-        for (suffix, secs) in [("deliveries", "20"), ("exports", "25")] {
+        for (suffix, secs) in [("deliveries", "30"), ("exports", "25")] {
             sqs.set_queue_attributes()
                 .queue_url(queue(suffix))
                 .attributes(QueueAttributeName::VisibilityTimeout, secs)

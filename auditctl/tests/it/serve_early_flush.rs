@@ -59,7 +59,9 @@ fn serve_flushes_an_org_early_when_it_passes_1000_pending_events() {
         assert_eq!(status, 202, "{body}");
     }
 
-    let deadline = Instant::now() + Duration::from_secs(90);
+    // A bound for a stuck flush, not a latency bar: on a busy machine the ingest and the
+    // fanout of 1,000 events on moto alone can take a minute.
+    let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let lines: usize = s3(&["count", &bucket]).parse().unwrap();
         if lines == 1000 {
@@ -68,7 +70,7 @@ fn serve_flushes_an_org_early_when_it_passes_1000_pending_events() {
         assert!(lines < 1000, "{lines} lines: an event was exported twice");
         assert!(
             Instant::now() < deadline,
-            "{lines} of 1000 events in the bucket after 90 s with the schedule off"
+            "{lines} of 1000 events in the bucket after 240 s with the schedule off"
         );
         std::thread::sleep(Duration::from_millis(500));
     }

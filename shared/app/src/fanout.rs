@@ -9,18 +9,21 @@
 //! reports the first record that is not done as the batch item failure, so Lambda retries from
 //! there (records before it are checkpointed); messages enqueued twice by such a retry are
 //! deduplicated by the deliver function's delivered marker.
+//!
+//! The summary counters are the stream's other consumer ([`crate::summary::stream`]), so a
+//! failure to count never holds a delivery back.
 
 use std::collections::HashMap;
 
 use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use futures::future::join_all;
 
 use crate::pipeline::lanes::{FastAllowance, LaneMarks, Marked};
 use crate::pipeline::message::{
     enqueue, otel_messages as group_otel, DeliveryMessage, EnqueueReport, OtelMessage, LIVE,
 };
-use crate::pipeline::stream::{insert_from_lambda, StreamInsert};
+use crate::pipeline::stream::{inserts_of, retry_from, StreamInsert};
 use relay_core::model::ids::OrgId;
 use relay_core::model::otlp::OtelRoute;
 use relay_core::model::webhook::WebhookRoute;
@@ -260,7 +263,7 @@ impl Fanout {
             .map(|m| is_slow(&m.org_id, &m.config_id))
             .collect();
         let slow_url = self.slow.as_ref().map(|(u, _, _)| u.as_str());
-        let (report, otel_report, (), uncounted) = tokio::join!(
+        let (report, otel_report, ()) = tokio::join!(
             enqueue_lanes(&self.sqs, &self.queue_url, slow_url, &messages, &slow),
             enqueue_lanes(
                 &self.sqs,
@@ -270,10 +273,7 @@ impl Fanout {
                 &otel_slow
             ),
             self.count_pending(inserts),
-            // The summary counters (exactly once; a failure retries the batch from there).
-            crate::summary::update::count_inserts(&self.store, inserts)
         );
-        failed.extend(uncounted);
         if let Some(e) = &report.error {
             tracing::warn!(error = %e, failed = report.failed.len(), "enqueueing deliveries failed");
         }
@@ -296,16 +296,7 @@ impl Fanout {
 
 /// The `fanout` Lambda's handler: a DynamoDB stream batch in, the checkpoint out.
 pub async fn handle_stream_event(fanout: &Fanout, event: DynamoDbEvent) -> DynamoDbEventResponse {
-    let mut inserts = Vec::with_capacity(event.records.len());
-    for record in &event.records {
-        match insert_from_lambda(record) {
-            Ok(Some(ins)) => inserts.push(ins),
-            Ok(None) => {}
-            // Not an event item: it can never be delivered, and retrying it would block the
-            // shard behind it.
-            Err(e) => tracing::error!(error = %e, "skipping an unreadable stream record"),
-        }
-    }
+    let inserts = inserts_of(&event);
     let report = fanout.process(&inserts).await;
     tracing::info!(
         records = event.records.len(),
@@ -313,11 +304,5 @@ pub async fn handle_stream_event(fanout: &Fanout, event: DynamoDbEvent) -> Dynam
         enqueued = report.enqueued,
         "fanout"
     );
-    let mut response = DynamoDbEventResponse::default();
-    if let Some(ins) = report.first_failed.and_then(|i| inserts.get(i)) {
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(ins.sequence_number.clone());
-        response.batch_item_failures.push(failure);
-    }
-    response
+    retry_from(&inserts, report.first_failed)
 }

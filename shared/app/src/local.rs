@@ -1,8 +1,8 @@
 //! Local stand-ins for the Lambda triggers, for `auditctl serve` and the tests: a poller of
-//! the events table's DynamoDB stream (what the stream event source mapping does), and for each
-//! delivery lane a pool of workers on its queue (what the lanes' SQS event source mappings do).
-//! They call the very functions the Lambdas call: [`Fanout::process`] and
-//! [`Deliverer::process`]. [`QueuePoller`] is the batch-at-a-time poller the tests step by
+//! the events table's DynamoDB stream per consumer (what the stream event source mappings do),
+//! and for each delivery lane a pool of workers on its queue (what the lanes' SQS event source
+//! mappings do). They call the very functions the Lambdas call: [`Fanout::process`],
+//! [`Summarizer::process`] and [`Deliverer::process`]. [`QueuePoller`] is the batch-at-a-time poller the tests step by
 //! hand.
 
 use std::collections::HashMap;
@@ -19,15 +19,60 @@ use crate::fanout::Fanout;
 use crate::pipeline::consumer::{Disposition, Received};
 use crate::pipeline::lanes::Lane;
 use crate::pipeline::poll::{delete, PollError};
-use crate::pipeline::stream::insert_from_streams_api;
+use crate::pipeline::stream::{insert_from_streams_api, StreamInsert};
+use crate::summary::stream::Summarizer;
 use relay_core::model::ids::OrgId;
 
-/// Reads the events table's stream and fans out: from its oldest record (TRIM_HORIZON), or,
-/// with [`StreamPoller::with_position`], after the last batch a previous poller finished.
+/// A consumer of the events stream, each with an event source mapping of its own when
+/// deployed, and a poller of its own locally.
+#[derive(Debug, Clone)]
+pub enum StreamConsumer {
+    /// Delivery messages and early-flush requests.
+    Fanout(Box<Fanout>),
+    /// The summary counters.
+    Summary(Summarizer),
+}
+
+impl StreamConsumer {
+    /// Handles `inserts`; the index of the first one not done (read again from there).
+    async fn process(&self, inserts: &[StreamInsert]) -> Option<usize> {
+        match self {
+            StreamConsumer::Fanout(f) => f.process(inserts).await.first_failed,
+            StreamConsumer::Summary(s) => s.process(inserts).await,
+        }
+    }
+
+    /// Whose positions these are: the fanout's are keyed by the stream's ARN alone (as before
+    /// the summary had a consumer of its own), another consumer's by the ARN and its name.
+    fn reader(&self, stream_arn: &str) -> String {
+        match self {
+            StreamConsumer::Fanout(_) => stream_arn.to_string(),
+            StreamConsumer::Summary(_) => format!("{stream_arn}#summary"),
+        }
+    }
+}
+
+impl From<Fanout> for StreamConsumer {
+    fn from(f: Fanout) -> Self {
+        StreamConsumer::Fanout(Box::new(f))
+    }
+}
+
+impl From<Summarizer> for StreamConsumer {
+    fn from(s: Summarizer) -> Self {
+        StreamConsumer::Summary(s)
+    }
+}
+
+/// Reads the events table's stream for one consumer: from its oldest record (TRIM_HORIZON),
+/// or, with [`StreamPoller::with_position`], after the last batch a previous poller of the
+/// same consumer finished.
 #[derive(Debug)]
 pub struct StreamPoller {
     streams: aws_sdk_dynamodbstreams::Client,
     stream_arn: String,
+    /// The key of this consumer's persisted positions.
+    reader: String,
     /// Open shards and where to read next (`None`: the shard is closed and fully read).
     shards: HashMap<String, Option<String>>,
     /// Per shard, the last record whose work is durable: where a lost iterator (expired,
@@ -35,7 +80,7 @@ pub struct StreamPoller {
     done: HashMap<String, ShardPosition>,
     /// Where the positions are persisted (`auditctl serve`), loaded on the first poll.
     persist: Option<Persist>,
-    fanout: Fanout,
+    consumer: StreamConsumer,
 }
 
 #[derive(Debug)]
@@ -49,13 +94,14 @@ fn position_error(e: relay_store::error::StoreError) -> PollError {
 }
 
 impl StreamPoller {
-    /// A poller of `table`'s stream.
+    /// A poller of `table`'s stream for `consumer`.
     pub async fn new(
         ddb: &aws_sdk_dynamodb::Client,
         streams: aws_sdk_dynamodbstreams::Client,
         table: &str,
-        fanout: Fanout,
+        consumer: impl Into<StreamConsumer>,
     ) -> Result<Self, PollError> {
+        let consumer = consumer.into();
         let d = ddb
             .describe_table()
             .table_name(table)
@@ -74,11 +120,12 @@ impl StreamPoller {
             .to_string();
         Ok(StreamPoller {
             streams,
+            reader: consumer.reader(&stream_arn),
             stream_arn,
             shards: HashMap::new(),
             done: HashMap::new(),
             persist: None,
-            fanout,
+            consumer,
         })
     }
 
@@ -189,7 +236,7 @@ impl StreamPoller {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             if let Err(e) = p
                 .store
-                .put_stream_position(&self.stream_arn, shard, &position, now)
+                .put_stream_position(&self.reader, shard, &position, now)
                 .await
             {
                 // The work is done; a restart before the next save re-reads a little more.
@@ -199,17 +246,18 @@ impl StreamPoller {
         self.done.insert(shard.to_string(), position);
     }
 
-    /// Reads every shard once and fans out what it finds; returns the number of records read.
+    /// Reads every shard once and hands what it finds to the consumer; returns the number of
+    /// records read.
     pub async fn poll_once(&mut self) -> Result<usize, PollError> {
         if let Some(p) = &mut self.persist {
             if !p.loaded {
                 self.done = p
                     .store
-                    .stream_positions(&self.stream_arn)
+                    .stream_positions(&self.reader)
                     .await
                     .map_err(position_error)?;
                 p.loaded = true;
-                tracing::info!(stream = %self.stream_arn, positions = ?self.done, "stream poller starts from its recorded positions");
+                tracing::info!(reader = %self.reader, positions = ?self.done, "stream poller starts from its recorded positions");
             }
         }
         for (id, first) in self.list_shards().await? {
@@ -251,9 +299,10 @@ impl StreamPoller {
             }
             seen += out.records().len();
             tracing::debug!(shard = %shard, records = out.records().len(), inserts = inserts.len(), "stream batch");
-            let report = self.fanout.process(&inserts).await;
-            let failed = report
-                .first_failed
+            let failed = self
+                .consumer
+                .process(&inserts)
+                .await
                 .and_then(|i| inserts.get(i).map(|f| (i, f)));
             let (next, durable) = match failed {
                 // Read again from the first event not fully enqueued, as Lambda would; what

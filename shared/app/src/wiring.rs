@@ -15,6 +15,7 @@ use crate::pipeline::consumer::DeliverySettings;
 use crate::pipeline::http_client::{ClientBuildError, WebhookClient};
 use crate::pipeline::pause::Notifier;
 use crate::pipeline::ssrf::SsrfPolicy;
+use crate::summary::stream::Summarizer;
 use relay_core::config::{Config, ConfigError};
 use relay_store::sealing::Sealer;
 use relay_store::Store;
@@ -81,8 +82,8 @@ impl Wiring {
             .ok_or(WiringError::Missing("AUDITRELAY_DELIVERIES_QUEUE_URL"))
     }
 
-    /// The stream fanout: delivery messages, summary counters and, when the flush queue is
-    /// configured, early-flush requests.
+    /// The stream fanout: delivery messages and, when the flush queue is configured,
+    /// early-flush requests.
     pub fn fanout(&self) -> Result<Fanout, WiringError> {
         let settle = FlushSettings::from_config(&self.config).settle.as_secs();
         Ok(Fanout::new(
@@ -92,6 +93,11 @@ impl Wiring {
         )
         .with_early_flush(self.config.flush_queue_url.clone(), settle)
         .with_slow_lane(self.config.slow_deliveries_queue_url.clone()))
+    }
+
+    /// The stream's other consumer: the summary counters.
+    pub fn summarizer(&self) -> Summarizer {
+        Summarizer::new(self.store())
     }
 
     /// The one outbound HTTP client for webhooks and OTLP (deliveries and the API's tests),

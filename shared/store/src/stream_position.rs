@@ -1,9 +1,11 @@
 //! Where the local stream poller (`auditctl serve`) is in the events table's stream, so that a
 //! restart resumes after the last batch it finished instead of re-reading the whole stream.
 //!
-//! One item per shard in the config table: pk `STREAM#POSITION`, sk `{stream_arn}|{shard_id}`,
-//! attributes `seq` (the sequence number of the last record whose work is durable), `closed`
-//! (the shard is closed and read to its end) and `expires_at`. A new stream (the table was
+//! One item per consumer and shard in the config table: pk `STREAM#POSITION`, sk
+//! `{reader}|{shard_id}` (the reader is the stream's ARN for the fanout, and
+//! `{stream_arn}#summary` for the summary counters), attributes `seq` (the sequence number of
+//! the last record whose work is durable), `closed` (the shard is closed and read to its end)
+//! and `expires_at`. A new stream (the table was
 //! recreated) has another ARN, so an old stream's positions are never applied to it; they
 //! expire with the stream's records (24 hours) plus a margin.
 

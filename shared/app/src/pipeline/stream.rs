@@ -1,8 +1,10 @@
-//! The events table's stream records, decoded: the inserts that the fanout, the summary
-//! counters and the early-flush count all start from, whether they arrive in a Lambda event
-//! or from the DynamoDB Streams API (the local poller).
+//! The events table's stream records, decoded: the inserts that the fanout (with the
+//! early-flush count) and the summary counters, the stream's two consumers, start from,
+//! whether they arrive in a Lambda event or from the DynamoDB Streams API (the local poller);
+//! and the answer that tells Lambda where to retry from.
 
-use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use relay_core::model::ids::OrgId;
 use serde::Deserialize;
 
@@ -91,4 +93,31 @@ pub fn insert_from_streams_api(
         doc: get("doc")?,
         sequence_number: seq.clone(),
     }))
+}
+
+/// The inserts of a Lambda stream event, in order. A record that is not an event item is
+/// logged and skipped: it can never be handled, and retrying it would block the shard.
+pub fn inserts_of(event: &DynamoDbEvent) -> Vec<StreamInsert> {
+    let mut inserts = Vec::with_capacity(event.records.len());
+    for record in &event.records {
+        match insert_from_lambda(record) {
+            Ok(Some(ins)) => inserts.push(ins),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "skipping an unreadable stream record"),
+        }
+    }
+    inserts
+}
+
+/// The answer of a stream consumer that handled `inserts` up to `first_failed` (exclusive):
+/// that record as the batch item failure, so Lambda checkpoints what came before it and
+/// retries from there; no failure when everything was handled.
+pub fn retry_from(inserts: &[StreamInsert], first_failed: Option<usize>) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(ins) = first_failed.and_then(|i| inserts.get(i)) {
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(ins.sequence_number.clone());
+        response.batch_item_failures.push(failure);
+    }
+    response
 }

@@ -2,8 +2,9 @@
 //! identity and resource trails), kept as counters so that a summary never reads the events
 //! of its range. Where counters live is `relay_core::summary`.
 //!
-//! [`update`] is what the stream fanout calls to count new events exactly once; [`read`]
-//! answers summaries.
+//! [`stream`] is the events stream's consumer that counts new events exactly once, through
+//! [`update`]; [`read`] answers summaries.
 
 pub mod read;
+pub mod stream;
 pub mod update;

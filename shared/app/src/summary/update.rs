@@ -1,10 +1,10 @@
 //! Counting inserted events into the summary counters, exactly once, from the events stream.
 //!
-//! The fanout calls [`count_inserts`] for each stream batch. Events are grouped by org and cut
-//! into chunks that fit one `TransactWriteItems` (markers + the counters they touch); each
-//! chunk is written atomically with its markers' `attribute_not_exists` conditions, so a
-//! redelivered record is recognised by its marker and never counted twice, and a crash
-//! between chunks leaves no event half-counted.
+//! The summary's stream consumer ([`super::stream`]) calls [`count_inserts`] for each stream
+//! batch. Events are grouped by org and cut into chunks that fit one `TransactWriteItems`
+//! (markers + the counters they touch); each chunk is written atomically with its markers'
+//! `attribute_not_exists` conditions, so a redelivered record is recognised by its marker and
+//! never counted twice, and a crash between chunks leaves no event half-counted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
