@@ -10,9 +10,12 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: dev test tools lint template-check sam-build bench cost clean console console-check e2e-test screenshots
 
+## The Python tools through uv (pinned): it installs them in about 10 s, pip in 2.5 minutes.
+UV_VERSION := 0.13.9
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -r requirements-dev.txt
 	touch $@
 
 ## Azurite (npm), reinstalled only when its lock changes.
