@@ -17,7 +17,7 @@ mkdir -p .local
 cargo build -q -p auditctl
 auditctl="$here/target/debug/auditctl"
 
-MOTO_RECORDER_FILEPATH=.local/moto-recording "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >.local/moto.log 2>&1 &
+MOTO_RECORDER_FILEPATH=.local/moto-recording "$venv/bin/python" emulators/moto_server.py -H 127.0.0.1 -p "$moto_port" >.local/moto.log 2>&1 &
 moto_pid=$!
 pids="$moto_pid"
 trap 'kill $pids 2>/dev/null || true' EXIT INT TERM

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command with fresh storage emulators, each on a free loopback port, then stops them:
 #   moto          the AWS services; the AWS SDKs reach it through AWS_ENDPOINT_URL (moto's dummy
-#                 credentials)
+#                 credentials); emulators/moto_server.py, so that DynamoDB's conditional
+#                 writes are isolated from each other
 #   a second moto an S3-compatible store ("MinIO"), reached only by its URL and an access key:
 #                 AUDITRELAY_TEST_S3COMPAT_URL=http://127.0.0.1:P
 #   Azurite       Azure Blob: AUDITRELAY_TEST_AZURITE_URL=http://127.0.0.1:P/devstoreaccount1 (the
@@ -40,8 +41,9 @@ start() {
 
 start_moto() { # PORT LOG
   # The request recorder (/moto-api/recorder/*, read by `make cost`) writes its log in the
-  # temp dir, never in the work tree.
-  MOTO_RECORDER_FILEPATH="$tmp/moto-recording-$1" start "$2" "$venv/bin/moto_server" -H 127.0.0.1 -p "$1"
+  # temp dir, never in the work tree. emulators/moto_server.py is moto_server with DynamoDB's
+  # conditional writes isolated from each other, as DynamoDB's are.
+  MOTO_RECORDER_FILEPATH="$tmp/moto-recording-$1" start "$2" "$py" "$here/emulators/moto_server.py" -H 127.0.0.1 -p "$1"
 }
 
 start_azurite() { # PORT
