@@ -14,9 +14,11 @@ use relay_app::local::StreamPoller;
 use relay_app::pipeline::consumer::Received;
 use relay_app::pipeline::message::{DeliveryMessage, LIVE};
 use relay_app::pipeline::pause::PauseRule;
+use relay_app::summary::stream::{self as summary_stream, Summarizer};
 use relay_core::model::webhook::WebhookEndpoint;
 use relay_core::retry::RetrySchedule;
 use relay_core::signing::{verify_auditrelay, SignatureHeaderName, WebhookSecret};
+use relay_store::Store;
 use serde_json::{json, Value};
 use support::fixtures::{self, Placeholders};
 use support::webhooks::{
@@ -1068,6 +1070,18 @@ async fn lambda_handlers_process_the_events_fixtures() {
     let resp = handle_stream_event(&w.fanout, stream.clone()).await;
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(w.depth().await.0, 2);
+    // The same batch → summarize, the stream's other consumer: counted; with the counters'
+    // table unreachable, the first record not counted is reported, so Lambda retries from it.
+    let resp = summary_stream::handle_stream_event(&w.summarizer, stream.clone()).await;
+    assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    let mut unreachable = w.env.config.clone();
+    unreachable.config_table = format!("{}-missing", w.env.config.config_table);
+    let failing = Summarizer::new(Store::new(w.env.store.client().clone(), &unreachable));
+    let resp = summary_stream::handle_stream_event(&failing, stream.clone()).await;
+    assert_eq!(
+        serde_json::to_value(&resp).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "100000000000000000001"}]})
+    );
     // SQS unavailable: the first record not enqueued is reported, so Lambda retries from it.
     let broken = Fanout::new(
         w.env.store.clone(),
