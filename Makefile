@@ -101,7 +101,8 @@ bench: tools
 ## sizes), SQS, S3, KMS and STS requests per event, and the bytes stored (docs/cost.md).
 COST_EVENTS ?= 1000
 cost: tools
-	cargo build -q -p auditctl -p auditrelay-tests --example cost_bench
+	cargo build -q -p auditctl
+	cargo build -q -p auditrelay-tests --example cost_bench
 	scripts/with-moto.sh $${CARGO_TARGET_DIR:-target}/debug/examples/cost_bench $(COST_EVENTS)
 
 ## Build the deployable artifacts exactly as `sam deploy` will (cargo-lambda, arm64, release).

@@ -132,12 +132,17 @@ async fn trail(env: &TestEnv, token: &str, path: &str) -> (Vec<Value>, Value) {
 async fn summary_matches_the_raw_events_and_survives_redelivery() {
     let w = WebhookEnv::new().await;
     let env = &w.env;
+    // In milliseconds, as the events' timestamps and the ranges are sent.
     let now = OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap();
     let evs = events(120, now);
     ingest_all(env, &evs).await;
     assert_eq!(w.pump().await, 120);
 
-    // Ranges with unaligned edges (markers), whole hours and whole days (counters).
+    // Ranges with sub-minute edges (read from the events), whole minutes, hours and days
+    // (counters).
     let ranges = [
         (now - Duration::days(30), now + Duration::minutes(1)),
         (
@@ -145,6 +150,8 @@ async fn summary_matches_the_raw_events_and_survives_redelivery() {
             now - Duration::minutes(37),
         ),
         (now - Duration::minutes(95), now - Duration::minutes(5)),
+        // Events at both ends' edges: `from` inclusive, `to` exclusive.
+        (now - Duration::minutes(21), now - Duration::minutes(1)),
     ];
     for (from, to) in ranges {
         let uri = format!("/v1/audit/summary?{}", range_query(from, to));
@@ -172,9 +179,8 @@ async fn summary_matches_the_raw_events_and_survives_redelivery() {
         );
     }
 
-    // The stream delivers records again (a retried batch, here the newest 40 of them, mixed
-    // with nothing new): nothing is counted twice. (Kept small: moto reports one failed
-    // condition per cancelled transaction, so each redelivered event costs a transaction.)
+    // The stream delivers records again (a retried batch, here 40 of them, at or before the
+    // position counted, mixed with nothing new): nothing is counted twice.
     let logs = env.all_pages(&env.a.reader, "limit=1000").await;
     assert_eq!(logs.len(), 120);
     let inserts: Vec<StreamInsert> = logs[..40]
@@ -265,6 +271,59 @@ async fn a_summary_that_cannot_be_counted_holds_no_delivery_back() {
     let r = env.call(Method::GET, &uri, Some(&env.a.reader), None).await;
     assert_eq!(r.body, expected_summary(&evs, from, to));
     assert_eq!(r.body["total_events"], 30);
+}
+
+/// Counting is exactly once by the stream's order, not by a marker per event: a batch retried
+/// from the middle, the same batch twice, and two copies of one batch counted at once (a
+/// Lambda retry racing a slow first run) each count an event once.
+#[tokio::test]
+async fn summary_counts_each_record_once_by_its_stream_position() {
+    let env = TestEnv::new().await;
+    let summarizer = Summarizer::new(env.store.clone());
+    let org = &env.a.org.org_id;
+    // From yesterday's midnight: the ranges below are whole minutes, read from counters alone.
+    let t0 = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT) - Duration::days(1);
+    let evs: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({
+                "event_id": format!("evt_pos_{i:03}"),
+                "timestamp": rfc3339_millis(t0 + Duration::seconds(7 * i as i64)),
+                "action": ACTIONS[i % ACTIONS.len()],
+                "actor": {"user_id": format!("usr_{}", i % 3)},
+                "resource": {"type": "document", "id": format!("doc_{}", i % 5)},
+            })
+        })
+        .collect();
+    // Sequence numbers as DynamoDB writes them: 21 digits and more, increasing.
+    let insert = |i: usize| StreamInsert {
+        sequence_number: (99_999_999_999_999_999_990u128 + i as u128).to_string(),
+        org_id: org.clone(),
+        event_id: evs[i]["event_id"].as_str().unwrap().into(),
+        action: evs[i]["action"].as_str().unwrap().into(),
+        doc: evs[i].to_string(),
+    };
+    let batch = |r: std::ops::Range<usize>| -> Vec<StreamInsert> { r.map(insert).collect() };
+
+    assert_eq!(summarizer.process(&batch(0..20)).await, None);
+    // Retried from the middle, with new records after it (the digits grow past 21 here).
+    assert_eq!(summarizer.process(&batch(10..40)).await, None);
+    assert_eq!(summarizer.process(&batch(10..40)).await, None);
+    // Two copies of the next batch at once.
+    let (first, second) = (batch(40..60), batch(40..60));
+    let (a, b) = tokio::join!(summarizer.process(&first), summarizer.process(&second));
+    assert_eq!((a, b), (None, None));
+
+    let (from, to) = (t0, t0 + Duration::hours(1));
+    let uri = format!("/v1/audit/summary?{}", range_query(from, to));
+    let r = env.call(Method::GET, &uri, Some(&env.a.reader), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, expected_summary(&evs, from, to));
+    assert_eq!(r.body["total_events"], 60);
+    // A minute-aligned slice reads the minute counters.
+    let (from, to) = (t0 + Duration::minutes(2), t0 + Duration::minutes(5));
+    let uri = format!("/v1/audit/summary?{}", range_query(from, to));
+    let r = env.call(Method::GET, &uri, Some(&env.a.reader), None).await;
+    assert_eq!(r.body, expected_summary(&evs, from, to));
 }
 
 #[tokio::test]

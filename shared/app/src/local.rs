@@ -42,6 +42,16 @@ impl StreamConsumer {
         }
     }
 
+    /// Records per batch, as the consumer's event source mapping reads them: the fanout's
+    /// 100 keep deliveries prompt; the summary's 1,000 share each counter write among more
+    /// events.
+    fn batch_size(&self) -> i32 {
+        match self {
+            StreamConsumer::Fanout(_) => 100,
+            StreamConsumer::Summary(_) => 1000,
+        }
+    }
+
     /// Whose positions these are: the fanout's are keyed by the stream's ARN alone (as before
     /// the summary had a consumer of its own), another consumer's by the ARN and its name.
     fn reader(&self, stream_arn: &str) -> String {
@@ -277,7 +287,7 @@ impl StreamPoller {
                 .streams
                 .get_records()
                 .shard_iterator(it)
-                .limit(100)
+                .limit(self.consumer.batch_size())
                 .send()
                 .await
             {

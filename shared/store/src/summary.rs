@@ -1,19 +1,24 @@
-//! Summary counters and markers in the config table (the layout is described in
+//! Summary counters in the config table (the layout is described in
 //! [`relay_core::summary::buckets`]).
 //!
-//! Counting is one `TransactWriteItems` per chunk of events: a conditional put of each event's
-//! marker (`attribute_not_exists`) and an `ADD` on each counter the chunk touches. Either all of
-//! it happens or none: an event whose marker exists was counted before (a redelivered stream
-//! record), which the cancellation reasons say, and the chunk is rewritten without it.
+//! Each counter counts exactly once by the events stream's order, with no transaction and no
+//! write per event: a counter item keeps, per partition of the events table (the org), the
+//! sequence number of the last stream record added to it (`p:{partition}`), and a stream
+//! batch's delta is added with one `UpdateItem` on the condition that the position is before
+//! the first record the delta holds, moving it to the last. Stream records of one partition
+//! key arrive in sequence order (Lambda keeps that order per partition key, across shard splits
+//! and with parallelisation), so a counter holds exactly the records up to its position: a
+//! redelivered or retried batch, or two copies of one batch counted at once, find the
+//! condition failed, read the position, and add only the records after it.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::{get_n, get_s, n, opt_s, s, Item, Store};
+use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::summary::buckets::Dim;
-use relay_core::summary::counts::{Counts, EventFacts};
+use relay_core::summary::counts::Counts;
 
 /// One counter's increment.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,86 +33,120 @@ pub struct CounterDelta {
     pub counts: Counts,
 }
 
-/// Why a chunk was not written.
-#[derive(Debug, thiserror::Error)]
-pub enum ChunkError {
-    /// These events (indexes into the chunk) were counted before; nothing was written.
-    #[error("{} events of the chunk were counted before", .0.len())]
-    AlreadyCounted(Vec<usize>),
-    /// A conflicting transaction or throttling; nothing was written, try again.
-    #[error("retryable: {0}")]
-    Retry(String),
-    /// Anything else.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// Width of a stored sequence number: DynamoDB's are decimal strings of 21 to 40 digits, so
+/// left-padded to 40 they compare in order as strings.
+const SEQ_WIDTH: usize = 40;
+
+/// A stream sequence number in the form that sorts: left-padded with zeros to 40 digits.
+pub fn sortable_seq(seq: &str) -> String {
+    format!("{seq:0>SEQ_WIDTH$}")
 }
 
-fn build_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Sdk(e.to_string())
+/// The attribute of a counter holding the position of the events table's `partition`.
+fn position_attr(partition: &str) -> String {
+    format!("p:{partition}")
 }
 
-fn marker_item(org_pk: String, f: &EventFacts, expires_at: i64) -> Item {
-    let mut item = Item::with_capacity(8);
-    item.insert("pk".into(), s(org_pk));
-    item.insert("sk".into(), s(f.marker_sk()));
-    item.insert("a".into(), s(&f.action));
-    item.insert("i".into(), s(&f.identity));
-    if let Some((t, id)) = &f.resource {
-        item.insert("rt".into(), s(t));
-        item.insert("ri".into(), s(id));
-    }
-    item.insert("f".into(), AttributeValue::Bool(f.failed));
-    item.insert("expires_at".into(), n(expires_at));
-    item
+/// The stream records a delta holds, by sortable sequence number (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqRange<'a> {
+    /// The events table's partition the records are of.
+    pub partition: &'a str,
+    /// The first record.
+    pub first: &'a str,
+    /// The last record.
+    pub last: &'a str,
 }
 
-fn counter_update(
-    table: &str,
-    d: &CounterDelta,
-    expires_at: i64,
-) -> Result<TransactWriteItem, StoreError> {
-    let mut adds = vec!["#c :c".to_string(), "#f :f".to_string()];
-    let mut names: HashMap<String, String> = HashMap::from([
-        ("#c".into(), "c".into()),
-        ("#f".into(), "f".into()),
-        ("#x".into(), "expires_at".into()),
-    ]);
-    let mut values: HashMap<String, AttributeValue> = HashMap::from([
-        (":c".into(), n(d.counts.total)),
-        (":f".into(), n(d.counts.failed)),
-        (":x".into(), n(expires_at)),
-    ]);
-    for (i, (action, count)) in d.counts.actions.iter().enumerate() {
-        adds.push(format!("#a{i} :a{i}"));
-        names.insert(format!("#a{i}"), format!("a:{action}"));
-        values.insert(format!(":a{i}"), n(count));
-    }
-    let mut sets = vec!["#x = :x".to_string()];
-    match &d.dim {
-        Dim::Total => {}
-        Dim::Identity(id) => {
-            sets.push("#id = :id".into());
-            names.insert("#id".into(), "id".into());
-            values.insert(":id".into(), s(id));
+impl Store {
+    /// Adds `d` (the records `seqs`) to its counter, unless the counter's position for that
+    /// partition is at or after `seqs.first`: then `Ok(false)`, nothing written, and the caller
+    /// reads the position ([`Store::counter_position`]) and adds what comes after it.
+    pub async fn add_to_counter(
+        &self,
+        d: &CounterDelta,
+        seqs: SeqRange<'_>,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut adds = vec!["#c :c".to_string(), "#f :f".to_string()];
+        let mut names: HashMap<String, String> = HashMap::from([
+            ("#c".into(), "c".into()),
+            ("#f".into(), "f".into()),
+            ("#x".into(), "expires_at".into()),
+            ("#p".into(), position_attr(seqs.partition)),
+        ]);
+        let mut values: HashMap<String, AttributeValue> = HashMap::from([
+            (":c".into(), n(d.counts.total)),
+            (":f".into(), n(d.counts.failed)),
+            (":x".into(), n(expires_at)),
+            (":first".into(), s(seqs.first)),
+            (":last".into(), s(seqs.last)),
+        ]);
+        for (i, (action, count)) in d.counts.actions.iter().enumerate() {
+            adds.push(format!("#a{i} :a{i}"));
+            names.insert(format!("#a{i}"), format!("a:{action}"));
+            values.insert(format!(":a{i}"), n(count));
         }
-        Dim::Resource(t, id) => {
-            sets.push("#rt = :rt, #ri = :ri".into());
-            names.insert("#rt".into(), "rt".into());
-            names.insert("#ri".into(), "ri".into());
-            values.insert(":rt".into(), s(t));
-            values.insert(":ri".into(), s(id));
+        let mut sets = vec!["#x = :x".to_string(), "#p = :last".to_string()];
+        match &d.dim {
+            Dim::Total => {}
+            Dim::Identity(id) => {
+                sets.push("#id = :id".into());
+                names.insert("#id".into(), "id".into());
+                values.insert(":id".into(), s(id));
+            }
+            Dim::Resource(t, id) => {
+                sets.push("#rt = :rt, #ri = :ri".into());
+                names.insert("#rt".into(), "rt".into());
+                names.insert("#ri".into(), "ri".into());
+                values.insert(":rt".into(), s(t));
+                values.insert(":ri".into(), s(id));
+            }
+        }
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.config_table)
+            .key("pk", s(&d.pk))
+            .key("sk", s(&d.sk))
+            .update_expression(format!("ADD {} SET {}", adds.join(", "), sets.join(", ")))
+            .condition_expression("attribute_not_exists(#p) OR #p < :first")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
-    let update = Update::builder()
-        .table_name(table)
-        .key("pk", s(&d.pk))
-        .key("sk", s(&d.sk))
-        .update_expression(format!("ADD {} SET {}", adds.join(", "), sets.join(", ")))
-        .set_expression_attribute_names(Some(names))
-        .set_expression_attribute_values(Some(values))
-        .build()
-        .map_err(build_err)?;
-    Ok(TransactWriteItem::builder().update(update).build())
+
+    /// The position (sortable sequence number) of `partition` in the counter `pk`/`sk`: the
+    /// last stream record of that partition it holds, read strongly consistently.
+    pub async fn counter_position(
+        &self,
+        pk: &str,
+        sk: &str,
+        partition: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.config_table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .projection_expression("#p")
+            .expression_attribute_names("#p", position_attr(partition))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| opt_s(i, &position_attr(partition))))
+    }
 }
 
 /// Reads a counter item back: its dimension and counts.
@@ -138,33 +177,6 @@ pub fn counter_from_item(item: &Item) -> Result<(Dim, Counts), StoreError> {
     Ok((dim, counts))
 }
 
-/// One counted event, read back from its marker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MarkerFacts {
-    /// Action.
-    pub action: String,
-    /// Identity.
-    pub identity: String,
-    /// Resource type and id.
-    pub resource: Option<(String, String)>,
-    /// Failed.
-    pub failed: bool,
-}
-
-/// Reads a marker item back.
-pub fn marker_from_item(item: &Item) -> Result<MarkerFacts, StoreError> {
-    let resource = match (opt_s(item, "rt"), opt_s(item, "ri")) {
-        (Some(t), Some(id)) => Some((t, id)),
-        _ => None,
-    };
-    Ok(MarkerFacts {
-        action: get_s(item, "a")?.to_string(),
-        identity: get_s(item, "i")?.to_string(),
-        resource,
-        failed: matches!(item.get("f"), Some(AttributeValue::Bool(true))),
-    })
-}
-
 /// What a summary read cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadStats {
@@ -183,96 +195,18 @@ impl ReadStats {
 }
 
 impl Store {
-    /// Writes the markers of `events` and the counter deltas in one transaction, unless a
-    /// marker exists. `marker_pks[i]` is the marker partition of `events[i]`.
-    pub async fn write_summary_chunk(
-        &self,
-        events: &[(&EventFacts, String)],
-        counters: &[CounterDelta],
-        expires_at: i64,
-    ) -> Result<(), ChunkError> {
-        let mut items = Vec::with_capacity(events.len() + counters.len());
-        for (f, pk) in events {
-            let put = Put::builder()
-                .table_name(&self.config_table)
-                .set_item(Some(marker_item(pk.clone(), f, expires_at)))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(build_err)?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        for d in counters {
-            items.push(counter_update(&self.config_table, d, expires_at)?);
-        }
-        let err = match self
-            .ddb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-        match err.as_service_error() {
-            Some(E::TransactionCanceledException(c)) => {
-                let reasons = c.cancellation_reasons();
-                let counted: Vec<usize> = reasons
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, r)| {
-                        *i < events.len() && r.code() == Some("ConditionalCheckFailed")
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                if !counted.is_empty() {
-                    return Err(ChunkError::AlreadyCounted(counted));
-                }
-                let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
-                let retryable = codes.iter().all(|c| {
-                    matches!(
-                        *c,
-                        "None"
-                            | "TransactionConflict"
-                            | "ThrottlingError"
-                            | "ProvisionedThroughputExceeded"
-                            | "RequestLimitExceeded"
-                    )
-                });
-                if retryable {
-                    Err(ChunkError::Retry(format!(
-                        "transaction cancelled: {codes:?}"
-                    )))
-                } else {
-                    Err(ChunkError::Store(StoreError::Sdk(format!(
-                        "summary transaction cancelled: {codes:?}"
-                    ))))
-                }
-            }
-            Some(E::TransactionInProgressException(_)) => {
-                Err(ChunkError::Retry("transaction in progress".into()))
-            }
-            _ => match StoreError::from_sdk(err) {
-                StoreError::Throttled(d) => Err(ChunkError::Retry(d)),
-                other => Err(ChunkError::Store(other)),
-            },
-        }
-    }
-
     /// Every item of partition `pk` with `lo <= sk <= hi` (all pages).
     pub async fn summary_query(
         &self,
         pk: &str,
         lo: &str,
         hi: &str,
-        filter: Option<&Dim>,
     ) -> Result<(Vec<Item>, ReadStats), StoreError> {
         let mut out = Vec::new();
         let mut stats = ReadStats::default();
         let mut start: Option<Item> = None;
         loop {
-            let mut q = self
+            let q = self
                 .ddb
                 .query()
                 .table_name(&self.config_table)
@@ -281,24 +215,6 @@ impl Store {
                 .expression_attribute_values(":lo", s(lo))
                 .expression_attribute_values(":hi", s(hi))
                 .set_exclusive_start_key(start.take());
-            // Markers of one identity or resource (the edges of a trail's summary).
-            match filter {
-                Some(Dim::Identity(id)) => {
-                    q = q
-                        .filter_expression("#i = :i")
-                        .expression_attribute_names("#i", "i")
-                        .expression_attribute_values(":i", s(id));
-                }
-                Some(Dim::Resource(t, id)) => {
-                    q = q
-                        .filter_expression("#rt = :rt AND #ri = :ri")
-                        .expression_attribute_names("#rt", "rt")
-                        .expression_attribute_names("#ri", "ri")
-                        .expression_attribute_values(":rt", s(t))
-                        .expression_attribute_values(":ri", s(id));
-                }
-                Some(Dim::Total) | None => {}
-            }
             let page = q.send().await.map_err(StoreError::from_sdk)?;
             stats.requests += 1;
             stats.items += page.items().len();
@@ -329,7 +245,7 @@ impl Store {
                 let ka = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
                     .build()
-                    .map_err(build_err)?;
+                    .map_err(|e| StoreError::Sdk(e.to_string()))?;
                 let res = self
                     .ddb
                     .batch_get_item()
@@ -388,19 +304,11 @@ mod tests {
     }
 
     #[test]
-    fn markers_round_trip() {
-        let f = EventFacts {
-            event_id: "e".into(),
-            ts_key: "2026-05-22T10:30:00.000000000Z".into(),
-            action: "read".into(),
-            identity: "sa:x".into(),
-            resource: Some(("secret".into(), "p".into())),
-            failed: true,
-        };
-        let item = marker_item("SUMEVT#o#2026-05-22T10".into(), &f, 5);
-        let m = marker_from_item(&item).unwrap();
-        assert_eq!(m.resource, f.resource);
-        assert!(m.failed);
-        assert_eq!(m.identity, "sa:x");
+    fn sequence_numbers_sort_as_strings() {
+        let a = sortable_seq("900000000000000000001");
+        let b = sortable_seq("1000000000000000000000");
+        assert!(a < b);
+        assert_eq!(b.len(), 40);
+        assert!(sortable_seq("000000000000000000039") < sortable_seq("100000000000000000000"));
     }
 }

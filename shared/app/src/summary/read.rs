@@ -1,7 +1,7 @@
 //! Reading summaries: `GET /v1/audit/summary` (the org) and the summaries of identity and
-//! resource trails, from the counters and, for sub-hour edges, the markers. The cost depends
-//! on the range's shape and on how many distinct identities and resources it holds, never on
-//! how many events it holds.
+//! resource trails, from the counters and, for what is left of the range at its ends (less
+//! than a minute each), from the events. The cost depends on the range's shape, on how many
+//! distinct identities and resources it holds, and on the events of at most two minutes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,11 +12,12 @@ use time::{Duration, OffsetDateTime};
 use relay_core::error::Error;
 use relay_core::model::event::{parse_time, rfc3339_millis};
 use relay_core::model::ids::OrgId;
-use relay_core::summary::buckets::{counter_key, marker_pk, plan, BucketRun, Dim, RangePlan};
+use relay_core::query::LogFilter;
+use relay_core::summary::buckets::{counter_key, plan, BucketRun, Dim, Edge, RangePlan};
 use relay_core::summary::check_range;
-use relay_core::summary::counts::Counts;
+use relay_core::summary::counts::{Counts, EventFacts};
 use relay_store::error::StoreError;
-use relay_store::summary::{counter_from_item, marker_from_item, ReadStats};
+use relay_store::summary::{counter_from_item, ReadStats};
 use relay_store::{Item, Store};
 
 /// Default length of a summary's range when `from` is not given.
@@ -153,19 +154,48 @@ async fn read_run(
     run: &BucketRun,
 ) -> Result<(Vec<Item>, ReadStats), StoreError> {
     let (lo, hi) = run.sk_bounds();
-    store.summary_query(&run.pk(org_id), &lo, &hi, None).await
+    store.summary_query(&run.pk(org_id), &lo, &hi).await
 }
 
+/// The facts of the events in a sub-minute edge (of one identity or resource when `dim` says
+/// so), read from the events index that serves that dimension.
 async fn read_edge(
     store: &Store,
     org_id: &OrgId,
-    lo: &str,
-    hi: &str,
-    filter: Option<&Dim>,
-) -> Result<(Vec<Item>, ReadStats), StoreError> {
-    store
-        .summary_query(&marker_pk(org_id, lo), lo, hi, filter)
-        .await
+    edge: &Edge,
+    dim: &Dim,
+) -> Result<(Vec<EventFacts>, ReadStats), StoreError> {
+    let mut filter = LogFilter {
+        from: Some(edge.from),
+        to: Some(edge.to),
+        ..LogFilter::default()
+    };
+    match dim {
+        Dim::Total => {}
+        Dim::Identity(id) => filter.identity_id = Some(id.clone()),
+        Dim::Resource(t, id) => filter.resource = Some((t.clone(), id.clone())),
+    }
+    let mut out = Vec::new();
+    let mut stats = ReadStats::default();
+    let mut after = None;
+    loop {
+        let (rows, next) = store
+            .events_page_ascending(org_id, &filter, after.as_ref())
+            .await?;
+        stats.requests += 1;
+        stats.items += rows.len();
+        for (_, doc) in rows {
+            match EventFacts::from_doc(&doc) {
+                Ok(f) => out.push(f),
+                Err(e) => tracing::error!(org_id = %org_id, error = %e,
+                    "event left out of a summary: unreadable document"),
+            }
+        }
+        match next {
+            Some(p) => after = Some(p),
+            None => return Ok((out, stats)),
+        }
+    }
 }
 
 fn top_n<K: Ord + Clone>(map: HashMap<K, u64>, n: usize) -> Vec<(K, u64)> {
@@ -184,16 +214,11 @@ pub async fn org_summary(
     top: usize,
 ) -> Result<(OrgSummary, ReadStats), StoreError> {
     let p: RangePlan = plan(from, to);
-    let runs = try_join_all(
-        p.days
-            .iter()
-            .chain(&p.hours)
-            .map(|run| read_run(store, org_id, run)),
-    );
+    let runs = try_join_all(p.runs().map(|run| read_run(store, org_id, run)));
     let edges = try_join_all(
         p.edges
             .iter()
-            .map(|e| read_edge(store, org_id, &e.lo, &e.hi, None)),
+            .map(|e| read_edge(store, org_id, e, &Dim::Total)),
     );
     let (runs, edges) = futures::try_join!(runs, edges)?;
 
@@ -211,13 +236,12 @@ pub async fn org_summary(
             }
         }
     }
-    for (items, st) in edges {
+    for (events, st) in edges {
         stats.add(st);
-        for item in &items {
-            let m = marker_from_item(item)?;
-            totals.add_event(&m.action, m.failed);
-            *identities.entry(m.identity).or_default() += 1;
-            if let Some(r) = m.resource {
+        for f in events {
+            totals.add_event(&f.action, f.failed);
+            *identities.entry(f.identity).or_default() += 1;
+            if let Some(r) = f.resource {
                 *resources.entry(r).or_default() += 1;
             }
         }
@@ -244,7 +268,8 @@ pub async fn org_summary(
 }
 
 /// The counts of one identity's or resource's (`dim`) events in `[from, to)`: one
-/// BatchGetItem per 100 buckets, plus a filtered marker Query per sub-hour edge.
+/// BatchGetItem per 100 buckets, plus an index Query of that identity's or resource's events
+/// per sub-minute edge.
 pub async fn dim_counts(
     store: &Store,
     org_id: &OrgId,
@@ -254,30 +279,23 @@ pub async fn dim_counts(
 ) -> Result<(Counts, ReadStats), StoreError> {
     let p = plan(from, to);
     let keys: Vec<(String, String)> = p
-        .days
-        .iter()
-        .chain(&p.hours)
+        .runs()
         .flat_map(|run| {
             run.buckets()
                 .into_iter()
                 .map(move |b| counter_key(org_id, run.grain, &b, dim))
         })
         .collect();
-    let edges = try_join_all(
-        p.edges
-            .iter()
-            .map(|e| read_edge(store, org_id, &e.lo, &e.hi, Some(dim))),
-    );
+    let edges = try_join_all(p.edges.iter().map(|e| read_edge(store, org_id, e, dim)));
     let ((items, mut stats), edges) = futures::try_join!(store.summary_get(&keys), edges)?;
     let mut counts = Counts::default();
     for item in &items {
         counts.merge(&counter_from_item(item)?.1);
     }
-    for (markers, st) in edges {
+    for (events, st) in edges {
         stats.add(st);
-        for item in &markers {
-            let m = marker_from_item(item)?;
-            counts.add_event(&m.action, m.failed);
+        for f in events {
+            counts.add_event(&f.action, f.failed);
         }
     }
     Ok((counts, stats))

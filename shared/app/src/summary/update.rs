@@ -1,102 +1,116 @@
 //! Counting inserted events into the summary counters, exactly once, from the events stream.
 //!
 //! The summary's stream consumer ([`super::stream`]) calls [`count_inserts`] for each stream
-//! batch. Events are grouped by org and cut into chunks that fit one `TransactWriteItems`
-//! (markers + the counters they touch); each chunk is written atomically with its markers'
-//! `attribute_not_exists` conditions, so a redelivered record is recognised by its marker and
-//! never counted twice, and a crash between chunks leaves no event half-counted.
+//! batch. Each event counts in up to nine counters (minute, hour and day × the org's total,
+//! its identity and its resource); the batch's events are summed per counter, and each counter
+//! gets one conditional `UpdateItem` that also moves its position for the events' partition
+//! (`relay_store::summary`). A redelivered record is at or before the counter's position and is
+//! never counted twice; a crash part-way leaves some counters updated and the rest not, and the
+//! retried batch adds to each exactly what it lacks. The cost is one write per counter a batch
+//! touches, shared by the batch's events: no write per event, no transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 
 use crate::pipeline::stream::StreamInsert;
 use relay_core::model::ids::OrgId;
 use relay_core::model::org::DEFAULT_RETENTION_DAYS;
-use relay_core::summary::buckets::{counter_key, marker_pk, Grain};
+use relay_core::summary::buckets::{counter_key, Dim, Grain};
 use relay_core::summary::counts::{Counts, EventFacts};
-use relay_store::summary::{ChunkError, CounterDelta};
+use relay_store::error::StoreError;
+use relay_store::summary::{sortable_seq, CounterDelta, SeqRange};
 use relay_store::Store;
 
-/// Items in one transaction. DynamoDB accepts 100; 25 is what every emulator (moto,
-/// DynamoDB Local) accepts too, and it only costs more requests, not more write units of
-/// markers.
-pub const MAX_TRANSACTION_ITEMS: usize = 25;
-/// Attempts of one chunk against conflicts and throttling before the batch is retried.
+/// Counter updates in flight at once, per batch.
+const CONCURRENT_UPDATES: usize = 16;
+/// Attempts of one counter against throttling before the batch is retried.
 const MAX_ATTEMPTS: u32 = 8;
 
-/// A set of events written in one transaction with the counter deltas they make.
+/// One event's part in a counter: where it is in the batch, its stream position, and what it
+/// adds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Chunk<'a> {
-    /// The events, each with its index in the caller's list.
-    pub events: Vec<(usize, &'a EventFacts)>,
-    /// Counter key → increment.
-    pub counters: BTreeMap<(String, String), CounterDelta>,
+pub struct Contribution<'a> {
+    /// Index of the event in the stream batch.
+    pub idx: usize,
+    /// Sortable sequence number of its record.
+    pub seq: &'a str,
+    /// Its facts.
+    pub facts: &'a EventFacts,
 }
 
-impl<'a> Chunk<'a> {
-    fn new() -> Self {
-        Chunk {
-            events: Vec::new(),
-            counters: BTreeMap::new(),
+/// One counter and the events of a batch that count in it, in stream order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CounterWork<'a> {
+    /// Partition of the counter.
+    pub pk: String,
+    /// Sort key of the counter.
+    pub sk: String,
+    /// What it counts.
+    pub dim: Dim,
+    /// The events, in stream order.
+    pub events: Vec<Contribution<'a>>,
+}
+
+impl CounterWork<'_> {
+    /// The delta of the events after `position` (all of them when `None`), and the sequence
+    /// numbers of the first and last of those; `None` when there are none.
+    fn delta_after(&self, position: Option<&str>) -> Option<(CounterDelta, &str, &str)> {
+        let mut counts = Counts::default();
+        let mut range: Option<(&str, &str)> = None;
+        for c in &self.events {
+            if position.is_some_and(|p| c.seq <= p) {
+                continue;
+            }
+            counts.add_event(&c.facts.action, c.facts.failed);
+            range = Some(range.map_or((c.seq, c.seq), |(first, _)| (first, c.seq)));
         }
+        let (first, last) = range?;
+        let delta = CounterDelta {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+            dim: self.dim.clone(),
+            counts,
+        };
+        Some((delta, first, last))
     }
 
-    fn items(&self) -> usize {
-        self.events.len() + self.counters.len()
+    /// The first event (its index in the batch) that this counter holds back.
+    fn first_index(&self) -> Option<usize> {
+        self.events.iter().map(|c| c.idx).min()
     }
 }
 
-fn counter_keys(
+/// The counters one org's events (in stream order, each with its index and sortable sequence
+/// number) count in, each with its events, in key order.
+pub fn counters<'a>(
     org_id: &str,
-    f: &EventFacts,
-) -> Vec<((String, String), relay_core::summary::buckets::Dim)> {
-    let mut keys = Vec::with_capacity(6);
-    for grain in [Grain::Hour, Grain::Day] {
-        for dim in f.dims() {
-            keys.push((counter_key(org_id, grain, &f.ts_key, &dim), dim));
+    events: &'a [(usize, String, EventFacts)],
+) -> Vec<CounterWork<'a>> {
+    let mut by_key: BTreeMap<(String, String), CounterWork<'a>> = BTreeMap::new();
+    for (idx, seq, facts) in events {
+        for grain in Grain::ALL {
+            for dim in facts.dims() {
+                let (pk, sk) = counter_key(org_id, grain, &facts.ts_key, &dim);
+                by_key
+                    .entry((pk.clone(), sk.clone()))
+                    .or_insert_with(|| CounterWork {
+                        pk,
+                        sk,
+                        dim,
+                        events: Vec::new(),
+                    })
+                    .events
+                    .push(Contribution {
+                        idx: *idx,
+                        seq,
+                        facts,
+                    });
+            }
         }
     }
-    keys
-}
-
-/// Cuts `events` (one org's, each with an index) into chunks of at most `max_items`
-/// transaction items: one marker per event plus one update per distinct counter.
-pub fn chunks<'a>(
-    org_id: &str,
-    events: &[(usize, &'a EventFacts)],
-    max_items: usize,
-) -> Vec<Chunk<'a>> {
-    let mut out = Vec::new();
-    let mut cur = Chunk::new();
-    for &(idx, f) in events {
-        let keys = counter_keys(org_id, f);
-        let new = keys
-            .iter()
-            .filter(|(k, _)| !cur.counters.contains_key(k))
-            .count();
-        if !cur.events.is_empty() && cur.items() + 1 + new > max_items {
-            out.push(std::mem::replace(&mut cur, Chunk::new()));
-        }
-        cur.events.push((idx, f));
-        for (key, dim) in keys {
-            cur.counters
-                .entry(key.clone())
-                .or_insert_with(|| CounterDelta {
-                    pk: key.0,
-                    sk: key.1,
-                    dim,
-                    counts: Counts::default(),
-                })
-                .counts
-                .add_event(&f.action, f.failed);
-        }
-    }
-    if !cur.events.is_empty() {
-        out.push(cur);
-    }
-    out
+    by_key.into_values().collect()
 }
 
 /// Counts the inserts; returns the index of the first one that could not be counted (the
@@ -104,30 +118,38 @@ pub fn chunks<'a>(
 ///
 /// A record whose `doc` is not an event cannot ever be counted and is skipped (logged).
 pub async fn count_inserts(store: &Store, inserts: &[StreamInsert]) -> Option<usize> {
-    let mut by_org: HashMap<&OrgId, Vec<(usize, EventFacts)>> = HashMap::new();
+    let mut by_org: HashMap<&OrgId, Vec<(usize, String, EventFacts)>> = HashMap::new();
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for (i, ins) in inserts.iter().enumerate() {
         if !seen.insert((ins.org_id.as_str(), ins.event_id.as_str())) {
             continue;
         }
         match EventFacts::from_doc(&ins.doc) {
-            Ok(f) => by_org.entry(&ins.org_id).or_default().push((i, f)),
+            Ok(facts) => by_org.entry(&ins.org_id).or_default().push((
+                i,
+                sortable_seq(&ins.sequence_number),
+                facts,
+            )),
             Err(e) => tracing::error!(org_id = %ins.org_id, event_id = %ins.event_id, error = %e,
                 "event not counted in the summary: unreadable document"),
         }
     }
-    let results = join_all(
-        by_org
-            .into_iter()
-            .map(|(org, facts)| async move { count_org(store, org, &facts).await }),
-    )
-    .await;
-    results.into_iter().flatten().min()
+    let mut first_failed: Option<usize> = None;
+    for (org, events) in by_org {
+        if let Some(i) = count_org(store, org, &events).await {
+            first_failed = Some(first_failed.map_or(i, |f| f.min(i)));
+        }
+    }
+    first_failed
 }
 
-/// Counts one org's events in order; returns the index of the first event not counted.
-async fn count_org(store: &Store, org_id: &OrgId, facts: &[(usize, EventFacts)]) -> Option<usize> {
-    let first = facts.first().map(|(i, _)| *i)?;
+/// Counts one org's events; returns the index of the first event not fully counted.
+async fn count_org(
+    store: &Store,
+    org_id: &OrgId,
+    events: &[(usize, String, EventFacts)],
+) -> Option<usize> {
+    let first = events.first().map(|(i, _, _)| *i)?;
     let retention = match store.get_org(org_id).await {
         Ok(org) => org.map_or(DEFAULT_RETENTION_DAYS, |o| o.retention_days),
         Err(e) => {
@@ -135,60 +157,80 @@ async fn count_org(store: &Store, org_id: &OrgId, facts: &[(usize, EventFacts)])
             return Some(first);
         }
     };
-    // Counters and markers live as long as the newest event counted in them (+ a day).
+    // Counters live as long as the newest event counted in them (+ a day).
     let expires_at =
         time::OffsetDateTime::now_utc().unix_timestamp() + (i64::from(retention) + 1) * 86_400;
-    let refs: Vec<(usize, &EventFacts)> = facts.iter().map(|(i, f)| (*i, f)).collect();
-    for chunk in chunks(org_id, &refs, MAX_TRANSACTION_ITEMS) {
-        if let Err(e) = write_chunk(store, org_id, chunk.events.clone(), expires_at).await {
-            tracing::warn!(org_id = %org_id, error = %e, "summary counting failed; the stream batch will be retried");
-            return chunk.events.first().map(|(i, _)| *i);
-        }
-    }
-    None
+    // The events table's partition of these records: the org.
+    let partition = org_id.as_str();
+    let work = counters(partition, events);
+    // Built first, then polled: futures built by a closure inside the stream would make the
+    // pollers' `Send` depend on a higher-ranked lifetime that `tokio::spawn` cannot prove.
+    let updates: Vec<_> = work
+        .iter()
+        .map(|w| add_or_report(store, org_id, w, expires_at))
+        .collect();
+    let failed: Vec<Option<usize>> = stream::iter(updates)
+        .buffer_unordered(CONCURRENT_UPDATES)
+        .collect()
+        .await;
+    failed.into_iter().flatten().min()
 }
 
-/// Writes one chunk's events, dropping those counted before and retrying conflicts.
-async fn write_chunk(
+/// [`add`], reporting a failure as the first event the counter holds back.
+async fn add_or_report(
     store: &Store,
-    org_id: &str,
-    mut events: Vec<(usize, &EventFacts)>,
+    org_id: &OrgId,
+    work: &CounterWork<'_>,
     expires_at: i64,
-) -> Result<(), ChunkError> {
+) -> Option<usize> {
+    match add(store, org_id.as_str(), work, expires_at).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(org_id = %org_id, counter = %work.sk, error = %e,
+                "summary counting failed; the stream batch will be retried");
+            work.first_index()
+        }
+    }
+}
+
+/// Adds to one counter the events it does not hold yet.
+async fn add(
+    store: &Store,
+    partition: &str,
+    work: &CounterWork<'_>,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let mut position: Option<String> = None;
     let mut attempt = 0u32;
     loop {
-        if events.is_empty() {
-            return Ok(());
-        }
-        // Rebuilt each time: a retry after dropping counted events must not add their deltas.
-        let rebuilt = chunks(org_id, &events, usize::MAX);
-        let Some(chunk) = rebuilt.into_iter().next() else {
+        let Some((delta, first, last)) = work.delta_after(position.as_deref()) else {
             return Ok(());
         };
-        let markers: Vec<(&EventFacts, String)> = chunk
-            .events
-            .iter()
-            .map(|(_, f)| (*f, marker_pk(org_id, &f.ts_key)))
-            .collect();
-        let counters: Vec<CounterDelta> = chunk.counters.into_values().collect();
-        match store
-            .write_summary_chunk(&markers, &counters, expires_at)
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(ChunkError::AlreadyCounted(done)) => {
-                let done: HashSet<usize> = done.into_iter().collect();
-                events = events
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(pos, _)| !done.contains(pos))
-                    .map(|(_, e)| e)
-                    .collect();
+        let seqs = SeqRange {
+            partition,
+            first,
+            last,
+        };
+        match store.add_to_counter(&delta, seqs, expires_at).await {
+            Ok(true) => return Ok(()),
+            // Some of these were counted before (a redelivery, or another copy of this batch
+            // at once): add what comes after the counter's position.
+            Ok(false) => {
+                let now = store
+                    .counter_position(&work.pk, &work.sk, partition)
+                    .await?;
+                if now.is_none() || now == position {
+                    return Err(StoreError::Corrupt(format!(
+                        "summary counter {}/{}: its condition failed but its position did not move",
+                        work.pk, work.sk
+                    )));
+                }
+                position = now;
             }
-            Err(ChunkError::Retry(why)) => {
+            Err(StoreError::Throttled(why)) => {
                 attempt += 1;
                 if attempt >= MAX_ATTEMPTS {
-                    return Err(ChunkError::Retry(why));
+                    return Err(StoreError::Throttled(why));
                 }
                 let backoff = 20u64 << attempt.min(6);
                 let jitter = (relay_core::retry::random_unit() * backoff as f64) as u64;
@@ -214,49 +256,59 @@ mod tests {
         }
     }
 
-    #[test]
-    fn chunks_fit_a_transaction_and_keep_every_event_once() {
-        let all: Vec<EventFacts> = (0..200)
+    fn batch(n: usize) -> Vec<(usize, String, EventFacts)> {
+        (0..n)
             .map(|i| {
                 let id = format!("u{}", i % 7);
                 let res = format!("r{}", i % 13);
-                facts(i, &id, (i % 5 != 0).then_some(res.as_str()), (i % 3) as u32)
+                let f = facts(i, &id, (i % 5 != 0).then_some(res.as_str()), (i % 3) as u32);
+                (i, sortable_seq(&(1000 + i).to_string()), f)
             })
-            .collect();
-        let refs: Vec<(usize, &EventFacts)> = all.iter().enumerate().collect();
-        let cs = chunks("org_1", &refs, MAX_TRANSACTION_ITEMS);
-        let mut seen = Vec::new();
+            .collect()
+    }
+
+    #[test]
+    fn each_event_counts_once_in_each_of_its_counters() {
+        let events = batch(200);
+        let work = counters("org_1", &events);
         let mut totals = Counts::default();
-        for c in &cs {
-            assert!(c.items() <= MAX_TRANSACTION_ITEMS, "{}", c.items());
-            seen.extend(c.events.iter().map(|(i, _)| *i));
-            for d in c.counters.values() {
-                if d.dim == relay_core::summary::buckets::Dim::Total && d.pk.contains("#D#") {
-                    totals.merge(&d.counts);
-                }
+        for w in &work {
+            assert!(
+                w.events.windows(2).all(|p| p[0].seq < p[1].seq),
+                "stream order kept"
+            );
+            if w.dim == Dim::Total && w.pk.contains("#D#") {
+                totals.merge(&w.delta_after(None).unwrap().0.counts);
             }
         }
-        assert_eq!(
-            seen,
-            (0..200).collect::<Vec<_>>(),
-            "order kept, nothing lost"
-        );
         assert_eq!(totals.total, 200);
         assert_eq!(
             totals.failed,
             (0..200).filter(|i| i % 3 == 0).count() as u64
         );
         assert_eq!(totals.actions["read"], 100);
+        // 3 grains x (total + 7 identities + 13 resources), the minute and hour split 3 ways.
+        let minutes = work.iter().filter(|w| w.pk.contains("#M#")).count();
+        assert_eq!(minutes, 3 * (1 + 7 + 13));
+        assert_eq!(work.len(), 3 * 3 * (1 + 7 + 13) - 2 * (1 + 7 + 13));
     }
 
     #[test]
-    fn one_identity_and_resource_pack_many_events_per_transaction() {
-        let all: Vec<EventFacts> = (0..40).map(|i| facts(i, "sa:x", Some("p"), 10)).collect();
-        let refs: Vec<(usize, &EventFacts)> = all.iter().enumerate().collect();
-        let cs = chunks("org_1", &refs, MAX_TRANSACTION_ITEMS);
-        // 6 counters (2 grains x total/identity/resource) + 19 markers per transaction.
-        assert_eq!(cs[0].events.len(), 19);
-        assert_eq!(cs[0].counters.len(), 6);
-        assert_eq!(cs.len(), 3);
+    fn a_position_leaves_out_what_it_holds() {
+        let events = batch(10);
+        let work = counters("org_1", &events);
+        let total = work
+            .iter()
+            .find(|w| w.dim == Dim::Total && w.pk.contains("#D#"))
+            .unwrap();
+        let (all, first, last) = total.delta_after(None).unwrap();
+        assert_eq!(
+            (all.counts.total, first, last),
+            (10, &*events[0].1, &*events[9].1)
+        );
+        let (rest, first, _) = total.delta_after(Some(&events[6].1)).unwrap();
+        assert_eq!(rest.counts.total, 3);
+        assert_eq!(first, events[7].1);
+        assert!(total.delta_after(Some(&events[9].1)).is_none());
     }
 }

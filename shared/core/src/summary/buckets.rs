@@ -1,20 +1,17 @@
 //! Where the summary counters live and which of them a time range reads (pure logic).
 //!
-//! Counters are kept per org at two grains, both in the config table:
+//! Counters are kept per org at three grains, all in the config table:
 //! - **day**: partition `SUM#{org}#D#{YYYY-MM}`, sort key `{DD}#{dimension}`;
 //! - **hour**: partition `SUM#{org}#H#{YYYY-MM-DD}`, sort key `{HH}#{dimension}`;
+//! - **minute**: partition `SUM#{org}#M#{YYYY-MM-DDTHH}`, sort key `{MM}#{dimension}`;
 //!
 //! where the dimension is `t` (the org's totals), `i#{identity}` or `r#{len(type)}:{type}:{id}`
 //! (one resource; the length prefix keeps `type`/`id` pairs containing `:` or `#` apart).
 //! Every counter item holds `c` (events), `f` (failed events) and `a:{action}` (events per
-//! action). A month's days and a day's hours are each one partition, so any run of whole days
-//! or whole hours is one Query.
-//!
-//! Each counted event also leaves a small **marker** (partition `SUMEVT#{org}#{YYYY-MM-DDTHH}`,
-//! sort key = the event's `ts_sk`): written in the same transaction as the counters on the
-//! condition that it does not exist, it is what makes counting exactly once; and since it
-//! carries the event's action, identity, resource and outcome, the sub-hour edges of a range
-//! are summed from markers (≈ 150 bytes each) instead of events.
+//! action). A month's days, a day's hours and an hour's minutes are each one partition, so any
+//! run of whole days, hours or minutes is one Query. What is left of a range at its ends, less
+//! than a minute on each side, is summed from the events themselves (an index Query bounded by
+//! two minutes of the org's events).
 
 use time::{Duration, OffsetDateTime, Time, UtcOffset};
 
@@ -45,6 +42,8 @@ impl Dim {
 /// The grain of a counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Grain {
+    /// One UTC minute.
+    Minute,
     /// One UTC hour.
     Hour,
     /// One UTC day.
@@ -57,14 +56,39 @@ pub fn counter_pk(org_id: &str, grain: Grain, ts_key: &str) -> String {
     match grain {
         Grain::Day => format!("SUM#{org_id}#D#{}", &ts_key[..7]),
         Grain::Hour => format!("SUM#{org_id}#H#{}", &ts_key[..10]),
+        Grain::Minute => format!("SUM#{org_id}#M#{}", &ts_key[..13]),
     }
 }
 
-/// The bucket part of a counter's sort key: `DD` for days, `HH` for hours.
+/// The bucket part of a counter's sort key: `DD` for days, `HH` for hours, `MM` for minutes.
 pub fn bucket_prefix(grain: Grain, ts_key: &str) -> &str {
     match grain {
         Grain::Day => &ts_key[8..10],
         Grain::Hour => &ts_key[11..13],
+        Grain::Minute => &ts_key[14..16],
+    }
+}
+
+impl Grain {
+    /// Every grain an event is counted at.
+    pub const ALL: [Grain; 3] = [Grain::Minute, Grain::Hour, Grain::Day];
+
+    /// The length of one bucket.
+    pub fn step(self) -> Duration {
+        match self {
+            Grain::Minute => Duration::MINUTE,
+            Grain::Hour => Duration::HOUR,
+            Grain::Day => Duration::DAY,
+        }
+    }
+
+    /// How many leading characters of a sortable time name the bucket's partition.
+    fn partition_len(self) -> usize {
+        match self {
+            Grain::Day => 7,
+            Grain::Hour => 10,
+            Grain::Minute => 13,
+        }
     }
 }
 
@@ -76,25 +100,39 @@ pub fn counter_key(org_id: &str, grain: Grain, ts_key: &str, dim: &Dim) -> (Stri
     )
 }
 
-/// Partition of the markers of the hour holding `ts_key`.
-pub fn marker_pk(org_id: &str, ts_key: &str) -> String {
-    format!("SUMEVT#{org_id}#{}", &ts_key[..13])
-}
-
-/// Whether `ts_key` is long enough to be a sortable time (`YYYY-MM-DDTHH…`).
+/// Whether `ts_key` is long enough to be a sortable time (`YYYY-MM-DDTHH:MM…`).
 pub fn is_time_key(ts_key: &str) -> bool {
     let b = ts_key.as_bytes();
-    b.len() >= 13
+    b.len() >= 16
         && b[4] == b'-'
         && b[7] == b'-'
         && b[10] == b'T'
-        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12]
+        && b[13] == b':'
+        && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15]
             .iter()
             .all(|i| b[*i].is_ascii_digit())
 }
 
 fn utc(t: OffsetDateTime) -> OffsetDateTime {
     t.to_offset(UtcOffset::UTC)
+}
+
+/// `t` rounded down to its UTC minute.
+pub fn floor_minute(t: OffsetDateTime) -> OffsetDateTime {
+    let t = utc(t);
+    t.replace_time(Time::MIDNIGHT)
+        + Duration::hours(i64::from(t.hour()))
+        + Duration::minutes(i64::from(t.minute()))
+}
+
+/// `t` rounded up to a UTC minute.
+pub fn ceil_minute(t: OffsetDateTime) -> OffsetDateTime {
+    let f = floor_minute(t);
+    if f == t {
+        f
+    } else {
+        f + Duration::MINUTE
+    }
 }
 
 /// `t` rounded down to its UTC hour.
@@ -166,10 +204,7 @@ impl BucketRun {
         let (Ok(mut t), Ok(last)) = (parse(&self.first), parse(&self.last)) else {
             return vec![];
         };
-        let step = match self.grain {
-            Grain::Hour => Duration::HOUR,
-            Grain::Day => Duration::DAY,
-        };
+        let step = self.grain.step();
         let mut out = Vec::new();
         while t <= last {
             out.push(sortable_time(t));
@@ -179,36 +214,40 @@ impl BucketRun {
     }
 }
 
-/// A slice `[lo, hi)` of one hour, summed from markers.
+/// A slice `[from, to)` of one minute, summed from the events themselves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
-    /// Inclusive lower bound (sortable time).
-    pub lo: String,
-    /// Exclusive upper bound (sortable time).
-    pub hi: String,
+    /// Inclusive lower bound.
+    pub from: OffsetDateTime,
+    /// Exclusive upper bound.
+    pub to: OffsetDateTime,
 }
 
-/// Which counters and markers sum to exactly the events of `[from, to)`.
+/// Which counters and events sum to exactly the events of `[from, to)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RangePlan {
     /// Runs of whole days.
     pub days: Vec<BucketRun>,
     /// Runs of whole hours outside those days.
     pub hours: Vec<BucketRun>,
-    /// Sub-hour slices at the ends (at most two).
+    /// Runs of whole minutes outside those hours.
+    pub minutes: Vec<BucketRun>,
+    /// Sub-minute slices at the ends (at most two).
     pub edges: Vec<Edge>,
+}
+
+impl RangePlan {
+    /// Every run of counters the plan reads, longest grain first.
+    pub fn runs(&self) -> impl Iterator<Item = &BucketRun> {
+        self.days.iter().chain(&self.hours).chain(&self.minutes)
+    }
 }
 
 /// Groups consecutive buckets `[from, to)` of `step` into runs that stay in one partition.
 fn runs(grain: Grain, from: OffsetDateTime, to: OffsetDateTime) -> Vec<BucketRun> {
-    let step = match grain {
-        Grain::Hour => Duration::HOUR,
-        Grain::Day => Duration::DAY,
-    };
-    let same_partition = |a: &str, b: &str| match grain {
-        Grain::Hour => a[..10] == b[..10],
-        Grain::Day => a[..7] == b[..7],
-    };
+    let step = grain.step();
+    let n = grain.partition_len();
+    let same_partition = |a: &str, b: &str| a[..n] == b[..n];
     let mut out: Vec<BucketRun> = Vec::new();
     let mut t = from;
     while t < to {
@@ -226,34 +265,33 @@ fn runs(grain: Grain, from: OffsetDateTime, to: OffsetDateTime) -> Vec<BucketRun
     out
 }
 
-/// Splits `[from, to)` into whole days, whole hours and sub-hour edges.
+/// Splits `[from, to)` into whole days, whole hours, whole minutes and sub-minute edges.
 pub fn plan(from: OffsetDateTime, to: OffsetDateTime) -> RangePlan {
     let (from, to) = (utc(from), utc(to));
     let mut p = RangePlan::default();
     if from >= to {
         return p;
     }
-    let (fh, th) = (ceil_hour(from), floor_hour(to));
-    if fh > th {
-        // Both ends inside the same hour.
-        p.edges.push(Edge {
-            lo: sortable_time(from),
-            hi: sortable_time(to),
-        });
+    let (fm, tm) = (ceil_minute(from), floor_minute(to));
+    if fm > tm {
+        // Both ends inside the same minute.
+        p.edges.push(Edge { from, to });
         return p;
     }
-    if from < fh {
-        p.edges.push(Edge {
-            lo: sortable_time(from),
-            hi: sortable_time(fh),
-        });
+    if from < fm {
+        p.edges.push(Edge { from, to: fm });
     }
-    if th < to {
-        p.edges.push(Edge {
-            lo: sortable_time(th),
-            hi: sortable_time(to),
-        });
+    if tm < to {
+        p.edges.push(Edge { from: tm, to });
     }
+    let (fh, th) = (ceil_hour(fm), floor_hour(tm));
+    if fh > th {
+        // No whole hour between the minutes.
+        p.minutes = runs(Grain::Minute, fm, tm);
+        return p;
+    }
+    p.minutes = runs(Grain::Minute, fm, fh);
+    p.minutes.extend(runs(Grain::Minute, th, tm));
     let (fd, td) = (ceil_day(fh), floor_day(th));
     if fd < td {
         p.days = runs(Grain::Day, fd, td);
@@ -290,9 +328,13 @@ mod tests {
             Dim::Resource("a:b".into(), "c".into()).sk_suffix(),
             Dim::Resource("a".into(), "b:c".into()).sk_suffix()
         );
-        assert_eq!(marker_pk("org_1", ts), "SUMEVT#org_1#2026-05-22T10");
+        assert_eq!(
+            counter_key("org_1", Grain::Minute, ts, &Dim::Total),
+            ("SUM#org_1#M#2026-05-22T10".into(), "30#t".into())
+        );
         assert!(is_time_key(ts));
         assert!(!is_time_key("2026-05"));
+        assert!(!is_time_key("2026-05-22T10"));
     }
 
     #[test]
@@ -312,12 +354,12 @@ mod tests {
     }
 
     #[test]
-    fn an_aligned_thirty_day_range_reads_two_month_partitions_and_no_markers() {
+    fn an_aligned_thirty_day_range_reads_two_month_partitions_and_no_events() {
         let p = plan(
             datetime!(2026-04-20 0:00 UTC),
             datetime!(2026-05-20 0:00 UTC),
         );
-        assert!(p.edges.is_empty() && p.hours.is_empty());
+        assert!(p.edges.is_empty() && p.hours.is_empty() && p.minutes.is_empty());
         assert_eq!(p.days.len(), 2, "{p:?}");
         assert_eq!(p.days[0].first, "2026-04-20T00:00:00.000000000Z");
         assert_eq!(p.days[0].last, "2026-04-30T00:00:00.000000000Z");
@@ -329,24 +371,29 @@ mod tests {
     }
 
     #[test]
-    fn an_unaligned_range_has_edges_hours_and_days() {
+    fn an_unaligned_range_has_edges_minutes_hours_and_days() {
         let p = plan(
-            datetime!(2026-05-20 22:15:00 UTC),
+            datetime!(2026-05-20 22:15:30 UTC),
             datetime!(2026-05-23 01:40:10 UTC),
         );
         assert_eq!(
             p.edges,
             vec![
                 Edge {
-                    lo: "2026-05-20T22:15:00.000000000Z".into(),
-                    hi: "2026-05-20T23:00:00.000000000Z".into()
+                    from: datetime!(2026-05-20 22:15:30 UTC),
+                    to: datetime!(2026-05-20 22:16 UTC),
                 },
                 Edge {
-                    lo: "2026-05-23T01:00:00.000000000Z".into(),
-                    hi: "2026-05-23T01:40:10.000000000Z".into()
+                    from: datetime!(2026-05-23 01:40 UTC),
+                    to: datetime!(2026-05-23 01:40:10 UTC),
                 }
             ]
         );
+        let minutes: Vec<String> = p.minutes.iter().flat_map(BucketRun::buckets).collect();
+        assert_eq!(minutes.len(), 44 + 40);
+        assert_eq!(minutes[0], "2026-05-20T22:16:00.000000000Z");
+        assert_eq!(p.minutes[0].pk("o"), "SUM#o#M#2026-05-20T22");
+        assert_eq!(p.minutes[0].sk_bounds(), ("16#".into(), "59$".into()));
         let hours: Vec<String> = p.hours.iter().flat_map(BucketRun::buckets).collect();
         assert_eq!(
             hours,
@@ -366,18 +413,25 @@ mod tests {
     }
 
     #[test]
-    fn ranges_inside_one_hour_or_one_day() {
+    fn ranges_inside_one_minute_one_hour_or_one_day() {
+        let p = plan(
+            datetime!(2026-05-20 10:15:01 UTC),
+            datetime!(2026-05-20 10:15:59 UTC),
+        );
+        assert_eq!(p.edges.len(), 1);
+        assert_eq!(p.runs().count(), 0);
         let p = plan(
             datetime!(2026-05-20 10:15 UTC),
             datetime!(2026-05-20 10:45 UTC),
         );
-        assert_eq!(p.edges.len(), 1);
-        assert!(p.days.is_empty() && p.hours.is_empty());
+        assert!(p.edges.is_empty() && p.days.is_empty() && p.hours.is_empty());
+        assert_eq!(p.minutes.len(), 1);
+        assert_eq!(p.minutes[0].buckets().len(), 30);
         let p = plan(
             datetime!(2026-05-20 10:00 UTC),
             datetime!(2026-05-20 13:00 UTC),
         );
-        assert!(p.edges.is_empty() && p.days.is_empty());
+        assert!(p.edges.is_empty() && p.days.is_empty() && p.minutes.is_empty());
         assert_eq!(p.hours.len(), 1);
         assert_eq!(p.hours[0].buckets().len(), 3);
         assert_eq!(p.hours[0].sk_bounds(), ("10#".into(), "12$".into()));
@@ -409,16 +463,20 @@ mod tests {
                 datetime!(2025-12-31 23:30 UTC),
                 datetime!(2026-01-01 00:30 UTC),
             ),
+            (
+                datetime!(2026-02-01 05:59:59.5 UTC),
+                datetime!(2026-02-01 07:00:00.25 UTC),
+            ),
+            (
+                datetime!(2026-02-01 05:10:30 UTC),
+                datetime!(2026-02-01 05:11:10 UTC),
+            ),
         ];
         for (from, to) in cases {
             let p = plan(from, to);
             let mut pieces: Vec<(String, String)> = Vec::new();
-            for run in p.days.iter().chain(&p.hours) {
-                let len = if run.grain == Grain::Day {
-                    Duration::DAY
-                } else {
-                    Duration::HOUR
-                };
+            for run in p.runs() {
+                let len = run.grain.step();
                 for b in run.buckets() {
                     let start =
                         OffsetDateTime::parse(&b, &time::format_description::well_known::Rfc3339)
@@ -427,7 +485,7 @@ mod tests {
                 }
             }
             for e in &p.edges {
-                pieces.push((e.lo.clone(), e.hi.clone()));
+                pieces.push((sortable_time(e.from), sortable_time(e.to)));
             }
             pieces.sort();
             assert_eq!(pieces.first().unwrap().0, sortable_time(from), "{from}");

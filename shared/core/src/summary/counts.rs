@@ -73,11 +73,6 @@ impl EventFacts {
         })
     }
 
-    /// The marker's sort key: the event's `ts_sk` (`{time}#{event_id}`).
-    pub fn marker_sk(&self) -> String {
-        format!("{}#{}", self.ts_key, self.event_id)
-    }
-
     /// The dimensions the event counts in.
     pub fn dims(&self) -> Vec<Dim> {
         let mut dims = vec![Dim::Total, Dim::Identity(self.identity.clone())];
@@ -100,7 +95,6 @@ mod tests {
         assert_eq!(f.identity, "usr_\"q\"");
         assert_eq!(f.resource, Some(("document".into(), "doc_1".into())));
         assert!(f.failed);
-        assert_eq!(f.marker_sk(), "2026-05-22T10:30:00.000000000Z#evt_1");
         assert_eq!(f.dims().len(), 3);
         let ok = EventFacts::from_doc(
             r#"{"event_id":"e","timestamp":"2026-05-22T10:30:00Z","action":"a","actor":{"user_id":"u"}}"#,
