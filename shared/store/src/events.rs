@@ -3,13 +3,19 @@
 //! Item: `pk` = org id, `sk` = event id (so the conditional put is the idempotency check),
 //! `ts_sk` = `{timestamp as fixed-width UTC}#{event_id}` and `rcv_sk` = `{received_at}#{event_id}`
 //! (sortable), `actor_pk` = `{org}#{actor.user_id}`, `res_pk` = `{org}#{type}#{id}` (only when the
-//! event has a resource), the filterable attributes, `doc` (the canonical JSON, returned
-//! verbatim), `chash` (content hash, to tell a re-send from a conflicting reuse of an id) and
-//! `expires_at` (TTL).
+//! event has a resource), `action`, `doc` (the canonical JSON, returned
+//! verbatim; see [`doc_value`] for how it is stored), `chash` (content hash, to tell a re-send
+//! from a conflicting reuse of an id) and `expires_at` (TTL).
 
+use std::io::{Read, Write};
+
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
 };
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
 
 use serde_json::value::RawValue;
 
@@ -17,6 +23,7 @@ use super::schema::{GSI_BY_ACTOR, GSI_BY_RESOURCE, GSI_BY_TIME};
 use super::{get_s, n, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::model::event::{sortable_time, ValidEvent};
+use relay_core::model::event_view::EventView;
 use relay_core::model::ids::OrgId;
 use relay_core::query::{LogFilter, Position};
 
@@ -51,6 +58,62 @@ pub fn resource_key(org_id: &OrgId, resource_type: &str, id: &str) -> String {
     format!("{org_id}#{}:{resource_type}#{id}", resource_type.len())
 }
 
+/// Documents up to this length are stored as they are: deflating them saves too little.
+const STORE_PLAIN_UP_TO: usize = 200;
+/// The format byte of a deflated document (raw DEFLATE, RFC 1951, follows).
+const DOC_DEFLATE: u8 = 1;
+
+/// How an event's canonical JSON is stored in `doc`: a string when short (and in items written
+/// before compression), otherwise a binary holding the format byte `1` and the JSON, raw
+/// DEFLATE-compressed. A write unit is a KiB of item, in the table and again in each index, and
+/// audit events are mostly repeated keys and identifiers: a 1 KiB event typically deflates to
+/// half or less, so each copy costs one unit instead of two and stores half the bytes.
+/// Every reader goes through [`doc_text`] or [`doc_from_bytes`].
+pub fn doc_value(json: &str) -> AttributeValue {
+    if json.len() <= STORE_PLAIN_UP_TO {
+        return s(json);
+    }
+    let mut enc = DeflateEncoder::new(
+        Vec::with_capacity(json.len() / 2 + 1),
+        Compression::default(),
+    );
+    // Writing to a Vec does not fail; if it ever did, the plain string is still right.
+    let deflated = enc.write_all(json.as_bytes()).and_then(|()| enc.finish());
+    match deflated {
+        Ok(z) if z.len() + 1 < json.len() => {
+            let mut bytes = Vec::with_capacity(z.len() + 1);
+            bytes.push(DOC_DEFLATE);
+            bytes.extend_from_slice(&z);
+            AttributeValue::B(Blob::new(bytes))
+        }
+        _ => s(json),
+    }
+}
+
+/// The canonical JSON of a stored binary `doc` (see [`doc_value`]).
+pub fn doc_from_bytes(bytes: &[u8]) -> Result<String, StoreError> {
+    match bytes.split_first() {
+        Some((&DOC_DEFLATE, z)) => {
+            let mut json = String::with_capacity(z.len() * 3);
+            DeflateDecoder::new(z)
+                .read_to_string(&mut json)
+                .map_err(|e| StoreError::Corrupt(format!("doc: {e}")))?;
+            Ok(json)
+        }
+        Some((format, _)) => Err(StoreError::Corrupt(format!("doc: unknown format {format}"))),
+        None => Err(StoreError::Corrupt("doc: empty".into())),
+    }
+}
+
+/// The canonical JSON an events-table item (or index entry) holds in `doc`.
+pub fn doc_text(item: &Item) -> Result<String, StoreError> {
+    match item.get("doc") {
+        Some(AttributeValue::S(json)) => Ok(json.clone()),
+        Some(AttributeValue::B(bytes)) => doc_from_bytes(bytes.as_ref()),
+        _ => Err(StoreError::Corrupt("missing attribute doc".into())),
+    }
+}
+
 /// The item stored for a validated event of `org_id`.
 pub fn event_item(org_id: &OrgId, ev: &ValidEvent, expires_at: i64) -> Item {
     let e = &ev.event;
@@ -67,26 +130,13 @@ pub fn event_item(org_id: &OrgId, ev: &ValidEvent, expires_at: i64) -> Item {
         s(format!("{org_id}#{}", e.actor.user_id)),
     );
     item.insert("action".into(), s(&e.action));
-    if let Some(t) = e.actor.actor_type {
-        item.insert("actor_type".into(), s(t.as_str()));
-    }
-    if let Some(ip) = &e.actor.ip_address {
-        item.insert("ip".into(), s(ip));
-    }
     if let Some(r) = &e.resource {
         item.insert(
             "res_pk".into(),
             s(resource_key(org_id, &r.resource_type, &r.id)),
         );
-        item.insert("res_id".into(), s(&r.id));
     }
-    if let Some(ok) = e.success {
-        item.insert("success".into(), AttributeValue::Bool(ok));
-    }
-    if let Some(rid) = &e.request_id {
-        item.insert("request_id".into(), s(rid));
-    }
-    item.insert("doc".into(), s(&ev.json));
+    item.insert("doc".into(), doc_value(&ev.json));
     item.insert("chash".into(), s(&ev.content_hash));
     item.insert("expires_at".into(), n(expires_at));
     item
@@ -138,8 +188,7 @@ fn position_of(item: &Item) -> Result<Position, StoreError> {
 }
 
 fn doc_of(item: &Item) -> Result<Box<RawValue>, StoreError> {
-    RawValue::from_string(get_s(item, "doc")?.to_string())
-        .map_err(|e| StoreError::Corrupt(format!("doc: {e}")))
+    RawValue::from_string(doc_text(item)?).map_err(|e| StoreError::Corrupt(format!("doc: {e}")))
 }
 
 impl Store {
@@ -217,7 +266,8 @@ impl Store {
     ///
     /// Served by `by_resource` when a resource is given, by `by_actor` when `identity_id` is,
     /// else by `by_time`; the time range is the key condition; other filters are a
-    /// FilterExpression (their cost is the reads of the rows they discard, bounded by
+    /// FilterExpression, and the text search is matched on the read documents (their cost is
+    /// the reads of the rows they discard, bounded by
     /// [`MAX_PAGES_PER_QUERY`] per call).
     pub async fn query_events(
         &self,
@@ -234,14 +284,18 @@ impl Store {
             let mut q = plan
                 .query(self, false)
                 .set_exclusive_start_key(start_key.take());
-            q = if plan.conds.is_empty() {
+            q = if plan.conds.is_empty() && plan.on_doc.is_empty() {
                 q.limit(need as i32)
             } else {
                 // Non-matching rows are read too; larger pages mean fewer round trips.
                 q.limit(need.clamp(200, 1000) as i32)
             };
             let out = q.send().await.map_err(StoreError::from_sdk)?;
-            rows.extend(out.items.unwrap_or_default());
+            for item in out.items.unwrap_or_default() {
+                if plan.on_doc.is_empty() || plan.on_doc.matches(&doc_text(&item)?) {
+                    rows.push(item);
+                }
+            }
             if rows.len() > limit {
                 rows.truncate(limit);
                 let next = rows.last().map(position_of).transpose()?;
@@ -283,7 +337,10 @@ impl Store {
             .map_err(StoreError::from_sdk)?;
         let mut rows = Vec::with_capacity(out.items().len());
         for item in out.items() {
-            rows.push((position_of(item)?, get_s(item, "doc")?.to_string()));
+            let doc = doc_text(item)?;
+            if plan.on_doc.matches(&doc) {
+                rows.push((position_of(item)?, doc));
+            }
         }
         let next = out
             .last_evaluated_key
@@ -296,7 +353,7 @@ impl Store {
 }
 
 /// A Query of the events GSIs for a [`LogFilter`]: the index, its key condition over the
-/// time range and the FilterExpression of the other filters.
+/// time range, the FilterExpression of the other filters, and the text search.
 struct FilterQuery {
     org_id: String,
     index: &'static str,
@@ -305,6 +362,55 @@ struct FilterQuery {
     names: Vec<(&'static str, &'static str)>,
     values: Vec<(String, AttributeValue)>,
     conds: Vec<String>,
+    /// The filters matched on the document.
+    on_doc: DocFilter,
+}
+
+/// The filters of a [`LogFilter`] that are matched on the stored document.
+#[derive(Debug, Default)]
+struct DocFilter {
+    identity_type: Option<String>,
+    success: Option<bool>,
+    source_ip: Option<String>,
+    request_id: Option<String>,
+    path_prefix: Option<String>,
+    /// The spellings of the text search, any of which the document's JSON contains.
+    search: Vec<String>,
+}
+
+impl DocFilter {
+    fn is_empty(&self) -> bool {
+        self.identity_type.is_none()
+            && self.success.is_none()
+            && self.source_ip.is_none()
+            && self.request_id.is_none()
+            && self.path_prefix.is_none()
+            && self.search.is_empty()
+    }
+
+    /// Whether a stored document passes (every document does when there is no filter).
+    fn matches(&self, doc: &str) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        if !self.search.is_empty() && !self.search.iter().any(|v| doc.contains(v.as_str())) {
+            return false;
+        }
+        let Ok(view) = serde_json::from_str::<EventView<'_>>(doc) else {
+            return false;
+        };
+        let same = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        same(&self.identity_type, view.actor.actor_type.as_deref())
+            && self.success.is_none_or(|ok| view.success == Some(ok))
+            && same(&self.source_ip, view.actor.ip_address.as_deref())
+            && same(&self.request_id, view.request_id.as_deref())
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| view.resource.as_ref().is_some_and(|r| r.id.starts_with(p)))
+    }
 }
 
 impl FilterQuery {
@@ -346,35 +452,21 @@ impl FilterQuery {
         if let (Some(_), Some(id)) = (&filter.resource, &filter.identity_id) {
             eq("actor_pk", "#actor_pk", s(format!("{org_id}#{id}")));
         }
-        if let Some(t) = filter.identity_type {
-            eq("actor_type", "#actor_type", s(t.as_str()));
-        }
-        if let Some(ok) = filter.success {
-            eq("success", "#success", AttributeValue::Bool(ok));
-        }
-        if let Some(ip) = &filter.source_ip {
-            eq("ip", "#ip", s(ip));
-        }
-        if let Some(rid) = &filter.request_id {
-            eq("request_id", "#request_id", s(rid));
-        }
-        if let Some(p) = &filter.path_prefix {
-            names.push(("#res_id", "res_id"));
-            values.push((":pp".into(), s(p)));
-            conds.push("begins_with(#res_id, :pp)".into());
-        }
-        if let Some(q) = &filter.q {
-            names.push(("#doc", "doc"));
-            let any: Vec<String> = relay_core::query::search_variants(q)
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    values.push((format!(":q{i}"), s(v)));
-                    format!("contains(#doc, :q{i})")
-                })
-                .collect();
-            conds.push(format!("({})", any.join(" OR ")));
-        }
+        // The other filters read the document: matched after the read, as a FilterExpression
+        // would have been (a filter saves no read units, only bytes on the wire), so the item
+        // carries no copies of the document's fields but its keys and `action`.
+        let on_doc = DocFilter {
+            identity_type: filter.identity_type.map(|t| t.as_str().to_string()),
+            success: filter.success,
+            source_ip: filter.source_ip.clone(),
+            request_id: filter.request_id.clone(),
+            path_prefix: filter.path_prefix.clone(),
+            search: filter
+                .q
+                .as_deref()
+                .map(relay_core::query::search_variants)
+                .unwrap_or_default(),
+        };
 
         FilterQuery {
             org_id: org_id.to_string(),
@@ -384,6 +476,7 @@ impl FilterQuery {
             names,
             values,
             conds,
+            on_doc,
         }
     }
 
@@ -468,7 +561,7 @@ impl Store {
             }
             rows.push(Received {
                 rcv_sk: rcv.to_string(),
-                doc: get_s(item, "doc")?.to_string(),
+                doc: doc_text(item)?,
             });
         }
         Ok((rows, out.last_evaluated_key))
@@ -487,5 +580,54 @@ mod tests {
             resource_key(&org, "secret", "a#b")
         );
         assert_eq!(resource_key(&org, "document", "d1"), "org_1#8:document#d1");
+    }
+
+    #[test]
+    fn documents_are_stored_deflated_and_read_back_verbatim() {
+        // A 1 KiB event as a backend sends it: no padding, varied values.
+        let doc = serde_json::json!({
+            "event_id": "evt_01JDQ6G8Z4W3K9V2N7P5R1T0XY",
+            "timestamp": "2026-05-22T10:30:00.123Z",
+            "action": "document.permissions.updated",
+            "actor": {"type": "user", "user_id": "usr_8f14e45fceea167a5a36dedd4bea2543",
+                      "email": "jane.doe@customer-example.com", "ip_address": "198.51.100.23",
+                      "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"},
+            "resource": {"type": "document", "id": "doc_c9f0f895fb98ab9159f51fd0297e236d",
+                         "name": "Q3 revenue forecast (board draft)"},
+            "tenant_id": "ten_45c48cce2e2d7fbdea1afc51c7c6ad26",
+            "request_id": "req_6512bd43d9caa6e02c990b0a82652dca",
+            "success": true,
+            "metadata": {"changes": {"viewers": {"added": ["usr_c20ad4d76fe97759aa27a0c99bff6710", "grp_finance"],
+                                                 "removed": ["usr_aab3238922bcc25a6f606eb525ffdc56"]},
+                                     "link_sharing": ["restricted", "domain"]},
+                         "client": {"app": "web", "version": "2026.05.3", "session": "ses_9bf31c7ff062936a96d3c8bd1f8f2ff3"},
+                         "geo": {"country": "DE", "region": "BE"}},
+            "received_at": "2026-05-22T10:30:00.456Z"
+        })
+        .to_string();
+        assert!(doc.len() > 900, "{}", doc.len());
+        let v = doc_value(&doc);
+        let AttributeValue::B(bytes) = &v else {
+            panic!("a 1 KiB document is stored deflated");
+        };
+        println!(
+            "{} bytes of JSON stored in {} bytes",
+            doc.len(),
+            bytes.as_ref().len()
+        );
+        assert!(
+            bytes.as_ref().len() * 10 < doc.len() * 7,
+            "at least 30% smaller"
+        );
+        let item: Item = Item::from([("doc".to_string(), v)]);
+        assert_eq!(doc_text(&item).unwrap(), doc);
+
+        // Short documents, and items written before compression, are strings.
+        let short = r#"{"event_id":"e"}"#;
+        assert_eq!(doc_value(short), s(short));
+        let old: Item = Item::from([("doc".to_string(), s(&doc))]);
+        assert_eq!(doc_text(&old).unwrap(), doc);
+        assert!(doc_from_bytes(&[9, 1, 2]).is_err(), "an unknown format");
+        assert!(doc_from_bytes(&[]).is_err());
     }
 }

@@ -896,7 +896,7 @@ impl Store {
                 Ok(ReplayEvent {
                     event_id: get_s(it, "sk")?.to_string(),
                     action: get_s(it, "action")?.to_string(),
-                    doc: get_s(it, "doc")?.to_string(),
+                    doc: crate::events::doc_text(it)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

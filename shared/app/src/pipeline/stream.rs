@@ -6,6 +6,7 @@
 use aws_lambda_events::event::dynamodb::{Event as DynamoDbEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use relay_core::model::ids::OrgId;
+use relay_store::events::doc_from_bytes;
 use serde::Deserialize;
 
 /// An event inserted into the events table, as its stream record carries it.
@@ -23,13 +24,13 @@ pub struct StreamInsert {
     pub doc: String,
 }
 
-/// The attributes of an events-table item the fanout needs.
+/// The attributes of an events-table item the fanout needs (besides `doc`, which is a string
+/// or a deflated binary: [`relay_store::events::doc_value`]).
 #[derive(Debug, Deserialize)]
 struct EventImage {
     pk: String,
     sk: String,
     action: String,
-    doc: String,
 }
 
 /// A record that is not an event insert (a TTL removal) or cannot be read.
@@ -53,14 +54,22 @@ pub fn insert_from_lambda(record: &EventRecord) -> Result<Option<StreamInsert>, 
         .sequence_number
         .clone()
         .ok_or(RecordError::NoSequenceNumber)?;
+    let not_an_event = |why: String| RecordError::NotAnEvent(seq.clone(), why);
     let image: EventImage = serde_dynamo::from_item(record.change.new_image.clone())
-        .map_err(|e| RecordError::NotAnEvent(seq.clone(), e.to_string()))?;
+        .map_err(|e| not_an_event(e.to_string()))?;
+    let doc = match record.change.new_image.get("doc") {
+        Some(serde_dynamo::AttributeValue::S(json)) => json.clone(),
+        Some(serde_dynamo::AttributeValue::B(bytes)) => {
+            doc_from_bytes(bytes).map_err(|e| not_an_event(e.to_string()))?
+        }
+        _ => return Err(not_an_event("attribute doc missing".into())),
+    };
     Ok(Some(StreamInsert {
         sequence_number: seq,
         org_id: image.pk.into(),
         event_id: image.sk,
         action: image.action,
-        doc: image.doc,
+        doc,
     }))
 }
 
@@ -86,11 +95,22 @@ pub fn insert_from_streams_api(
             format!("attribute {name} missing"),
         )),
     };
+    let doc = match image.and_then(|i| i.get("doc")) {
+        Some(AttributeValue::S(json)) => json.clone(),
+        Some(AttributeValue::B(bytes)) => doc_from_bytes(bytes.as_ref())
+            .map_err(|e| RecordError::NotAnEvent(seq.clone(), e.to_string()))?,
+        _ => {
+            return Err(RecordError::NotAnEvent(
+                seq.clone(),
+                "attribute doc missing".into(),
+            ))
+        }
+    };
     Ok(Some(StreamInsert {
         org_id: get("pk")?.into(),
         event_id: get("sk")?,
         action: get("action")?,
-        doc: get("doc")?,
+        doc,
         sequence_number: seq.clone(),
     }))
 }
