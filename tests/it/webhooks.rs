@@ -1064,7 +1064,9 @@ async fn lambda_handlers_process_the_events_fixtures() {
     let (id, secret) = w.endpoint(&rx.url("/")).await;
     let org = w.env.a.org.org_id.clone();
 
-    // DynamoDB stream → fanout: two inserts (one message each), a TTL removal (ignored).
+    // DynamoDB stream → fanout: two inserts (one message each; the first with its document
+    // as a string, as items written before compression hold it, the second deflated), a TTL
+    // removal (ignored).
     let stream: DynamoDbEvent =
         serde_json::from_str(&fixture("dynamodb-stream-events.json", &org, &id)).unwrap();
     let resp = handle_stream_event(&w.fanout, stream.clone()).await;
