@@ -4,7 +4,8 @@
 //! last restart the system drains, and every destination must hold every accepted event
 //! exactly once: one distinct delivery id per event at the webhook and the OTLP receivers
 //! (a redelivery after a kill reuses the id; raw receipts are reported, not judged), one row
-//! per event in the S3 objects and in the export job's files.
+//! per event in the S3 objects and in the export job's files; and the summary counts each
+//! accepted event once.
 //!
 //! The kill points come from a seeded RNG; the seed is printed (`CRASH_SEED=N` replays the
 //! same points, as far as the timing of two busy cores allows) and `CRASH_ROUNDS` sets the
@@ -737,6 +738,29 @@ fn serve_killed_at_random_points_delivers_every_accepted_event_exactly_once() {
         "seed {seed}: {bad:?} (export job {}; serve log {:?})",
         job_status(),
         v.log
+    );
+
+    // The summary counters, the stream's other consumer, were killed with the rest: each
+    // accepted event is counted once (a count above the events would be a double count).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let counted = loop {
+        let body = until_answered(&v.addr, "GET", "/v1/audit/summary", &owner, "");
+        let total = serde_json::from_str::<Value>(&body).unwrap()["total_events"]
+            .as_u64()
+            .unwrap();
+        if total >= expected.len() as u64 || Instant::now() > deadline {
+            break total;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    println!(
+        "crash: summary: {counted} events counted of {} accepted",
+        expected.len()
+    );
+    assert_eq!(
+        counted,
+        expected.len() as u64,
+        "seed {seed}: the summary counts every accepted event once"
     );
 
     // How long a restart takes to resume the stream: a new event's webhook after a restart
