@@ -187,8 +187,21 @@ fn position_of(item: &Item) -> Result<Position, StoreError> {
     })
 }
 
+fn raw_doc(doc: String) -> Result<Box<RawValue>, StoreError> {
+    RawValue::from_string(doc).map_err(|e| StoreError::Corrupt(format!("doc: {e}")))
+}
+
 fn doc_of(item: &Item) -> Result<Box<RawValue>, StoreError> {
-    RawValue::from_string(doc_text(item)?).map_err(|e| StoreError::Corrupt(format!("doc: {e}")))
+    raw_doc(doc_text(item)?)
+}
+
+/// A page of the rows' documents, newest first as read.
+fn page(rows: Vec<(Position, String)>, next: Option<Position>) -> Result<Page, StoreError> {
+    let events = rows
+        .into_iter()
+        .map(|(_, doc)| raw_doc(doc))
+        .collect::<Result<_, _>>()?;
+    Ok(Page { events, next })
 }
 
 impl Store {
@@ -278,7 +291,8 @@ impl Store {
     ) -> Result<Page, StoreError> {
         let plan = FilterQuery::new(org_id, filter);
         let mut start_key = start.as_ref().map(|p| plan.start_key(p));
-        let mut rows: Vec<Item> = Vec::new();
+        // Each row's document is decoded once: for the filters matched on it and the answer.
+        let mut rows: Vec<(Position, String)> = Vec::new();
         for _ in 0..MAX_PAGES_PER_QUERY {
             let need = limit + 1 - rows.len();
             let mut q = plan
@@ -291,32 +305,28 @@ impl Store {
                 q.limit(need.clamp(200, 1000) as i32)
             };
             let out = q.send().await.map_err(StoreError::from_sdk)?;
-            for item in out.items.unwrap_or_default() {
-                if plan.on_doc.is_empty() || plan.on_doc.matches(&doc_text(&item)?) {
-                    rows.push(item);
+            for item in out.items() {
+                let doc = doc_text(item)?;
+                if plan.on_doc.matches(&doc) {
+                    rows.push((position_of(item)?, doc));
                 }
             }
             if rows.len() > limit {
                 rows.truncate(limit);
-                let next = rows.last().map(position_of).transpose()?;
-                let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
-                return Ok(Page { events, next });
+                let next = rows.last().map(|(p, _)| p.clone());
+                return page(rows, next);
             }
             match out.last_evaluated_key {
-                None => {
-                    let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
-                    return Ok(Page { events, next: None });
-                }
+                None => return page(rows, None),
                 Some(lek) => start_key = Some(lek),
             }
         }
         // Page budget spent on a sparse filter: answer what we have, resume where we stopped.
         let next = match start_key {
             Some(lek) => Some(position_of(&lek)?),
-            None => rows.last().map(position_of).transpose()?,
+            None => rows.last().map(|(p, _)| p.clone()),
         };
-        let events = rows.iter().map(doc_of).collect::<Result<_, _>>()?;
-        Ok(Page { events, next })
+        page(rows, next)
     }
 
     /// One DynamoDB page (≤ 1 MB read) of the org's events matching `filter`, oldest first,

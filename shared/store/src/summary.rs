@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::{get_n, get_s, is_condition_failure, n, opt_s, s, Item, Store};
+use super::{conditional, get_n, get_s, n, opt_s, s, Item, Store};
 use crate::error::StoreError;
 use relay_core::summary::buckets::Dim;
 use relay_core::summary::counts::Counts;
@@ -115,11 +115,7 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        Ok(conditional(out)?.is_some())
     }
 
     /// The position (sortable sequence number) of `partition` in the counter `pk`/`sk`: the
@@ -130,6 +126,7 @@ impl Store {
         sk: &str,
         partition: &str,
     ) -> Result<Option<String>, StoreError> {
+        let attr = position_attr(partition);
         let out = self
             .ddb
             .get_item()
@@ -137,15 +134,12 @@ impl Store {
             .key("pk", s(pk))
             .key("sk", s(sk))
             .projection_expression("#p")
-            .expression_attribute_names("#p", position_attr(partition))
+            .expression_attribute_names("#p", &attr)
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        Ok(out
-            .item
-            .as_ref()
-            .and_then(|i| opt_s(i, &position_attr(partition))))
+        Ok(out.item.as_ref().and_then(|i| opt_s(i, &attr)))
     }
 }
 
